@@ -1,0 +1,158 @@
+"""
+The blocking API: :class:`TestServer`, for plain unittest and pytest code.
+
+The server runs in the reactor that crochet starts in a background thread (on
+first use, not at import). Each blocking call hands its work to that thread
+and waits on a :class:`threading.Event` with a timeout. We do not block on
+crochet's ``EventualResult.wait``: it depends on warnings filters that pytest
+resets between tests (see docs/troubleshooting.rst).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python import threadable
+from twisted.python.failure import Failure
+
+from ._core import ServerCore
+from ._errors import TestServerError
+from ._resource import DEFAULT_BODY_LIMIT
+
+__all__ = ["TestServer"]
+
+T = TypeVar("T")
+
+_setup_lock = threading.Lock()
+_reactor: Any = None
+
+
+def _crochet_reactor() -> Any:
+    """Start crochet's reactor thread once per process; return the reactor."""
+    global _reactor
+    with _setup_lock:
+        if _reactor is None:
+            from twisted.internet import reactor
+
+            if reactor.running:
+                raise TestServerError(
+                    "the Twisted reactor already runs in this process (trial, or a "
+                    "Twisted program): blocking on it would deadlock. "
+                    "Use DeferredTestServer there"
+                )
+            import crochet
+
+            crochet.setup()
+            _reactor = reactor
+        return _reactor
+
+
+def _blocking_call(
+    what: str, timeout: float, function: Callable[..., Deferred[T]], *args: Any
+) -> T:
+    """
+    Run ``function(*args)`` in the reactor thread and wait for its Deferred.
+
+    :param what: names the call in error messages.
+    :param timeout: seconds to wait before giving up with TestServerError.
+    """
+    if threadable.isInIOThread():
+        raise TestServerError(
+            f"TestServer.{what} blocks, and was called from the reactor thread, "
+            "where it would deadlock: use DeferredTestServer in Twisted code"
+        )
+    reactor = _crochet_reactor()
+    finished = threading.Event()
+    outcome: list[Any] = []
+    running: list[Deferred[T]] = []
+
+    def run() -> None:
+        d = maybeDeferred(function, *args)
+        running.append(d)
+
+        def keep(result: Any) -> None:
+            outcome.append(result)
+            finished.set()
+
+        d.addBoth(keep)
+
+    reactor.callFromThread(run)
+    if not finished.wait(timeout):
+        reactor.callFromThread(lambda: [d.cancel() for d in running])
+        raise TestServerError(f"TestServer.{what} did not finish within {timeout} s")
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result  # type: ignore[no-any-return]
+
+
+class TestServer(ServerCore):
+    """
+    A test HTTP server with a blocking API.
+
+    Use it from any thread except the reactor's. ``with TestServer() as
+    server:`` starts it and stops it.
+
+    :param address: the interface to bind (default ``127.0.0.1``; an IPv6
+        address such as ``::1`` works too).
+    :param port: the port to bind; 0 (the default) picks a free one.
+    :param engine: ``'thread'`` serves from crochet's reactor thread in this
+        process; ``'subprocess'`` serves from a child process.
+    :param body_limit: keep at most this many bytes of each request body.
+    :param call_timeout: seconds ``start()`` and ``stop()`` may take before
+        they raise :class:`~txtestserver.TestServerError`.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        engine: str = "thread",
+        *,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        call_timeout: float = 10.0,
+    ) -> None:
+        from twisted.internet import reactor
+
+        super().__init__(address, port, engine, reactor=reactor, body_limit=body_limit)
+        self._call_timeout = call_timeout
+
+    def start(self, keep_alive: bool = False) -> None:
+        """
+        Start listening; return once the server accepts connections.
+
+        :param keep_alive: keep connections open between requests (by
+            default each response closes its connection, as test_server does).
+        """
+        _blocking_call("start()", self._call_timeout, self._start, keep_alive)
+
+    def stop(self) -> None:
+        """Stop: return once no port, connection or pending call is left."""
+        _blocking_call("stop()", self._call_timeout, self._stop)
+
+    def wait_request(self, timeout: float = 5.0) -> None:
+        """
+        Return as soon as ``request['done']`` is true (at once if it already is).
+
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`.
+        """
+        _blocking_call("wait_request()", timeout + self._call_timeout, self._wait_request, timeout)
+
+    def __enter__(self) -> TestServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,194 @@
+"""
+The server itself, shared by both API faces: lifecycle, waiting, URLs and the
+dict-like views.
+
+:class:`ServerCore` does everything in terms of Deferreds and must be driven
+from the reactor thread. :class:`~txtestserver.DeferredTestServer` hands those
+Deferreds to its caller; :class:`~txtestserver.TestServer` runs the same calls
+in crochet's reactor thread and blocks on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from ._engine import make_engine
+from ._errors import TestServerError, WaitTimeoutError
+from ._resource import DEFAULT_BODY_LIMIT
+from ._views import RequestsView, RequestView, ResponseView
+
+__all__ = ["ServerCore"]
+
+
+class ServerCore:
+    """
+    One test server: an engine plus the views over its store.
+
+    The faces subclass it and add public ``start``, ``stop`` and
+    ``wait_request`` on top of the Deferred-returning ``_start``, ``_stop``
+    and ``_wait_request``, which must run in the reactor thread.
+
+    :param address: the interface to bind; ``127.0.0.1`` keeps the server
+        private to this machine.
+    :param port: the port to bind; 0 picks a free one.
+    :param engine: ``'thread'`` (serve from this process's reactor) or
+        ``'subprocess'`` (serve from a child process).
+    :param reactor: the reactor that runs the server.
+    :param body_limit: keep at most this many bytes of each request body in
+        ``request['data']``.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        engine: str = "thread",
+        *,
+        reactor: Any,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        self.address = address
+        self._requested_port = port
+        self._reactor = reactor
+        self._engine = make_engine(engine, reactor, body_limit=body_limit)
+        self.engine = engine
+        store = self._engine.store
+        #: What the latest client sent.
+        self.request = RequestView(store)
+        #: Every request since start or reset.
+        self.requests = RequestsView(store, self.request)
+        #: What the server answers to every request.
+        self.response = ResponseView(store, once=False, portable=self._engine.portable)
+        #: What the server answers to the next matching request only.
+        self.response_once = ResponseView(store, once=True, portable=self._engine.portable)
+        #: The real port once started, else None.
+        self.port: int | None = None
+        self._running = False
+        self._starting = False
+        self._lost: TestServerError | None = None
+        self._waiters: list[Deferred[None]] = []
+
+    # -- in any thread ------------------------------------------------------
+
+    def get_url(self, path: str = "", port: int | None = None) -> str:
+        """
+        The URL of ``path`` on this server.
+
+        :param path: appended as given (``'/foo?x=1'``); a missing leading
+            slash is added.
+        :param port: use this port instead of the server's own.
+        """
+        if port is None:
+            if self.port is None:
+                raise TestServerError("get_url() needs a started server: call start() first")
+            port = self.port
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        if path and not path.startswith("/"):
+            path = "/" + path
+        return f"http://{host}:{port}{path or '/'}"
+
+    def reset(self) -> None:
+        """Response back to defaults, requests forgotten, response_once emptied."""
+        self._engine.store.reset()
+        self.request.reset()
+
+    # -- in the reactor thread ----------------------------------------------
+
+    def _start(self, keep_alive: bool = False) -> Deferred[None]:
+        """Listen; fire once the server accepts connections."""
+        if self._running or self._starting:
+            raise TestServerError(
+                f"the server is already running on port {self.port}: call stop() before start()"
+            )
+        self._starting = True
+        self._lost = None
+        try:
+            started = self._engine.start(
+                self.address,
+                self._requested_port,
+                keep_alive,
+                self._request_done,
+                self._engine_lost,
+            )
+        except BaseException:
+            self._starting = False
+            raise
+
+        def listening(port: int) -> None:
+            self._starting = False
+            self._running = True
+            self.port = port
+
+        def failed(failure: Any) -> Any:
+            self._starting = False
+            return failure
+
+        return started.addCallbacks(listening, failed)
+
+    def _stop(self) -> Deferred[None]:
+        """
+        Stop listening, drop open connections, cancel sleeping answers and
+        fail pending ``wait_request`` calls. Stopping a stopped server does
+        nothing.
+        """
+        if not self._running and not self._lost:
+            return succeed(None)
+        self._running = False
+        self.port = None
+        self._fail_waiters(TestServerError("the server was stopped while waiting for a request"))
+        return self._engine.stop()
+
+    def _wait_request(self, timeout: float) -> Deferred[None]:
+        """
+        Fire as soon as ``request['done']`` is true.
+
+        :param timeout: seconds; then fail with :class:`WaitTimeoutError`.
+        """
+        self._check_running("wait_request()")
+        if self._engine.store.last_request()[1]:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append(waiter)
+        timer = self._reactor.callLater(
+            timeout,
+            self._timed_out,
+            waiter,
+            WaitTimeoutError(f"no request was answered within {timeout} s"),
+        )
+        return waiter.addBoth(self._cancel_timer, timer)
+
+    # -- engine events --------------------------------------------------------
+
+    def _check_running(self, what: str) -> None:
+        if self._lost is not None:
+            raise self._lost
+        if not self._running:
+            raise TestServerError(f"{what} needs a running server: call start() first")
+
+    def _request_done(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _engine_lost(self, reason: TestServerError) -> None:
+        self._lost = reason
+        self._running = False
+        self._fail_waiters(reason)
+
+    def _fail_waiters(self, error: TestServerError) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.errback(error)
+
+    def _timed_out(self, waiter: Deferred[None], error: WaitTimeoutError) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            waiter.errback(error)
+
+    @staticmethod
+    def _cancel_timer(result: Any, timer: Any) -> Any:
+        if timer.active():
+            timer.cancel()
+        return result

@@ -1,0 +1,165 @@
+"""
+Where the HTTP resource runs: the :class:`Engine` interface and the thread
+engine, which listens on the test process's own reactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.protocols.policies import WrappingFactory
+from twisted.web.server import Site
+
+from ._errors import TestServerError
+from ._resource import DEFAULT_BODY_LIMIT, CaptureResource
+from ._store import MemoryStore, StateStore
+
+__all__ = ["Engine", "ThreadEngine", "make_site"]
+
+
+class Engine(Protocol):
+    """
+    Runs the HTTP side of one server. All methods are called in the reactor
+    thread.
+
+    :ivar store: the state the views read and write.
+    :ivar portable: response values must be plain data (they cross a process
+        boundary), so callables and iterators are refused when assigned.
+    """
+
+    store: StateStore
+    portable: bool
+
+    def start(
+        self,
+        address: str,
+        port: int,
+        keep_alive: bool,
+        on_done: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> Deferred[int]:
+        """
+        Listen; fire with the real port.
+
+        :param on_done: call after each answered request.
+        :param on_lost: call if the server dies on its own (with the reason).
+        """
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening, drop every connection, release everything."""
+
+
+class _TrackingFactory(WrappingFactory):
+    """Keeps the open connections so that ``stop()`` can drop them."""
+
+    noisy = False
+
+    def __init__(self, wrapped: Site) -> None:
+        super().__init__(wrapped)
+        self._waiting: list[Deferred[None]] = []
+
+    def unregisterProtocol(self, p: Any) -> None:
+        super().unregisterProtocol(p)
+        if not self.protocols:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def drop_all(self) -> Deferred[None]:
+        """Abort every open connection; fire once all are closed."""
+        if not self.protocols:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        for protocol in list(self.protocols):
+            protocol.transport.abortConnection()
+        return d
+
+
+def make_site(resource: CaptureResource) -> Site:
+    """A Site that leaves parsing to us and writes no access log."""
+    site = Site(resource, parsePOSTFormSubmission=False)
+    site.noisy = False
+    site.log = lambda request: None  # type: ignore[method-assign]
+    return site
+
+
+def listen(
+    reactor: IReactorTCP, address: str, port: int, factory: Any
+) -> IListeningPort:
+    """``listenTCP`` with an error that names the address and the port."""
+    try:
+        return reactor.listenTCP(port, factory, interface=address)
+    except CannotListenError as e:
+        raise TestServerError(
+            f"cannot listen on {address} port {port}: {e.socketError}"
+        ) from e
+
+
+class ThreadEngine:
+    """
+    Serves from the reactor of the test process (crochet's thread for the
+    blocking API, trial's reactor for the Deferred API).
+
+    :param reactor: the reactor to listen on.
+    :param body_limit: keep at most this many bytes of each request body.
+    """
+
+    portable = False
+
+    def __init__(self, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self._reactor = reactor
+        self._body_limit = body_limit
+        self.store: StateStore = MemoryStore()
+        self._port: IListeningPort | None = None
+        self._factory: _TrackingFactory | None = None
+
+    def start(
+        self,
+        address: str,
+        port: int,
+        keep_alive: bool,
+        on_done: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> Deferred[int]:
+        resource = CaptureResource(
+            self.store,
+            self._reactor,
+            on_done,
+            keep_alive=keep_alive,
+            body_limit=self._body_limit,
+        )
+        self._factory = _TrackingFactory(make_site(resource))
+        self._port = listen(self._reactor, address, port, self._factory)
+        return succeed(self._port.getHost().port)  # type: ignore[attr-defined]
+
+    def stop(self) -> Deferred[None]:
+        port, factory = self._port, self._factory
+        self._port = self._factory = None
+        if port is None or factory is None:
+            return succeed(None)
+        stopped = port.stopListening()
+        dropped = factory.drop_all()
+        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
+        done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
+        return done.addCallback(lambda _: None)
+
+
+def make_engine(name: str, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> Engine:
+    """
+    The engine called ``name``.
+
+    :raise TestServerError: no engine has that name.
+    """
+    if name == "thread":
+        return ThreadEngine(reactor, body_limit=body_limit)
+    if name == "subprocess":
+        from ._subprocess import SubprocessEngine
+
+        return SubprocessEngine(reactor, body_limit=body_limit)
+    raise TestServerError(f"unknown engine {name!r}: use 'thread' or 'subprocess'")

@@ -1,0 +1,94 @@
+"""
+The one twisted.web resource: it captures each request into the store and
+answers from the store.
+
+It runs unchanged in the test process (thread engine) and in the server
+process (subprocess engine); only the store behind it differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.defer import CancelledError
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from ._capture import capture
+from ._render import render_answer, render_error
+from ._response import Answer, build
+from ._store import StateStore
+
+__all__ = ["CaptureResource", "DEFAULT_BODY_LIMIT"]
+
+#: Bytes of a request body kept in ``request['data']`` unless configured.
+DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
+
+_log = Logger()
+
+
+class CaptureResource(Resource):
+    """
+    Answers every path and every method.
+
+    For each request: record it (so a test sees it even during a ``sleep``),
+    take the answer for its method from the store, wait ``sleep`` seconds
+    without blocking the reactor, write the answer, mark the request done and
+    call ``on_done``.
+
+    :param store: where the response is read and the request recorded.
+    :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
+    :param on_done: called in the reactor thread after each answered request.
+    :param keep_alive: keep connections open after a response.
+    :param body_limit: keep at most this many bytes of each request body.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        store: StateStore,
+        reactor: IReactorTime,
+        on_done: Callable[[], None] = lambda: None,
+        *,
+        keep_alive: bool = False,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._reactor = reactor
+        self._on_done = on_done
+        self.keep_alive = keep_alive
+        self._body_limit = body_limit
+
+    def render(self, request: Request) -> int:  # type: ignore[override]
+        self._store.record(capture(request, self._body_limit))
+        request.notifyFinish().addCallbacks(self._finished, lambda _: None)
+        try:
+            answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
+        except Exception as e:
+            _log.failure("txtestserver could not build the response")
+            render_error(request, 500, f"cannot build the response: {e!r}", self.keep_alive)
+            return NOT_DONE_YET
+        if answer.sleep > 0:
+            delay = deferLater(self._reactor, answer.sleep, self._answer, request, answer)
+            delay.addErrback(lambda f: f.trap(CancelledError))
+            # A client that gives up (or stop()) leaves no pending call behind.
+            request.notifyFinish().addErrback(lambda _: delay.cancel())
+        else:
+            self._answer(request, answer)
+        return NOT_DONE_YET
+
+    def _answer(self, request: Request, answer: Answer) -> None:
+        render_answer(request, answer, self.keep_alive)
+
+    def _finished(self, _: object) -> None:
+        self._store.mark_done()
+        try:
+            self._on_done()
+        except Exception:
+            _log.failure("txtestserver on_done hook failed", Failure())

@@ -1,0 +1,152 @@
+"""
+The dict-like ``server.request``, ``server.response``, ``server.response_once``
+and ``server.requests``: thin views over a store.
+
+Every read goes to the store, so a view always shows the current state, in
+either engine. ``response`` values are checked when they are set, so a value
+that can never work fails in the test's own line, not later in the server.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator, MutableMapping, Sequence
+from typing import Any, overload
+
+from ._capture import Record, empty, parse
+from ._errors import TestServerError
+from ._response import validate
+from ._store import StateStore
+
+__all__ = ["RequestView", "RequestsView", "ResponseView"]
+
+
+class ResponseView(MutableMapping[str, Any]):
+    """
+    ``server.response`` or ``server.response_once``: what the server answers.
+
+    Reading a key that was not set gives its default (``response['code']`` is
+    200); iteration and ``len`` cover only the keys that were set.
+    """
+
+    def __init__(self, store: StateStore, *, once: bool, portable: bool) -> None:
+        self._store = store
+        self._once = once
+        self._portable = portable
+
+    def __getitem__(self, key: str) -> Any:
+        from ._response import KEYS, split_key
+
+        state = self._store.response_state(self._once)
+        if key in state:
+            return state[key]
+        _, name = split_key(key)
+        if self._once:
+            raise KeyError(key)
+        return KEYS[name]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store.set_response(self._once, key, validate(key, value, portable=self._portable))
+
+    def __delitem__(self, key: str) -> None:
+        self._store.delete_response(self._once, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.response_state(self._once))
+
+    def __len__(self) -> int:
+        return len(self._store.response_state(self._once))
+
+    def __repr__(self) -> str:
+        name = "response_once" if self._once else "response"
+        return f"<{name} {self._store.response_state(self._once)!r}>"
+
+
+class RequestView(MutableMapping[str, Any]):
+    """
+    ``server.request``: what the latest client sent.
+
+    Keys: ``args``, ``headers``, ``cookies``, ``path``, ``method``, ``data``,
+    ``files``, ``client_ip``, ``done`` and ``charset``. Only ``charset`` can be
+    set: it decodes the path, args and form fields.
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._charset = "utf-8"
+        self._cache: tuple[Record, str, dict[str, Any]] | None = None
+
+    def _current(self) -> dict[str, Any]:
+        record, done = self._store.last_request()
+        if record is None:
+            result = empty(self._charset)
+        else:
+            cached = self._cache
+            if cached is None or cached[0] is not record or cached[1] != self._charset:
+                cached = self._cache = (record, self._charset, parse(record, self._charset))
+            result = dict(cached[2])
+        result["done"] = done
+        return result
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key != "charset":
+            raise TestServerError(
+                f"request[{key!r}] is recorded from the client; only request['charset'] can be set"
+            )
+        if not isinstance(value, str):
+            raise TestServerError(f"request['charset'] must be a str, not {value!r}")
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise TestServerError(f"request['charset']: unknown charset {value!r}") from None
+        self._charset = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TestServerError("keys of server.request cannot be deleted; use server.reset()")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"<request {self._current()!r}>"
+
+    def reset(self) -> None:
+        """Back to the default charset (``server.reset()`` calls this)."""
+        self._charset = "utf-8"
+        self._cache = None
+
+
+class RequestsView(Sequence[dict[str, Any]]):
+    """
+    ``server.requests``: every request recorded since start or reset, oldest
+    first, each as a dict like ``server.request`` (without ``done``).
+    """
+
+    def __init__(self, store: StateStore, request: RequestView) -> None:
+        self._store = store
+        self._request = request
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        charset = self._request["charset"]
+        history = self._store.history()
+        if isinstance(index, slice):
+            return [parse(record, charset) for record in history[index]]
+        return parse(history[index], charset)
+
+    def __len__(self) -> int:
+        return len(self._store.history())
+
+    def __repr__(self) -> str:
+        return f"<requests: {len(self)} recorded>"
