@@ -24,6 +24,7 @@ __all__ = [
     "Answer",
     "ResponseState",
     "build",
+    "canonical_key",
     "load_callback",
     "resolve",
     "split_key",
@@ -72,6 +73,12 @@ def split_key(key: object) -> tuple[str | None, str]:
             f"bad response key {key!r}: the prefix must be an HTTP method, as in 'post.{name}'"
         )
     return (method.upper() if dot else None), name
+
+
+def canonical_key(key: object) -> str:
+    """``'POST.data'`` -> ``'post.data'``: the form a store keeps keys in."""
+    method, name = split_key(key)
+    return f"{method.lower()}.{name}" if method else name
 
 
 def validate(key: str, value: Any, *, portable: bool) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from ._capture import Record, empty, parse
 from ._errors import TestServerError
-from ._response import validate
+from ._response import KEYS, canonical_key, split_key, validate
 from ._store import StateStore
 
 __all__ = ["RequestView", "RequestsView", "ResponseView"]
@@ -35,21 +35,20 @@ class ResponseView(MutableMapping[str, Any]):
         self._portable = portable
 
     def __getitem__(self, key: str) -> Any:
-        from ._response import KEYS, split_key
-
+        key = canonical_key(key)
         state = self._store.response_state(self._once)
         if key in state:
             return state[key]
-        _, name = split_key(key)
         if self._once:
             raise KeyError(key)
-        return KEYS[name]
+        return KEYS[split_key(key)[1]]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._store.set_response(self._once, key, validate(key, value, portable=self._portable))
+        value = validate(key, value, portable=self._portable)
+        self._store.set_response(self._once, canonical_key(key), value)
 
     def __delitem__(self, key: str) -> None:
-        self._store.delete_response(self._once, key)
+        self._store.delete_response(self._once, canonical_key(key))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._store.response_state(self._once))

@@ -1,0 +1,38 @@
+"""
+Response callbacks used by the tests, importable as ``'tests.callbacks:NAME'``
+so that the same tests run against the subprocess engine.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.web.server import Request
+
+
+def returns_bytes(request: Request) -> bytes:
+    return b"callback:" + request.uri
+
+
+def writes_itself(request: Request) -> None:
+    request.setResponseCode(201)
+    request.setHeader(b"content-type", b"text/plain")
+    request.write(b"written ")
+    request.write(b"by the callback")
+    request.finish()
+
+
+def returns_deferred(request: Request) -> Deferred[bytes]:
+    return deferLater(reactor, 0.01, lambda: b"later:" + request.method)
+
+
+def raises(request: Request) -> bytes:
+    raise ValueError("callback exploded")
+
+
+def returns_number(request: Request) -> int:
+    return 42
+
+
+not_callable = "just a string"
