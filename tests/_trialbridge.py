@@ -74,7 +74,9 @@ def _run(ids: list[str], out_path: str) -> int:
 
     loader = runner.TestLoader()
     suite = loader.loadByNames(ids, recurse=True)
-    trial = runner.TrialRunner(JSONReporter, workingDirectory=os.environ.get("TRIAL_TEMP", "_trial_temp"))
+    trial = runner.TrialRunner(
+        JSONReporter, workingDirectory=os.environ.get("TRIAL_TEMP", "_trial_temp")
+    )
     result = trial.run(suite)
     out.close()
     return 0 if result.wasSuccessful() else 1

@@ -113,7 +113,9 @@ def test_request_cookies(server: TestServer) -> None:
     assert cookies["lang"]["value"] == "en"
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "BREW"])
+@pytest.mark.parametrize(
+    "method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "BREW"]
+)
 def test_request_method(server: TestServer, method: str) -> None:
     server.response["data"] = b"body"
     response = requests.request(method, server.get_url(), timeout=10)
@@ -155,7 +157,12 @@ def test_request_files(server: TestServer, method: str) -> None:
     )
     files = server.request["files"]
     assert files["upload"] == [
-        {"name": "upload", "filename": "report.csv", "content_type": "text/csv", "content": b"a,b\n1,2\n"}
+        {
+            "name": "upload",
+            "filename": "report.csv",
+            "content_type": "text/csv",
+            "content": b"a,b\n1,2\n",
+        }
     ]
     assert files["blob"][0]["content"] == bytes(range(256))
     assert server.request["args"]["title"] == "Report"
@@ -232,7 +239,7 @@ def test_response_code_validation(server: TestServer, code: object) -> None:
 def test_response_data_str_uses_charset(server: TestServer) -> None:
     server.response["data"] = "привет"
     server.response["charset"] = "cp1251"
-    status, headers, body = fetch(server.get_url())
+    _, headers, body = fetch(server.get_url())
     assert body == "привет".encode("cp1251")
     assert headers["Content-Type"] == "text/html; charset=cp1251"
 
@@ -279,7 +286,9 @@ def test_response_cookies(server: TestServer) -> None:
         ("tests.callbacks:returns_deferred", 200, b"later:GET"),
     ],
 )
-def test_response_callback_import_string(server: TestServer, callback: str, status: int, body: bytes) -> None:
+def test_response_callback_import_string(
+    server: TestServer, callback: str, status: int, body: bytes
+) -> None:
     server.response["callback"] = callback
     assert fetch(server.get_url("/cb?x=1"))[::2] == (status, body)
     assert server.request["done"] is True
@@ -436,7 +445,7 @@ def test_wait_request_returns_at_once_when_done(server: TestServer) -> None:
 
 
 def test_wait_request_timeout(server: TestServer) -> None:
-    with pytest.raises(WaitTimeoutError, match="no request was answered within 0.1 s"):
+    with pytest.raises(WaitTimeoutError, match=r"no request was answered within 0\.1 s"):
         server.wait_request(0.1)
 
 

@@ -82,7 +82,12 @@ def _blocking_call(
 
     reactor.callFromThread(run)
     if not finished.wait(timeout):
-        reactor.callFromThread(lambda: [d.cancel() for d in running])
+
+        def cancel() -> None:
+            for d in running:
+                d.cancel()
+
+        reactor.callFromThread(cancel)
         raise TestServerError(f"TestServer.{what} did not finish within {timeout} s")
     result = outcome[0]
     if isinstance(result, Failure):

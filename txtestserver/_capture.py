@@ -40,6 +40,7 @@ def capture(request: Request, body_limit: int) -> Record:
         for value in values:
             lines.append(b"%s: %s\r\n" % (name, value))
     content = request.content
+    assert content is not None, "twisted.web gives every request a content buffer"
     content.seek(0)
     body = content.read(body_limit)
     content.seek(0)

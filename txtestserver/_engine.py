@@ -10,8 +10,6 @@ from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
-from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.protocols.policies import WrappingFactory
 from twisted.web.server import Site
 
@@ -60,11 +58,11 @@ class _TrackingFactory(WrappingFactory):
     noisy = False
 
     def __init__(self, wrapped: Site) -> None:
-        super().__init__(wrapped)
+        super().__init__(wrapped)  # type: ignore[no-untyped-call]
         self._waiting: list[Deferred[None]] = []
 
     def unregisterProtocol(self, p: Any) -> None:
-        super().unregisterProtocol(p)
+        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
         if not self.protocols:
             waiting, self._waiting = self._waiting, []
             for d in waiting:
@@ -89,16 +87,12 @@ def make_site(resource: CaptureResource) -> Site:
     return site
 
 
-def listen(
-    reactor: IReactorTCP, address: str, port: int, factory: Any
-) -> IListeningPort:
+def listen(reactor: Any, address: str, port: int, factory: Any) -> Any:
     """``listenTCP`` with an error that names the address and the port."""
     try:
         return reactor.listenTCP(port, factory, interface=address)
     except CannotListenError as e:
-        raise TestServerError(
-            f"cannot listen on {address} port {port}: {e.socketError}"
-        ) from e
+        raise TestServerError(f"cannot listen on {address} port {port}: {e.socketError}") from e
 
 
 class ThreadEngine:
@@ -116,7 +110,7 @@ class ThreadEngine:
         self._reactor = reactor
         self._body_limit = body_limit
         self.store: StateStore = MemoryStore()
-        self._port: IListeningPort | None = None
+        self._port: Any = None
         self._factory: _TrackingFactory | None = None
 
     def start(
@@ -136,7 +130,7 @@ class ThreadEngine:
         )
         self._factory = _TrackingFactory(make_site(resource))
         self._port = listen(self._reactor, address, port, self._factory)
-        return succeed(self._port.getHost().port)  # type: ignore[attr-defined]
+        return succeed(self._port.getHost().port)
 
     def stop(self) -> Deferred[None]:
         port, factory = self._port, self._factory

@@ -32,9 +32,7 @@ def _start(request: Request, code: int, answer: Answer | None, keep_alive: bool)
     if answer is not None:
         grouped: dict[bytes, list[bytes]] = {}
         for name, value in answer.headers:
-            grouped.setdefault(name.lower().encode("latin-1"), []).append(
-                value.encode("utf-8")
-            )
+            grouped.setdefault(name.lower().encode("latin-1"), []).append(value.encode("utf-8"))
         for key, values in grouped.items():
             headers.setRawHeaders(key, values)
         for name, value in answer.cookies:
@@ -102,7 +100,8 @@ def _fail(request: Request, failure: Failure, keep_alive: bool) -> None:
     render_error(
         request,
         500,
-        f"response['callback'] raised {failure.type.__name__}: {failure.getErrorMessage()}",
+        f"response['callback'] raised {getattr(failure.type, '__name__', 'an error')}: "
+        f"{failure.getErrorMessage()}",
         keep_alive,
     )
 

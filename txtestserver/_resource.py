@@ -23,7 +23,7 @@ from ._render import render_answer, render_error
 from ._response import Answer, build
 from ._store import StateStore
 
-__all__ = ["CaptureResource", "DEFAULT_BODY_LIMIT"]
+__all__ = ["DEFAULT_BODY_LIMIT", "CaptureResource"]
 
 #: Bytes of a request body kept in ``request['data']`` unless configured.
 DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
@@ -58,14 +58,14 @@ class CaptureResource(Resource):
         keep_alive: bool = False,
         body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._store = store
         self._reactor = reactor
         self._on_done = on_done
         self.keep_alive = keep_alive
         self._body_limit = body_limit
 
-    def render(self, request: Request) -> int:  # type: ignore[override]
+    def render(self, request: Request) -> int:
         self._store.record(capture(request, self._body_limit))
         request.notifyFinish().addCallbacks(self._finished, lambda _: None)
         try:

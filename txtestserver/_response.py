@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import importlib
-import numbers
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +133,7 @@ def validate(key: str, value: Any, *, portable: bool) -> Any:
             f"response[{key!r}] must be a callable or 'package.module:function', not {value!r}"
         )
     if name == "sleep":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise TestServerError(
                 f"response[{key!r}] must be a number of seconds >= 0, not {value!r}"
             )
@@ -165,9 +164,7 @@ def _pairs(key: str, value: Any) -> list[tuple[str, str]]:
         if not name or any(c in name for c in ":\r\n\t ;="):
             raise TestServerError(f"response[{key!r}]: bad name {name!r}")
         if "\r" in val or "\n" in val:
-            raise TestServerError(
-                f"response[{key!r}]: the value of {name!r} contains a line break"
-            )
+            raise TestServerError(f"response[{key!r}]: the value of {name!r} contains a line break")
         result.append((name, val))
     return result
 
@@ -188,9 +185,7 @@ def load_callback(spec: str) -> Callable[..., Any]:
     """
     module_name, colon, attr = spec.partition(":")
     if not colon or not module_name or not attr:
-        raise TestServerError(
-            f"callback {spec!r} must have the form 'package.module:function'"
-        )
+        raise TestServerError(f"callback {spec!r} must have the form 'package.module:function'")
     try:
         target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
