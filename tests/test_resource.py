@@ -1,0 +1,92 @@
+"""
+CaptureResource in memory, with a fake clock: timing behaviour (``sleep``)
+without real time or sockets. treq's ``StubTreq`` carries the requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet.task import Clock
+
+from txtestserver._resource import CaptureResource
+from txtestserver._response import validate
+from txtestserver._store import MemoryStore
+
+
+def make(
+    sleep: float | None = None, **response: Any
+) -> tuple[StubTreq, Clock, MemoryStore, list[int]]:
+    store = MemoryStore()
+    for key, value in response.items():
+        store.set_response(False, key, validate(key, value, portable=False))
+    if sleep is not None:
+        store.set_response(False, "sleep", sleep)
+    clock = Clock()
+    done: list[int] = []
+    resource = CaptureResource(store, clock, lambda: done.append(1))
+    return StubTreq(resource), clock, store, done
+
+
+def settled(d: Any) -> list[Any]:
+    """A list that receives the outcome of ``d`` once it has one."""
+    box: list[Any] = []
+    d.addBoth(box.append)
+    return box
+
+
+def test_sleep_answers_exactly_after_the_delay() -> None:
+    client, clock, store, done = make(sleep=2.0, data=b"late")
+    answered = settled(client.get("http://example.test/"))
+    client.flush()
+    # Recorded at once, not answered yet.
+    record, is_done = store.last_request()
+    assert record is not None and not is_done
+    assert answered == []
+    clock.advance(1.999)
+    client.flush()
+    assert answered == []
+    clock.advance(0.001)
+    client.flush()
+    body = settled(client.content(answered[0]))
+    client.flush()
+    assert body == [b"late"]
+    assert done == [1]
+    assert store.last_request()[1] is True
+    assert clock.getDelayedCalls() == []
+
+
+def test_sleep_is_per_method() -> None:
+    client, clock, _, _ = make(**{"post.sleep": 5.0})
+    answered = settled(client.get("http://example.test/"))
+    client.flush()
+    assert len(answered) == 1  # only POST sleeps
+    posted = settled(client.post("http://example.test/", data=b"x"))
+    client.flush()
+    assert posted == []
+    clock.advance(5)
+    client.flush()
+    assert len(posted) == 1
+
+
+def test_client_that_gives_up_leaves_no_pending_call() -> None:
+    client, clock, store, done = make(sleep=10.0)
+    answered = client.get("http://example.test/")
+    client.flush()
+    assert len(clock.getDelayedCalls()) == 1
+    answered.cancel()  # the client disconnects
+    client.flush()
+    assert clock.getDelayedCalls() == []
+    assert done == []
+    assert store.last_request()[1] is False
+    answered.addErrback(lambda _: None)
+
+
+def test_zero_sleep_schedules_nothing() -> None:
+    client, clock, _, done = make(data=b"now")
+    answered = settled(client.get("http://example.test/"))
+    client.flush()
+    assert len(answered) == 1
+    assert clock.getDelayedCalls() == []
+    assert done == [1]
