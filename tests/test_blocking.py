@@ -617,3 +617,25 @@ def test_blocking_call_from_reactor_thread_is_a_clear_error(server: TestServer) 
 def test_unknown_engine() -> None:
     with pytest.raises(TestServerError, match="unknown engine"):
         TestServer(engine="fork")
+
+
+def test_blocking_api_works_with_warnings_as_errors() -> None:
+    """No warnings filter needed: the blocking hop avoids crochet's isSet() warning."""
+    import subprocess
+    import sys
+
+    script = (
+        "from urllib.request import urlopen\n"
+        "from txtestserver import TestServer\n"
+        "with TestServer() as s:\n"
+        "    s.response['data'] = b'ok'\n"
+        "    assert urlopen(s.get_url()).read() == b'ok'\n"
+        "    s.wait_request(5)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
