@@ -66,7 +66,8 @@ class ServerCore:
         #: The real port once started, else None.
         self.port: int | None = None
         self._running = False
-        self._starting = False
+        # While a start is under way: who waits for it to settle (see _stop).
+        self._starting: list[Deferred[None]] | None = None
         self._lost: TestServerError | None = None
         self._waiters: list[Deferred[None]] = []
 
@@ -102,30 +103,27 @@ class ServerCore:
             raise TestServerError(
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
-        self._starting = True
         self._lost = None
-        try:
-            started = self._engine.start(
-                self.address,
-                self._requested_port,
-                keep_alive,
-                self._request_done,
-                self._engine_lost,
-            )
-        except BaseException:
-            self._starting = False
-            raise
+        started = self._engine.start(
+            self.address,
+            self._requested_port,
+            keep_alive,
+            self._request_done,
+            self._engine_lost,
+        )
 
         def listening(port: int) -> None:
-            self._starting = False
             self._running = True
             self.port = port
 
-        def failed(failure: Any) -> Any:
-            self._starting = False
-            return failure
+        def settled(result: Any) -> Any:
+            waiting, self._starting = self._starting or [], None
+            for d in waiting:
+                d.callback(None)
+            return result
 
-        return started.addCallbacks(listening, failed)
+        self._starting = []
+        return started.addCallback(listening).addBoth(settled)
 
     def _stop(self) -> Deferred[None]:
         """
@@ -133,6 +131,11 @@ class ServerCore:
         fail pending ``wait_request`` calls. Stopping a stopped server does
         nothing.
         """
+        if self._starting is not None:
+            # stop() during start(): stop once the start has settled.
+            settled: Deferred[None] = Deferred()
+            self._starting.append(settled)
+            return settled.addCallback(lambda _: self._stop())
         if not self._running and not self._lost:
             return succeed(None)
         self._running = False
@@ -149,7 +152,7 @@ class ServerCore:
         self._check_running("wait_request()")
         if self._engine.store.last_request()[1]:
             return succeed(None)
-        waiter: Deferred[None] = Deferred()
+        waiter: Deferred[None] = Deferred(self._forget_waiter)
         self._waiters.append(waiter)
         timer = self._reactor.callLater(
             timeout,
@@ -181,6 +184,11 @@ class ServerCore:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.errback(error)
+
+    def _forget_waiter(self, waiter: Deferred[None]) -> None:
+        """The caller cancelled its wait (Deferred.cancel)."""
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
 
     def _timed_out(self, waiter: Deferred[None], error: WaitTimeoutError) -> None:
         if waiter in self._waiters:

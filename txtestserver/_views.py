@@ -115,6 +115,11 @@ class RequestView(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"<request {self._current()!r}>"
 
+    @property
+    def charset(self) -> str:
+        """The charset that decodes requests (``request['charset']``)."""
+        return self._charset
+
     def reset(self) -> None:
         """Back to the default charset (``server.reset()`` calls this)."""
         self._charset = "utf-8"
@@ -138,7 +143,7 @@ class RequestsView(Sequence[dict[str, Any]]):
     def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
 
     def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        charset = self._request["charset"]
+        charset = self._request.charset
         history = self._store.history()
         if isinstance(index, slice):
             return [parse(record, charset) for record in history[index]]

@@ -12,7 +12,7 @@ from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.defer import CancelledError, gatherResults, inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -277,6 +277,24 @@ class DeferredAPITests:
         waiting = self.server.wait_request(30)
         yield self.server.stop()
         yield self.assertFailure(waiting, TestServerError)
+
+    @inlineCallbacks
+    def test_cancelled_wait_is_forgotten(self) -> Any:
+        waiting = self.server.wait_request(30)
+        waiting.cancel()
+        yield self.assertFailure(waiting, CancelledError)
+        yield self.answer()  # an answered request must not fire the cancelled wait again
+        yield self.server.wait_request(1)
+
+    @inlineCallbacks
+    def test_stop_during_start(self) -> Any:
+        yield self.server.stop()
+        starting = self.server.start()
+        stopping = self.server.stop()
+        yield starting
+        yield stopping
+        self.assertIs(self.server.port, None)
+        yield self.assertFailure(self.server.wait_request(1), TestServerError)
 
     @inlineCallbacks
     def test_port_in_use(self) -> Any:
