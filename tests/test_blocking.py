@@ -639,3 +639,33 @@ def test_blocking_api_works_with_warnings_as_errors() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+# -- thread engine only: values that cannot cross a process ------------------------------
+
+
+def test_response_data_iterator() -> None:
+    with TestServer() as server:
+        server.response["data"] = iter([b"first", "second"])
+        assert fetch(server.get_url())[::2] == (200, b"first")
+        assert fetch(server.get_url())[::2] == (200, b"second")
+        status, _, body = fetch(server.get_url())
+        assert status == 500
+        assert b"iterator is exhausted" in body
+        # The server keeps serving once the test gives it something else.
+        server.response["data"] = b"plain"
+        assert fetch(server.get_url())[::2] == (200, b"plain")
+
+
+def test_response_callback_function() -> None:
+    seen: list[str] = []
+
+    def callback(request: object) -> bytes:
+        seen.append(threading.current_thread().name)
+        return b"from a function"
+
+    with TestServer() as server:
+        server.response["post.callback"] = callback
+        assert fetch(server.get_url(), data=b"x")[::2] == (200, b"from a function")
+        assert fetch(server.get_url())[::2] == (200, b"")
+        assert len(seen) == 1
