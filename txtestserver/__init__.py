@@ -14,12 +14,23 @@ inspect what the client sent::
 
 :class:`TestServer` blocks (plain unittest and pytest code);
 :class:`DeferredTestServer` returns Deferreds (trial, Twisted code).
+
+Importing the package does not import Twisted: the two server classes are
+loaded on first use, so the pytest plugin costs nothing to projects that
+never use its fixtures.
 """
 
-from ._blocking import TestServer
-from ._deferred import DeferredTestServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import TestServerError, WaitTimeoutError
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._blocking import TestServer
+    from ._deferred import DeferredTestServer
 
 __all__ = [
     "DeferredTestServer",
@@ -28,3 +39,19 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
 ]
+
+#: Names loaded on first access (PEP 562), with the module that defines them.
+_LAZY = {"TestServer": "._blocking", "DeferredTestServer": "._deferred"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

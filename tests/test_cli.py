@@ -1,0 +1,181 @@
+"""
+The ``txtestserver`` command, run for real as ``python -m txtestserver`` in a
+child process: real requests in, its printed output and exit status out.
+Every wait is bounded; nothing sleeps for a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 30.0
+
+
+class Command:
+    """The command in a child process, its stdout read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "txtestserver", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def read_until(self, pattern: str) -> re.Match[str]:
+        """Read lines until one matches ``pattern``; fail after WAIT seconds."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matched {pattern!r}; got {self.seen}") from None
+            if line is None:
+                raise AssertionError(f"output ended before {pattern!r}; got {self.seen}")
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def port(self) -> int:
+        return int(self.read_until(r"listening on http://127\.0\.0\.1:(\d+)/").group(1))
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(WAIT)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(WAIT)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def command() -> Iterator[type[Command]]:
+    started: list[Command] = []
+
+    class Tracked(Command):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Tracked
+    for c in started:
+        c.kill()
+
+
+def test_serves_prints_requests_and_stops_on_ctrl_c(command: type[Command], engine: str) -> None:
+    cli = command(
+        "--port=0",
+        f"--engine={engine}",
+        "--code=201",
+        "--data=привет",
+        "--charset=utf-8",
+        "--header=X-One: 1",
+        "--header",
+        "X-Two:2",
+        "--cookie=session=abc",
+    )
+    port = cli.port()
+    response = requests.get(f"http://127.0.0.1:{port}/first?a=1&b=two", timeout=10)
+    assert response.status_code == 201
+    assert response.content == "привет".encode()
+    assert response.headers["X-One"] == "1"
+    assert response.headers["X-Two"] == "2"
+    assert response.cookies["session"] == "abc"
+    cli.read_until(r"GET /first from 127\.0\.0\.1")
+    cli.read_until(r"a = '1'")
+    cli.read_until(r"b = 'two'")
+    cli.read_until(r"User-Agent: python-requests")
+
+    requests.post(
+        f"http://127.0.0.1:{port}/upload",
+        data={"title": "Report"},
+        files={"f": ("report.csv", b"a,b\n", "text/csv")},
+        timeout=10,
+    )
+    cli.read_until(r"POST /upload from")
+    cli.read_until(r"title = 'Report'")
+    cli.read_until(r"f: 'report.csv' \(text/csv, 4 bytes\)")
+
+    requests.put(f"http://127.0.0.1:{port}/raw", data=b"x" * 1000, timeout=10)
+    cli.read_until(r"PUT /raw from")
+    cli.read_until(r"body: 1000 bytes: b'xxxx.*\.\.\. \(800 more bytes\)")
+
+    assert cli.stop(signal.SIGINT) == 0
+    cli.read_until(r"txtestserver stopped\.")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_stops_cleanly_on_sigterm_with_a_client_waiting(command: type[Command]) -> None:
+    cli = command("--port=0", "--sleep=300")
+    port = cli.port()
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as client:
+        client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        # The answer would come in 300 s; stopping must not wait for it.
+        assert cli.stop(signal.SIGTERM) == 0
+        try:
+            assert client.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    cli.read_until(r"txtestserver stopped\.")
+
+
+def test_port_in_use_exits_1_with_a_message(command: type[Command]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cli = command(f"--port={port}")
+        assert cli.process.wait(WAIT) == 1
+        assert cli.process.stderr is not None
+        assert f"cannot listen on 127.0.0.1 port {port}" in cli.process.stderr.read()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--header=no-colon", "--header 'no-colon' must look like NAME:VALUE"),
+        ("--cookie=nothing", "--cookie 'nothing' must look like NAME=VALUE"),
+        ("--code=99", "must be an int from 100 to 599"),
+        ("--charset=klingon", "unknown charset 'klingon'"),
+        ("--sleep=-1", "seconds >= 0"),
+        ("--engine=fork", "invalid choice: 'fork'"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(
+    command: type[Command], option: str, message: str
+) -> None:
+    cli = command("--port=0", option)
+    assert cli.process.wait(WAIT) == 2
+    assert cli.process.stderr is not None
+    assert message in cli.process.stderr.read()

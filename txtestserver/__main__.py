@@ -1,0 +1,5 @@
+"""``python -m txtestserver``: the same as the ``txtestserver`` command."""
+
+from ._cli import main
+
+raise SystemExit(main())
