@@ -439,6 +439,32 @@ def test_wait_request_returns_when_answered(server: TestServer) -> None:
     thread.join(10)
 
 
+def wait_for_path(server: TestServer, path: str) -> None:
+    deadline = time.monotonic() + 10
+    while server.request["path"] != path:
+        assert time.monotonic() < deadline, f"no request for {path} arrived"
+        time.sleep(0.005)
+
+
+def test_done_and_wait_request_follow_the_latest_request(server: TestServer) -> None:
+    fetch(server.get_url("/first"))
+    assert server.request["done"] is True
+    server.response_once["sleep"] = 0.1  # /old
+    server.response["sleep"] = 0.5  # /new
+    threads = []
+    for path in ("/old", "/new"):
+        threads.append(threading.Thread(target=fetch, args=(server.get_url(path),)))
+        threads[-1].start()
+        wait_for_path(server, path)
+        assert server.request["done"] is False  # not the flag of the previous request
+    # /old is answered first: it must not end the wait for /new.
+    server.wait_request(10)
+    assert server.request["path"] == "/new"
+    assert server.request["done"] is True
+    for thread in threads:
+        thread.join(10)
+
+
 def test_wait_request_returns_at_once_when_done(server: TestServer) -> None:
     fetch(server.get_url())
     server.wait_request(0.01)

@@ -90,3 +90,35 @@ def test_zero_sleep_schedules_nothing() -> None:
     assert len(answered) == 1
     assert clock.getDelayedCalls() == []
     assert done == [1]
+
+
+def test_done_is_false_while_the_latest_request_is_in_progress() -> None:
+    client, clock, store, _ = make(**{"post.sleep": 5.0})
+    settled(client.get("http://example.test/first"))
+    client.flush()
+    assert store.last_request()[1] is True
+    settled(client.post("http://example.test/second", data=b"x"))
+    client.flush()
+    record, is_done = store.last_request()
+    assert record is not None and record[1] == b"/second"
+    assert is_done is False  # not the first request's flag
+    clock.advance(5)
+    client.flush()
+    assert store.last_request()[1] is True
+
+
+def test_an_older_request_answered_late_does_not_mark_the_latest_done() -> None:
+    client, clock, store, _ = make(sleep=5.0)
+    store.set_response(True, "sleep", 1.0)  # only the first request sleeps 1 s
+    settled(client.get("http://example.test/old"))
+    client.flush()
+    settled(client.get("http://example.test/new"))
+    client.flush()
+    clock.advance(1)  # the old one is answered; the new one still sleeps
+    client.flush()
+    record, is_done = store.last_request()
+    assert record is not None and record[1] == b"/new"
+    assert is_done is False
+    clock.advance(4)
+    client.flush()
+    assert store.last_request()[1] is True

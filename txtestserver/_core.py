@@ -171,6 +171,8 @@ class ServerCore:
             raise TestServerError(f"{what} needs a running server: call start() first")
 
     def _request_done(self) -> None:
+        if not self._waiters or not self._engine.store.last_request()[1]:
+            return  # an older request was answered; the latest is in progress
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(None)

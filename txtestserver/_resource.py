@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from ._capture import capture
+from ._capture import Record, capture
 from ._render import render_answer, render_error
 from ._response import Answer, build
 from ._store import StateStore
@@ -66,8 +66,9 @@ class CaptureResource(Resource):
         self._body_limit = body_limit
 
     def render(self, request: Request) -> int:
-        self._store.record(capture(request, self._body_limit))
-        request.notifyFinish().addCallbacks(self._finished, lambda _: None)
+        record = capture(request, self._body_limit)
+        self._store.record(record)
+        request.notifyFinish().addCallbacks(self._finished, lambda _: None, callbackArgs=(record,))
         try:
             answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
         except Exception as e:
@@ -86,8 +87,8 @@ class CaptureResource(Resource):
     def _answer(self, request: Request, answer: Answer) -> None:
         render_answer(request, answer, self.keep_alive)
 
-    def _finished(self, _: object) -> None:
-        self._store.mark_done()
+    def _finished(self, _: object, record: Record) -> None:
+        self._store.mark_done(record)
         try:
             self._on_done()
         except Exception:

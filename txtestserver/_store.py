@@ -45,10 +45,17 @@ class StateStore(Protocol):
         """
 
     def record(self, record: Record) -> None:
-        """A request has arrived: it becomes the current ``server.request``."""
+        """
+        A request has arrived: it becomes the current ``server.request``, and
+        ``done`` becomes false in the same atomic step.
+        """
 
-    def mark_done(self) -> None:
-        """A request has been answered: ``request['done']`` becomes true."""
+    def mark_done(self, record: Record) -> None:
+        """
+        ``record`` has been answered: ``done`` becomes true if it is still
+        the latest request (an older request answered late, after a newer one
+        arrived, must not mark the newer one done).
+        """
 
     def last_request(self) -> tuple[Record | None, bool]:
         """The latest recorded request (or None) and the ``done`` flag."""
@@ -97,12 +104,14 @@ class MemoryStore:
         return values
 
     def record(self, record: Record) -> None:
-        # list.append is atomic; the lock keeps reset() from racing it.
         with self._lock:
             self._history.append(record)
+            self._done = False
 
-    def mark_done(self) -> None:
-        self._done = True
+    def mark_done(self, record: Record) -> None:
+        with self._lock:
+            if self._history and self._history[-1] is record:
+                self._done = True
 
     def last_request(self) -> tuple[Record | None, bool]:
         with self._lock:
