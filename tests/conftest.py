@@ -16,7 +16,7 @@ from tests._trialbridge import TrialModule
 from txtestserver import TestServer
 
 #: The engines every behaviour test runs against.
-ENGINES = ["thread"]
+ENGINES = ["thread", "subprocess"]
 
 
 def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> Any:

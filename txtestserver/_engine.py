@@ -17,7 +17,7 @@ from ._errors import TestServerError
 from ._resource import DEFAULT_BODY_LIMIT, CaptureResource
 from ._store import MemoryStore, StateStore
 
-__all__ = ["Engine", "ThreadEngine", "make_site"]
+__all__ = ["Engine", "Listener", "ThreadEngine", "listen", "make_engine", "make_site"]
 
 
 class Engine(Protocol):
@@ -95,6 +95,29 @@ def listen(reactor: Any, address: str, port: int, factory: Any) -> Any:
         raise TestServerError(f"cannot listen on {address} port {port}: {e.socketError}") from e
 
 
+class Listener:
+    """
+    A CaptureResource served on a port; :meth:`stop` also drops every open
+    connection. Shared by the thread engine and the server process.
+
+    :ivar port: the real port.
+    :raise TestServerError: the address or port cannot be bound.
+    """
+
+    def __init__(self, reactor: Any, address: str, port: int, resource: CaptureResource) -> None:
+        self._factory = _TrackingFactory(make_site(resource))
+        self._listening: Any = listen(reactor, address, port, self._factory)
+        self.port: int = self._listening.getHost().port
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening and drop open connections; fire when all is closed."""
+        stopped = self._listening.stopListening()
+        dropped = self._factory.drop_all()
+        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
+        done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
+        return done.addCallback(lambda _: None)
+
+
 class ThreadEngine:
     """
     Serves from the reactor of the test process (crochet's thread for the
@@ -110,8 +133,7 @@ class ThreadEngine:
         self._reactor = reactor
         self._body_limit = body_limit
         self.store: StateStore = MemoryStore()
-        self._port: Any = None
-        self._factory: _TrackingFactory | None = None
+        self._listener: Listener | None = None
 
     def start(
         self,
@@ -128,20 +150,14 @@ class ThreadEngine:
             keep_alive=keep_alive,
             body_limit=self._body_limit,
         )
-        self._factory = _TrackingFactory(make_site(resource))
-        self._port = listen(self._reactor, address, port, self._factory)
-        return succeed(self._port.getHost().port)
+        self._listener = Listener(self._reactor, address, port, resource)
+        return succeed(self._listener.port)
 
     def stop(self) -> Deferred[None]:
-        port, factory = self._port, self._factory
-        self._port = self._factory = None
-        if port is None or factory is None:
+        listener, self._listener = self._listener, None
+        if listener is None:
             return succeed(None)
-        stopped = port.stopListening()
-        dropped = factory.drop_all()
-        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
-        done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
-        return done.addCallback(lambda _: None)
+        return listener.stop()
 
 
 def make_engine(name: str, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> Engine:

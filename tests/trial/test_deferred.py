@@ -305,3 +305,7 @@ class DeferredAPITests:
 
 class ThreadEngineTests(DeferredAPITests, TestCase):
     engine = "thread"
+
+
+class SubprocessEngineTests(DeferredAPITests, TestCase):
+    engine = "subprocess"

@@ -1,0 +1,404 @@
+"""
+The subprocess engine's store: the state shared by the test process and the
+server process, kept as files in a private directory.
+
+Files in the directory (mode 0700; every file 0600):
+
+``response.json``
+    ``response`` and ``response_once``: ``{"response": {...}, "once": {...}}``.
+``requests.jsonl``
+    The recorded requests, one JSON line each, appended (recording stays
+    O(1) however many requests came before).
+``status.json``
+    ``{"count": N, "end": BYTES, "done": BOOL}``: how many requests, where the
+    last complete line of ``requests.jsonl`` ends, and the ``done`` flag.
+``lock``
+    Empty; every read-modify-write holds ``fcntl.flock`` on it.
+``server.log``
+    The server process's log.
+
+Why this is safe:
+
+- Every write of a JSON file goes to a temporary file in the same directory,
+  then ``os.replace``: a reader sees the old file or the new one, never half
+  of one, and needs no lock.
+- Every read-modify-write (the server taking a ``response_once`` value while
+  the test sets another; a request recorded while the test resets) holds an
+  exclusive ``flock`` on the separate ``lock`` file, so no update is lost. The
+  lock is on a separate file because ``os.replace`` gives the data files a
+  new inode, and a lock on the old inode would protect nothing.
+- The request log is only appended to, and readers read up to the ``end``
+  that ``status.json`` names: a line being written is never read.
+- The format is data only: JSON where bytes are ``{"b": BASE64}`` and tuples
+  ``{"t": [...]}``, so every byte value, header order and repeats survive, and
+  nothing read from a file is ever executed (no pickle).
+
+Only the test process calls :meth:`FileStore.reset`, :meth:`FileStore.create`
+and :meth:`FileStore.close`, so its cache of parsed requests (read
+incrementally) is never invalidated behind its back.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+from ._capture import Record
+from ._errors import TestServerError
+from ._response import ResponseState, resolve
+from ._store import MemoryStore
+
+__all__ = ["FileStore"]
+
+RESPONSE = "response.json"
+REQUESTS = "requests.jsonl"
+STATUS = "status.json"
+LOCK = "lock"
+LOG = "server.log"
+
+_FILE_MODE = 0o600
+
+
+def encode(value: Any) -> Any:
+    """
+    A response value as JSON data: bytes become ``{"b": BASE64}``, tuples
+    ``{"t": [...]}``; str, numbers, bools, None and lists stay as they are.
+
+    :raise TestServerError: the value is not plain data.
+    """
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, bytes):
+        return {"b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, tuple):
+        return {"t": [encode(item) for item in value]}
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    raise TestServerError(
+        f"{type(value).__name__} cannot be stored for the server process: only bytes, "
+        "str, numbers, bools, None, lists and tuples cross the process boundary"
+    )
+
+
+def decode(data: Any) -> Any:
+    """The inverse of :func:`encode`."""
+    if isinstance(data, list):
+        return [decode(item) for item in data]
+    if isinstance(data, dict):
+        if "b" in data:
+            return base64.b64decode(data["b"])
+        return tuple(decode(item) for item in data["t"])
+    return data
+
+
+def _record_line(record: Record) -> bytes:
+    method, uri, headers, body, client_ip = record
+    fields = [base64.b64encode(b).decode("ascii") for b in (method, uri, headers, body)]
+    return json.dumps([*fields, client_ip], separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def _parse_record(line: bytes) -> Record:
+    method, uri, headers, body, client_ip = json.loads(line)
+    b64 = base64.b64decode
+    return (b64(method), b64(uri), b64(headers), b64(body), str(client_ip))
+
+
+class FileStore:
+    """
+    A :class:`~txtestserver._store.StateStore` over files, shared by the test
+    process and the server process.
+
+    The test process makes one store for the life of the server object. While
+    no server runs, the store keeps its state in memory (so ``response`` can be
+    set before ``start()`` and everything stays readable after ``stop()``);
+    :meth:`create` moves that state into a new directory for a server process,
+    and :meth:`close` moves the final state back into memory and removes the
+    directory. The server process attaches to the directory by path.
+
+    :param directory: attach to this existing state directory (the server
+        process); None keeps the state in memory until :meth:`create`.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        # Serialises this process's threads; flock serialises the processes
+        # (flock on one open file does not exclude threads of one process).
+        self._thread_lock = threading.RLock()
+        self._dir = directory
+        self._memory = MemoryStore()
+        self._broken: TestServerError | None = None
+        # Requests parsed so far and the byte offset of the next unread line.
+        self._records: list[Record] = []
+        self._offset = 0
+        self._lock_fd: int | None = None
+
+    @property
+    def directory(self) -> str | None:
+        """The state directory, or None while the state is in memory."""
+        return self._dir
+
+    # -- lifecycle (test process) ----------------------------------------------------
+
+    def create(self) -> str:
+        """
+        Make a private state directory holding the current state; return its
+        path. Operations use the files from now on.
+        """
+        with self._thread_lock:
+            if self._dir is not None:
+                raise TestServerError(f"the state directory {self._dir} is already in use")
+            directory = tempfile.mkdtemp(prefix="txtestserver-")  # mode 0700
+            try:
+                memory = self._memory
+                self._dir = directory
+                self._write_json(
+                    RESPONSE,
+                    {
+                        "response": _encode_state(memory.response_state(False)),
+                        "once": _encode_state(memory.response_state(True)),
+                    },
+                )
+                records = list(memory.history())
+                lines = b"".join(_record_line(r) for r in records)
+                self._write(REQUESTS, lines)
+                self._write(LOCK, b"")
+                done = memory.last_request()[1]
+                self._write_json(STATUS, {"count": len(records), "end": len(lines), "done": done})
+            except BaseException:
+                self._dir = None
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
+            self._records, self._offset = records, len(lines)
+            self._broken = None
+            return directory
+
+    def close(self, broken: TestServerError | None = None) -> None:
+        """
+        Load the final state into memory and remove the directory; the store
+        then works from memory. Call it once the server process has exited.
+
+        :param broken: every operation raises this error until the next
+            :meth:`create` or :meth:`close` (the server process died; stop()
+            closes again to clear it).
+        """
+        with self._thread_lock:
+            directory, self._broken = self._dir, broken
+            if directory is None:
+                return
+            try:
+                self._memory = self._load()
+            finally:
+                self._dir = None
+                self._records, self._offset = [], 0
+                self._release_lock_file()
+                shutil.rmtree(directory, ignore_errors=True)
+
+    def _load(self) -> MemoryStore:
+        memory = MemoryStore()
+        state = self._read_json(RESPONSE)
+        for once, name in ((False, "response"), (True, "once")):
+            for key, value in state[name].items():
+                memory.set_response(once, key, decode(value))
+        records, done = self._sync()
+        for record in records:
+            memory.record(record)
+        if done:
+            memory.mark_done()
+        return memory
+
+    # -- StateStore ------------------------------------------------------------------
+
+    def response_state(self, once: bool) -> ResponseState:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().response_state(once)
+            state = self._read_json(RESPONSE)["once" if once else "response"]
+        return {key: decode(value) for key, value in state.items()}
+
+    def set_response(self, once: bool, key: str, value: Any) -> None:
+        encoded = encode(value)
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().set_response(once, key, value)
+                return
+            with self._locked():
+                state = self._read_json(RESPONSE)
+                state["once" if once else "response"][key] = encoded
+                self._write_json(RESPONSE, state)
+
+    def delete_response(self, once: bool, key: str) -> None:
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().delete_response(once, key)
+                return
+            with self._locked():
+                state = self._read_json(RESPONSE)
+                del state["once" if once else "response"][key]
+                self._write_json(RESPONSE, state)
+
+    def take_response(self, method: str) -> dict[str, Any]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().take_response(method)
+            with self._locked():
+                state = self._read_json(RESPONSE)
+                values, used = resolve(state["response"], state["once"], method)
+                if used:
+                    for key in used:
+                        del state["once"][key]
+                    self._write_json(RESPONSE, state)
+        return {key: decode(value) for key, value in values.items()}
+
+    def record(self, record: Record) -> None:
+        line = _record_line(record)
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().record(record)
+                return
+            with self._locked():
+                status = self._read_json(STATUS)
+                try:
+                    fd = os.open(self._path(REQUESTS), os.O_WRONLY | os.O_APPEND)
+                except OSError as e:
+                    self._fail(e)
+                try:
+                    os.write(fd, line)
+                    end = os.lseek(fd, 0, os.SEEK_END)
+                finally:
+                    os.close(fd)
+                status["count"] += 1
+                status["end"] = end
+                self._write_json(STATUS, status)
+
+    def mark_done(self) -> None:
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().mark_done()
+                return
+            with self._locked():
+                status = self._read_json(STATUS)
+                if not status["done"]:
+                    status["done"] = True
+                    self._write_json(STATUS, status)
+
+    def last_request(self) -> tuple[Record | None, bool]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().last_request()
+            records, done = self._sync()
+            return (records[-1] if records else None), done
+
+    def history(self) -> Sequence[Record]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().history()
+            return list(self._sync()[0])
+
+    def reset(self) -> None:
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().reset()
+                return
+            with self._locked():
+                self._write_json(RESPONSE, {"response": {}, "once": {}})
+                self._write(REQUESTS, b"")
+                self._write_json(STATUS, {"count": 0, "end": 0, "done": False})
+                self._records, self._offset = [], 0
+
+    # -- files -------------------------------------------------------------------------
+
+    def _check_memory(self) -> MemoryStore:
+        if self._broken is not None:
+            raise TestServerError(*self._broken.args)
+        return self._memory
+
+    def _sync(self) -> tuple[list[Record], bool]:
+        """Parse the requests recorded since the last call; return all and ``done``."""
+        status = self._read_json(STATUS)
+        end = status["end"]
+        if end < self._offset:  # reset by another store object
+            self._records, self._offset = [], 0
+        if end > self._offset:
+            try:
+                with open(self._path(REQUESTS), "rb") as f:
+                    f.seek(self._offset)
+                    chunk = f.read(end - self._offset)
+            except OSError as e:
+                self._fail(e)
+            if len(chunk) != end - self._offset:
+                self._fail(ValueError(f"{REQUESTS} is shorter than {STATUS} says"))
+            try:
+                self._records.extend(_parse_record(line) for line in chunk.splitlines())
+            except (ValueError, TypeError) as e:
+                self._fail(e)
+            self._offset = end
+        return self._records, bool(status["done"])
+
+    def _path(self, name: str) -> str:
+        assert self._dir is not None
+        return os.path.join(self._dir, name)
+
+    def _fail(self, error: BaseException) -> NoReturn:
+        """Turn a broken or missing state file into a clear error."""
+        raise TestServerError(
+            f"the server state in {self._dir} cannot be used ({error}): "
+            "was the directory removed or changed by something else?"
+        ) from error
+
+    def _read_json(self, name: str) -> Any:
+        try:
+            with open(self._path(name), "rb") as f:
+                return json.loads(f.read())
+        except (OSError, ValueError) as e:
+            self._fail(e)
+
+    def _write_json(self, name: str, data: Any) -> None:
+        self._write(name, json.dumps(data, separators=(",", ":")).encode("ascii"))
+
+    def _write(self, name: str, data: bytes) -> None:
+        """Replace a file atomically: temporary file in the same directory, then rename."""
+        path = self._path(name)
+        temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(temporary, path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            self._fail(e)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the exclusive lock that every read-modify-write takes."""
+        if self._lock_fd is None:
+            try:
+                self._lock_fd = os.open(self._path(LOCK), os.O_RDWR)
+            except OSError as e:
+                self._fail(e)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _release_lock_file(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _encode_state(state: ResponseState) -> dict[str, Any]:
+    return {key: encode(value) for key, value in state.items()}

@@ -1,0 +1,344 @@
+"""
+The subprocess engine: the same HTTP resource, served by a child Python
+process (``python -m txtestserver._child``), with the state in files.
+
+The test process makes a private state directory (a
+:class:`~txtestserver._filestore.FileStore`), spawns the server process with
+``reactor.spawnProcess`` and reads its stdout: ``listening PORT`` fires
+``start()``, and each ``done`` line wakes ``wait_request``. Closing the
+server's stdin asks it to stop; a server that does not exit within
+:data:`STOP_GRACE` seconds is killed. A server that dies on its own is
+reported, with its exit status and its last output, to the next call that
+needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._errors import TestServerError
+from ._filestore import LOG, FileStore
+from ._resource import DEFAULT_BODY_LIMIT
+from ._store import StateStore
+
+__all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine"]
+
+#: Seconds the server process may take to report its port.
+START_TIMEOUT = 30.0
+#: Seconds between asking the server process to stop and killing it.
+STOP_GRACE = 3.0
+#: Bytes of the server's error output kept for error messages.
+_OUTPUT_KEPT = 8192
+#: Lines of the server's log quoted when it died.
+_LOG_LINES_QUOTED = 20
+
+_log = Logger()
+
+
+def import_path() -> str:
+    """
+    ``PYTHONPATH`` for the server process: this process's ``sys.path``, so
+    that it imports the same txtestserver and the same callback modules.
+    """
+    entries: list[str] = []
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        entry = os.path.abspath(entry or os.curdir)
+        if entry not in entries:
+            entries.append(entry)
+    return os.pathsep.join(entries)
+
+
+def server_command(
+    directory: str, address: str, port: int, keep_alive: bool, body_limit: int
+) -> list[str]:
+    """The argv of the server process."""
+    # -P: do not put the working directory first on sys.path (PYTHONPATH
+    # already says exactly where to import from).
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    return [
+        sys.executable,
+        *flags,
+        "-m",
+        "txtestserver._child",
+        directory,
+        address,
+        str(port),
+        "1" if keep_alive else "0",
+        str(body_limit),
+    ]
+
+
+class SubprocessEngine:
+    """
+    Serves from a child Python process; the state crosses as files.
+
+    :param reactor: spawns and watches the server process.
+    :param body_limit: keep at most this many bytes of each request body.
+    """
+
+    portable = True
+
+    def __init__(self, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self._reactor = reactor
+        self._body_limit = body_limit
+        self._files = FileStore()
+        self.store: StateStore = self._files
+        self._server: _ServerProcess | None = None
+
+    def start(
+        self,
+        address: str,
+        port: int,
+        keep_alive: bool,
+        on_done: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> Deferred[int]:
+        if self._server is not None and not self._server.ended:
+            raise TestServerError("the previous server process has not exited yet")
+        directory = self._files.create()
+        server = _ServerProcess(self._reactor, self._files, on_done, on_lost)
+        env = dict(os.environ, PYTHONPATH=import_path())
+        try:
+            self._reactor.spawnProcess(
+                server,
+                sys.executable,
+                server_command(directory, address, port, keep_alive, self._body_limit),
+                env=env,
+                childFDs={0: "w", 1: "r", 2: "r"},
+            )
+        except Exception as e:
+            server.abandon()
+            self._files.close()
+            raise TestServerError(f"cannot start the server process {sys.executable}: {e}") from e
+        self._server = server
+        return server.started
+
+    def stop(self) -> Deferred[None]:
+        server = self._server
+        if server is None or server.ended:
+            self._files.close()  # forget the error of a server that died
+            return succeed(None)
+        return server.stop()
+
+
+class _ServerProcess(ProcessProtocol):
+    """
+    One run of the server process, from spawn to exit.
+
+    :ivar started: fires with the port, or fails with the reason the server
+        could not start.
+    :ivar ended: the process has exited and the store is closed.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        store: FileStore,
+        on_done: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> None:
+        self._reactor = reactor
+        self._store = store
+        self._on_done = on_done
+        self._on_lost = on_lost
+        self.started: Deferred[int] = Deferred(self._cancel_start)
+        self.ended = False
+        self._state = "starting"  # then "running", "stopping"
+        self._stopped: list[Deferred[None]] = []
+        self._stdout = b""
+        self._stderr = bytearray()
+        self._timer: Any = reactor.callLater(START_TIMEOUT, self._start_timed_out)
+        self._watcher: _ExitWatcher | None = None
+        self._process: Any = None
+
+    def connectionMade(self) -> None:
+        self._process = self.transport
+        self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
+
+    # -- what the server says ----------------------------------------------------------
+
+    def outReceived(self, data: bytes) -> None:
+        self._stdout += data
+        while b"\n" in self._stdout:
+            line, _, self._stdout = self._stdout.partition(b"\n")
+            if line == b"done":
+                if self._state == "running":
+                    self._on_done()
+            elif line.startswith(b"listening ") and self._state == "starting":
+                self._state = "running"
+                self._cancel_timer()
+                self.started.callback(int(line.split()[1]))
+
+    def errReceived(self, data: bytes) -> None:
+        self._stderr += data
+        del self._stderr[:-_OUTPUT_KEPT]
+
+    def processEnded(self, reason: Failure) -> None:
+        state, self._state = self._state, "ended"
+        self.ended = True
+        self._cancel_timer()
+        if self._watcher is not None:
+            self._watcher.close()
+        status = _exit_status(reason.value)
+        if state == "starting":
+            self._close_store()
+            self.started.errback(
+                TestServerError(f"the server process could not start: it {status}{self._output()}")
+            )
+        elif state == "running":
+            error = TestServerError(f"the server process {status}{self._output(with_log=True)}")
+            self._close_store(broken=error)
+            self._on_lost(error)
+        else:  # stopping
+            try:
+                self._store.close()
+            except TestServerError:
+                failure = Failure()
+                for d in self._take_stopped():
+                    d.errback(failure)
+            else:
+                for d in self._take_stopped():
+                    d.callback(None)
+
+    # -- what the engine asks ----------------------------------------------------------
+
+    def stop(self) -> Deferred[None]:
+        """Close stdin (the polite stop); kill after the grace period."""
+        d: Deferred[None] = Deferred()
+        self._stopped.append(d)
+        if self._state != "stopping":
+            self._state = "stopping"
+            self._cancel_timer()
+            self._process.closeStdin()
+            self._timer = self._reactor.callLater(STOP_GRACE, self._kill)
+        return d
+
+    def abandon(self) -> None:
+        """spawnProcess failed: forget the timer."""
+        self._cancel_timer()
+        self.ended = True
+
+    def _cancel_start(self, _: Deferred[int]) -> None:
+        """The caller gave up waiting for the start (a timeout, cancel())."""
+        self._state = "stopping"
+        self._kill()
+
+    def _start_timed_out(self) -> None:
+        self._timer = None
+        self._state = "stopping"
+        self._kill()
+        self.started.errback(
+            TestServerError(
+                f"the server process did not report its port within {START_TIMEOUT} s"
+                f"{self._output()}"
+            )
+        )
+
+    def _kill(self) -> None:
+        self._timer = None
+        with contextlib.suppress(ProcessExitedAlready):
+            self._process.signalProcess("KILL")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _take_stopped(self) -> list[Deferred[None]]:
+        stopped, self._stopped = self._stopped, []
+        return stopped
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _close_store(self, broken: TestServerError | None = None) -> None:
+        try:
+            self._store.close(broken)
+        except TestServerError:
+            _log.failure("txtestserver could not read the final state of the server process")
+
+    def _output(self, with_log: bool = False) -> str:
+        """The server's error output (and the end of its log), for a message."""
+        parts = []
+        errors = self._stderr.decode("utf-8", "replace").strip()
+        if errors:
+            parts.append(f"; its error output:\n{errors}")
+        if with_log and self._store.directory is not None:
+            try:
+                with open(os.path.join(self._store.directory, LOG), "rb") as f:
+                    lines = f.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                lines = []
+            if lines:
+                parts.append("; its log ends with:\n" + "\n".join(lines[-_LOG_LINES_QUOTED:]))
+        return "".join(parts)
+
+
+def _exit_status(reason: BaseException | None) -> str:
+    """``'exited with code 1'`` or ``'was killed by signal 9 (SIGKILL)'``."""
+    number = getattr(reason, "signal", None)
+    if number:
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown"
+        return f"was killed by signal {number} ({name})"
+    return f"exited with code {getattr(reason, 'exitCode', None) or 0}"
+
+
+class _ExitWatcher:
+    """
+    Reaps the server process as soon as it exits, through a Linux pidfd.
+
+    Without it, a reactor run without signal handlers (crochet's) notices a
+    child's exit only when it polls, every 0.1 s. Elsewhere Twisted's own
+    reaping is used.
+    """
+
+    def __init__(self, reactor: Any, process: Any, fd: int) -> None:
+        self._reactor = reactor
+        self._process = process
+        self._fd: int | None = fd
+        reactor.addReader(self)
+
+    @classmethod
+    def for_process(cls, reactor: Any, process: Any) -> _ExitWatcher | None:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None or process.pid is None or not hasattr(reactor, "addReader"):
+            return None
+        try:
+            return cls(reactor, process, pidfd_open(process.pid))
+        except OSError:
+            return None
+
+    def fileno(self) -> int:
+        return -1 if self._fd is None else self._fd
+
+    def doRead(self) -> None:
+        self.close()
+        if self._process.pid is not None:
+            self._process.reapProcess()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self._reactor.removeReader(self)
+            os.close(self._fd)
+            self._fd = None
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.close()
+
+    def logPrefix(self) -> str:
+        return "txtestserver-exit-watcher"
