@@ -138,6 +138,8 @@ class FileStore:
         self._records: list[Record] = []
         self._offset = 0
         self._lock_fd: int | None = None
+        # The latest request this store recorded, and its number.
+        self._latest: tuple[Record, int] | None = None
 
     @property
     def directory(self) -> str | None:
@@ -209,8 +211,8 @@ class FileStore:
         records, done = self._sync()
         for record in records:
             memory.record(record)
-        if done:
-            memory.mark_done()
+        if done and records:
+            memory.mark_done(records[-1])
         return memory
 
     # -- StateStore ------------------------------------------------------------------
@@ -273,18 +275,22 @@ class FileStore:
                     end = os.lseek(fd, 0, os.SEEK_END)
                 finally:
                     os.close(fd)
-                status["count"] += 1
-                status["end"] = end
+                status = {"count": status["count"] + 1, "end": end, "done": False}
                 self._write_json(STATUS, status)
+                self._latest = (record, status["count"])
 
-    def mark_done(self) -> None:
+    def mark_done(self, record: Record) -> None:
         with self._thread_lock:
             if self._dir is None:
-                self._check_memory().mark_done()
+                self._check_memory().mark_done(record)
+                return
+            # Only the latest request recorded here can be marked done, and
+            # only while no reset or other request came after it.
+            if self._latest is None or self._latest[0] is not record:
                 return
             with self._locked():
                 status = self._read_json(STATUS)
-                if not status["done"]:
+                if status["count"] == self._latest[1] and not status["done"]:
                     status["done"] = True
                     self._write_json(STATUS, status)
 
