@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "--address", default="127.0.0.1", help="interface to listen on (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one"
+        "--port",
+        type=int,
+        default=8080,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument("--code", type=int, default=200, help="status code (default: 200)")
     parser.add_argument("--data", default="", help="response body (encoded with --charset)")
