@@ -6,11 +6,13 @@ Behaviour tests take the ``engine`` fixture, so each runs against every engine.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tests._trialbridge import TrialModule
 from txtestserver import TestServer
@@ -37,3 +39,32 @@ def server(engine: str) -> Iterator[TestServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def logged_errors() -> Iterator[list[dict[str, Any]]]:
+    """
+    Every twisted.logger event at level error or above, or carrying a
+    failure, logged in this process while the test runs (the thread
+    engine's reactor logs here). The test fails if any is left in the list
+    at its end: a test that expects one removes it.
+    """
+    events: list[dict[str, Any]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        level = event.get("log_level")
+        if event.get("log_failure") is not None or (level is not None and level >= LogLevel.error):
+            events.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield events
+        gc.collect()  # an unhandled error in a dropped Deferred is logged now
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    if events:
+        texts = []
+        for event in events:
+            failure = event.get("log_failure")
+            texts.append(formatEvent(event) + ("\n" + failure.getTraceback() if failure else ""))
+        pytest.fail("errors were logged:\n" + "\n".join(texts))

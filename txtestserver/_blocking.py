@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from ._core import ServerCore
 from ._errors import TestServerError
-from ._resource import DEFAULT_BODY_LIMIT
+from ._limits import DEFAULT_BODY_LIMIT, DEFAULT_HEADER_COUNT_LIMIT, DEFAULT_HEADER_SIZE_LIMIT
 
 __all__ = ["TestServer"]
 
@@ -107,7 +107,13 @@ class TestServer(ServerCore):
     :param port: the port to bind; 0 (the default) picks a free one.
     :param engine: ``'thread'`` serves from crochet's reactor thread in this
         process; ``'subprocess'`` serves from a child process.
-    :param body_limit: keep at most this many bytes of each request body.
+    :param body_limit: keep at most this many bytes of each request body in
+        ``request['data']`` (default 64 MiB; 0 keeps none).
+    :param header_count_limit: header lines one request may have (default
+        500); a request with more gets ``400 Bad Request``.
+    :param header_size_limit: bytes the request line and header lines of one
+        request may hold (default 64 KiB); a request with more gets ``400 Bad
+        Request``, or its connection closed if one line alone is longer.
     :param call_timeout: seconds ``start()`` and ``stop()`` may take before
         they raise :class:`~txtestserver.TestServerError`.
     """
@@ -121,11 +127,21 @@ class TestServer(ServerCore):
         engine: str = "thread",
         *,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
+        header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
         call_timeout: float = 10.0,
     ) -> None:
         from twisted.internet import reactor
 
-        super().__init__(address, port, engine, reactor=reactor, body_limit=body_limit)
+        super().__init__(
+            address,
+            port,
+            engine,
+            reactor=reactor,
+            body_limit=body_limit,
+            header_count_limit=header_count_limit,
+            header_size_limit=header_size_limit,
+        )
         self._call_timeout = call_timeout
 
     def start(self, keep_alive: bool = False) -> None:

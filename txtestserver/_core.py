@@ -16,7 +16,12 @@ from twisted.internet.defer import Deferred, succeed
 
 from ._engine import make_engine
 from ._errors import TestServerError, WaitTimeoutError
-from ._resource import DEFAULT_BODY_LIMIT
+from ._limits import (
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_HEADER_COUNT_LIMIT,
+    DEFAULT_HEADER_SIZE_LIMIT,
+    Limits,
+)
 from ._views import RequestsView, RequestView, ResponseView
 
 __all__ = ["ServerCore"]
@@ -38,6 +43,12 @@ class ServerCore:
     :param reactor: the reactor that runs the server.
     :param body_limit: keep at most this many bytes of each request body in
         ``request['data']``.
+    :param header_count_limit: answer ``400`` to a request with more header
+        lines.
+    :param header_size_limit: answer ``400`` to a request whose request line
+        and header lines hold more bytes.
+    :raise TestServerError: a limit is not a positive int (``body_limit`` may
+        be 0), or the engine is unknown.
     """
 
     def __init__(
@@ -48,11 +59,14 @@ class ServerCore:
         *,
         reactor: Any,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
+        header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
     ) -> None:
         self.address = address
         self._requested_port = port
         self._reactor = reactor
-        self._engine = make_engine(engine, reactor, body_limit=body_limit)
+        limits = Limits(body_limit, header_count_limit, header_size_limit)
+        self._engine = make_engine(engine, reactor, limits=limits)
         self.engine = engine
         store = self._engine.store
         #: What the latest client sent.

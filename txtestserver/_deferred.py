@@ -10,7 +10,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from ._core import ServerCore
-from ._resource import DEFAULT_BODY_LIMIT
+from ._limits import DEFAULT_BODY_LIMIT, DEFAULT_HEADER_COUNT_LIMIT, DEFAULT_HEADER_SIZE_LIMIT
 
 __all__ = ["DeferredTestServer"]
 
@@ -26,7 +26,13 @@ class DeferredTestServer(ServerCore):
     :param engine: ``'thread'`` serves from this reactor; ``'subprocess'``
         serves from a child process.
     :param reactor: the reactor to use; the global one by default.
-    :param body_limit: keep at most this many bytes of each request body.
+    :param body_limit: keep at most this many bytes of each request body in
+        ``request['data']`` (default 64 MiB; 0 keeps none).
+    :param header_count_limit: header lines one request may have (default
+        500); a request with more gets ``400 Bad Request``.
+    :param header_size_limit: bytes the request line and header lines of one
+        request may hold (default 64 KiB); a request with more gets ``400 Bad
+        Request``, or its connection closed if one line alone is longer.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -39,12 +45,22 @@ class DeferredTestServer(ServerCore):
         *,
         reactor: Any = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
+        header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = global_reactor
-        super().__init__(address, port, engine, reactor=reactor, body_limit=body_limit)
+        super().__init__(
+            address,
+            port,
+            engine,
+            reactor=reactor,
+            body_limit=body_limit,
+            header_count_limit=header_count_limit,
+            header_size_limit=header_size_limit,
+        )
 
     def start(self, keep_alive: bool = False) -> Deferred[None]:
         """

@@ -11,10 +11,12 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
 from twisted.protocols.policies import WrappingFactory
+from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
 
 from ._errors import TestServerError
-from ._resource import DEFAULT_BODY_LIMIT, CaptureResource
+from ._limits import DEFAULT_LIMITS, Limits
+from ._resource import CaptureResource
 from ._store import MemoryStore, StateStore
 
 __all__ = ["Engine", "Listener", "ThreadEngine", "listen", "make_engine", "make_site"]
@@ -79,12 +81,38 @@ class _TrackingFactory(WrappingFactory):
         return d
 
 
+class _Site(Site):
+    """
+    A Site that leaves parsing to us, writes no access log, and gives each
+    connection the header limits of the resource's :class:`Limits`.
+
+    Its channels are ``HTTPChannel`` objects (HTTP/1.1 over TCP), whose
+    header limits are public attributes; Twisted's default protocol is a
+    private proxy that only matters for HTTP/2 negotiated over TLS.
+    """
+
+    protocol = HTTPChannel  # type: ignore[assignment]
+    noisy = False
+
+    def __init__(self, resource: CaptureResource) -> None:
+        super().__init__(resource, parsePOSTFormSubmission=False)  # type: ignore[no-untyped-call]
+        self._limits = resource.limits
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
+        channel.maxHeaders = self._limits.header_count_limit
+        channel.totalHeadersSize = self._limits.header_size_limit
+        # One line may use the whole budget; a longer one closes the connection.
+        channel.MAX_LENGTH = self._limits.header_size_limit
+        return channel
+
+    def log(self, request: Any) -> None:
+        pass
+
+
 def make_site(resource: CaptureResource) -> Site:
-    """A Site that leaves parsing to us and writes no access log."""
-    site = Site(resource, parsePOSTFormSubmission=False)
-    site.noisy = False
-    site.log = lambda request: None  # type: ignore[method-assign]
-    return site
+    """The Site that serves ``resource`` (in either engine)."""
+    return _Site(resource)
 
 
 def listen(reactor: Any, address: str, port: int, factory: Any) -> Any:
@@ -124,14 +152,14 @@ class ThreadEngine:
     blocking API, trial's reactor for the Deferred API).
 
     :param reactor: the reactor to listen on.
-    :param body_limit: keep at most this many bytes of each request body.
+    :param limits: what a request may be.
     """
 
     portable = False
 
-    def __init__(self, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(self, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self._reactor = reactor
-        self._body_limit = body_limit
+        self._limits = limits
         self.store: StateStore = MemoryStore()
         self._listener: Listener | None = None
 
@@ -148,7 +176,7 @@ class ThreadEngine:
             self._reactor,
             on_done,
             keep_alive=keep_alive,
-            body_limit=self._body_limit,
+            limits=self._limits,
         )
         self._listener = Listener(self._reactor, address, port, resource)
         return succeed(self._listener.port)
@@ -160,16 +188,16 @@ class ThreadEngine:
         return listener.stop()
 
 
-def make_engine(name: str, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> Engine:
+def make_engine(name: str, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> Engine:
     """
     The engine called ``name``.
 
     :raise TestServerError: no engine has that name.
     """
     if name == "thread":
-        return ThreadEngine(reactor, body_limit=body_limit)
+        return ThreadEngine(reactor, limits=limits)
     if name == "subprocess":
         from ._subprocess import SubprocessEngine
 
-        return SubprocessEngine(reactor, body_limit=body_limit)
+        return SubprocessEngine(reactor, limits=limits)
     raise TestServerError(f"unknown engine {name!r}: use 'thread' or 'subprocess'")

@@ -19,14 +19,12 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from ._capture import Record, capture
+from ._limits import DEFAULT_LIMITS, Limits
 from ._render import render_answer, render_error
 from ._response import Answer, build
 from ._store import StateStore
 
-__all__ = ["DEFAULT_BODY_LIMIT", "CaptureResource"]
-
-#: Bytes of a request body kept in ``request['data']`` unless configured.
-DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
+__all__ = ["CaptureResource"]
 
 _log = Logger()
 
@@ -44,7 +42,8 @@ class CaptureResource(Resource):
     :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
     :param on_done: called in the reactor thread after each answered request.
     :param keep_alive: keep connections open after a response.
-    :param body_limit: keep at most this many bytes of each request body.
+    :param limits: what a request may be; the body limit applies here, the
+        header limits in the channel (:func:`~txtestserver._engine.make_site`).
     """
 
     isLeaf = True
@@ -56,17 +55,17 @@ class CaptureResource(Resource):
         on_done: Callable[[], None] = lambda: None,
         *,
         keep_alive: bool = False,
-        body_limit: int = DEFAULT_BODY_LIMIT,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._store = store
         self._reactor = reactor
         self._on_done = on_done
         self.keep_alive = keep_alive
-        self._body_limit = body_limit
+        self.limits = limits
 
     def render(self, request: Request) -> int:
-        record = capture(request, self._body_limit)
+        record = capture(request, self.limits.body_limit)
         self._store.record(record)
         request.notifyFinish().addCallbacks(self._finished, lambda _: None, callbackArgs=(record,))
         try:

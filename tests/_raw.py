@@ -1,0 +1,131 @@
+"""
+Raw-socket helpers for the reliability tests (malformed input, client faults,
+load): send exact bytes, read whatever comes back, and check that a server
+still serves and records correctly afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import urllib.error
+from typing import Any
+from urllib.request import Request, urlopen
+
+from txtestserver import TestServer
+
+_ids = itertools.count()
+
+
+def connect(port: int, timeout: float = 10.0) -> socket.socket:
+    """A connected client socket to the server on ``port`` (127.0.0.1)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Read until the server closes (a reset counts as a close)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(1 << 16)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def exchange(
+    port: int,
+    data: bytes = b"",
+    *,
+    pieces: list[bytes] | None = None,
+    half_close: bool = True,
+    timeout: float = 10.0,
+) -> bytes:
+    """
+    Send ``data`` (or each of ``pieces`` in its own send), half-close, and
+    return everything the server sent before closing.
+
+    :param half_close: ``shutdown(SHUT_WR)`` after sending, so that a server
+        waiting for more (an incomplete request) sees the end of the data.
+    :raise socket.timeout: the server neither answered nor closed in time.
+    """
+    with connect(port, timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for piece in pieces if pieces is not None else [data]:
+                sock.sendall(piece)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server rejected early and closed: read what it said
+        return read_all(sock)
+
+
+def final_response(answer: bytes) -> bytes:
+    """``answer`` without the interim ``100 Continue`` responses before it."""
+    while answer.startswith(b"HTTP/1.1 100 "):
+        answer = answer.partition(b"\r\n\r\n")[2]
+    return answer
+
+
+def status(answer: bytes) -> int | None:
+    """The status code of the final response in ``answer`` (None if none)."""
+    line = final_response(answer).split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    if len(parts) >= 2 and parts[0].startswith(b"HTTP/1.") and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def body(answer: bytes) -> bytes:
+    """The body of the final response (a single, complete one)."""
+    return final_response(answer).partition(b"\r\n\r\n")[2]
+
+
+def snapshot(server: TestServer) -> dict[str, Any]:
+    """
+    ``server.request`` as one plain dict; read twice to prove that nothing
+    changed in between (the server must be idle).
+    """
+    first = dict(server.request)
+    assert dict(server.request) == first
+    return first
+
+
+def check_serving(server: TestServer) -> dict[str, Any]:
+    """
+    Send a normal request that carries one marker in its path, query,
+    header, cookie and body; assert that it is answered with
+    ``server.response`` and recorded whole, as the latest request.
+
+    :return: the recorded request.
+    """
+    marker = f"m{next(_ids)}"
+    request = Request(
+        server.get_url(f"/ok/{marker}?id={marker}"),
+        data=f"field={marker}".encode(),
+        headers={"X-Id": marker, "Cookie": f"id={marker}"},
+    )
+    try:
+        with urlopen(request, timeout=10) as response:
+            code, content = response.status, response.read()
+    except urllib.error.HTTPError as e:
+        code, content = e.code, e.read()
+    assert code == server.response["code"]
+    assert content == server.response["data"]
+    recorded = snapshot(server)
+    assert recorded["done"] is True
+    assert recorded["method"] == "POST"
+    assert recorded["path"] == f"/ok/{marker}"
+    assert recorded["args"].getall("id") == [marker]
+    assert recorded["args"].getall("field") == [marker]
+    assert recorded["headers"]["X-Id"] == marker
+    assert recorded["cookies"]["id"]["value"] == marker
+    assert recorded["data"] == f"field={marker}".encode()
+    latest = dict(server.requests[-1])
+    latest.pop("done", None)
+    assert latest == {k: v for k, v in recorded.items() if k in latest}
+    return recorded
