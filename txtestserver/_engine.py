@@ -10,9 +10,11 @@ from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
-from twisted.protocols.policies import WrappingFactory
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
+from zope.interface import implementer
 
 from ._errors import TestServerError
 from ._limits import DEFAULT_LIMITS, Limits
@@ -54,9 +56,21 @@ class Engine(Protocol):
         """Stop listening, drop every connection, release everything."""
 
 
+@implementer(IHalfCloseableProtocol)
+class _Wrapper(ProtocolWrapper):
+    """Passes half-close events on to the wrapped channel."""
+
+    def readConnectionLost(self) -> None:
+        self.wrappedProtocol.readConnectionLost()
+
+    def writeConnectionLost(self) -> None:
+        self.wrappedProtocol.writeConnectionLost()
+
+
 class _TrackingFactory(WrappingFactory):
     """Keeps the open connections so that ``stop()`` can drop them."""
 
+    protocol = _Wrapper
     noisy = False
 
     def __init__(self, wrapped: Site) -> None:
@@ -81,6 +95,29 @@ class _TrackingFactory(WrappingFactory):
         return d
 
 
+@implementer(IHalfCloseableProtocol)
+class _Channel(HTTPChannel):
+    """
+    An ``HTTPChannel`` that survives a client's half-close.
+
+    A plain ``HTTPChannel`` treats the end of the client's data (its
+    ``shutdown(SHUT_WR)``, or a close) as a lost connection and throws away
+    answers not yet sent: with keep-alive, a client that half-closes after
+    its request got nothing. Here the connection closes only once what was
+    written is sent. An answer still pending (a ``sleep``, a callback's
+    Deferred) is dropped as for a client that left: a half-close cannot be
+    told from a close without writing to the socket.
+    """
+
+    def readConnectionLost(self) -> None:
+        # HTTPChannel.loseConnection, not the transport's: the channel is the
+        # transport's producer, which would otherwise keep it open for good.
+        self.loseConnection()  # type: ignore[no-untyped-call]
+
+    def writeConnectionLost(self) -> None:
+        self.loseConnection()  # type: ignore[no-untyped-call]
+
+
 class _Site(Site):
     """
     A Site that leaves parsing to us, writes no access log, and gives each
@@ -91,7 +128,7 @@ class _Site(Site):
     private proxy that only matters for HTTP/2 negotiated over TLS.
     """
 
-    protocol = HTTPChannel  # type: ignore[assignment]
+    protocol = _Channel  # type: ignore[assignment]
     noisy = False
 
     def __init__(self, resource: CaptureResource) -> None:
