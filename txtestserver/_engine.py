@@ -12,8 +12,9 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from twisted.web.http import HTTPChannel
-from twisted.web.server import Site
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel, datetimeToString
+from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from ._errors import TestServerError
@@ -118,6 +119,27 @@ class _Channel(HTTPChannel):
         self.loseConnection()  # type: ignore[no-untyped-call]
 
 
+class _Request(Request):
+    """
+    A Request that hands ``*`` targets (``OPTIONS * HTTP/1.1``) to the
+    resource like any other: twisted.web answers them itself, so they would
+    be neither recorded nor answered as the test set.
+    """
+
+    def process(self) -> None:
+        if self.path != b"*":
+            super().process()  # type: ignore[no-untyped-call]
+            return
+        request: Any = self  # twisted.web.server.Request is not annotated
+        request.site = request.channel.site
+        request.setHeader(b"date", datetimeToString())
+        request.prepath, request.postpath = [], []
+        try:
+            request.render(request.site.resource)
+        except BaseException:
+            request.processingFailed(Failure())
+
+
 class _Site(Site):
     """
     A Site that leaves parsing to us, writes no access log, and gives each
@@ -129,6 +151,7 @@ class _Site(Site):
     """
 
     protocol = _Channel  # type: ignore[assignment]
+    requestFactory = _Request
     noisy = False
 
     def __init__(self, resource: CaptureResource) -> None:
