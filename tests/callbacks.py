@@ -36,3 +36,24 @@ def returns_number(request: Request) -> int:
 
 
 not_callable = "just a string"
+
+
+def pid(request: Request) -> bytes:
+    """The id of the process that serves (the server process in subprocess mode)."""
+    import os
+
+    return str(os.getpid()).encode()
+
+
+def prints(request: Request) -> bytes:
+    """Writes to stdout without a newline: must not disturb the server."""
+    print("stray output, no newline", end="", flush=True)
+    return b"printed"
+
+
+def blocks(request: Request) -> bytes:
+    """Blocks the server's reactor, so that a polite stop cannot work."""
+    import time
+
+    time.sleep(60)
+    return b"too late"

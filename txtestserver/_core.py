@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 
 from ._engine import make_engine
 from ._errors import TestServerError, WaitTimeoutError
@@ -143,19 +144,24 @@ class ServerCore:
         """
         Stop listening, drop open connections, cancel sleeping answers and
         fail pending ``wait_request`` calls. Stopping a stopped server does
-        nothing.
+        nothing. If the server died on its own (a subprocess server process),
+        stop() releases what is left, then fails with the reason, once.
         """
         if self._starting is not None:
             # stop() during start(): stop once the start has settled.
             settled: Deferred[None] = Deferred()
             self._starting.append(settled)
             return settled.addCallback(lambda _: self._stop())
-        if not self._running and not self._lost:
+        lost, self._lost = self._lost, None
+        if not self._running and not lost:
             return succeed(None)
         self._running = False
         self.port = None
         self._fail_waiters(TestServerError("the server was stopped while waiting for a request"))
-        return self._engine.stop()
+        stopped = self._engine.stop()
+        if lost is not None:
+            stopped.addCallback(lambda _: Failure(TestServerError(*lost.args)))
+        return stopped
 
     def _wait_request(self, timeout: float) -> Deferred[None]:
         """

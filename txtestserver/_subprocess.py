@@ -176,7 +176,10 @@ class _ServerProcess(ProcessProtocol):
             line, _, self._stdout = self._stdout.partition(b"\n")
             if line == b"done":
                 if self._state == "running":
-                    self._on_done()
+                    try:
+                        self._on_done()
+                    except Exception:
+                        _log.failure("txtestserver could not handle an answered request")
             elif line.startswith(b"listening ") and self._state == "starting":
                 self._state = "running"
                 self._cancel_timer()
@@ -194,13 +197,15 @@ class _ServerProcess(ProcessProtocol):
             self._watcher.close()
         status = _exit_status(reason.value)
         if state == "starting":
-            self._close_store()
-            self.started.errback(
-                TestServerError(f"the server process could not start: it {status}{self._output()}")
+            error = TestServerError(
+                f"the server process could not start: it {status}{self._output()}"
             )
+            self._close_store(error)
+            self._store.close()  # nothing to report later: start() fails now
+            self.started.errback(error)
         elif state == "running":
             error = TestServerError(f"the server process {status}{self._output(with_log=True)}")
-            self._close_store(broken=error)
+            self._close_store(error)
             self._on_lost(error)
         else:  # stopping
             try:
@@ -263,11 +268,13 @@ class _ServerProcess(ProcessProtocol):
             self._timer.cancel()
         self._timer = None
 
-    def _close_store(self, broken: TestServerError | None = None) -> None:
+    def _close_store(self, error: TestServerError) -> None:
+        """Close the store so that it raises ``error`` (amended if the state is lost too)."""
         try:
-            self._store.close(broken)
-        except TestServerError:
-            _log.failure("txtestserver could not read the final state of the server process")
+            self._store.close(error)
+        except TestServerError as e:
+            error.args = (f"{error}; and its last state could not be read: {e}",)
+            self._store.close(error)
 
     def _output(self, with_log: bool = False) -> str:
         """The server's error output (and the end of its log), for a message."""

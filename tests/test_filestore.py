@@ -1,0 +1,291 @@
+"""
+FileStore on its own: the file format, the moves between memory and files,
+and the safety rules (private modes, data-only format, no lost update),
+with two store objects on one directory standing for the two processes.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pickle
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import txtestserver
+from txtestserver import TestServerError
+from txtestserver._capture import Record
+from txtestserver._filestore import RESPONSE, FileStore, decode, encode
+from txtestserver._response import validate
+
+ALL_BYTES = bytes(range(256))
+
+
+def record(n: int = 0, body: bytes = b"") -> Record:
+    return (b"GET", b"/%d" % n, b"X-N: %d\r\n" % n, body, "127.0.0.1")
+
+
+@pytest.fixture
+def stores() -> Iterator[tuple[FileStore, FileStore]]:
+    """(the test process's store, the server process's store) on one directory."""
+    parent = FileStore()
+    directory = parent.create()
+    child = FileStore(directory)
+    yield parent, child
+    parent.close()
+
+
+def test_directory_and_files_are_private(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    child.record(record())
+    parent.set_response(False, "data", b"x")
+    directory = parent.directory
+    assert directory is not None
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    names = os.listdir(directory)
+    assert {"response.json", "requests.jsonl", "status.json", "lock"} <= set(names)
+    for name in names:
+        assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o600, name
+
+
+def test_close_keeps_the_final_state_and_removes_the_directory(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    parent.set_response(False, "headers", [("X-A", "1"), ("X-A", "2")])
+    parent.set_response(True, "post.data", ALL_BYTES)
+    first, second = record(1, ALL_BYTES), record(2)
+    child.record(first)
+    child.record(second)
+    child.mark_done(second)
+    directory = parent.directory
+    assert directory is not None
+    parent.close()
+    assert not os.path.exists(directory)
+    assert parent.directory is None
+    assert parent.response_state(False) == {"headers": [("X-A", "1"), ("X-A", "2")]}
+    assert parent.response_state(True) == {"post.data": ALL_BYTES}
+    assert list(parent.history()) == [first, second]
+    assert parent.last_request() == (second, True)
+    # A new directory starts from that state.
+    parent.create()
+    assert list(parent.history()) == [first, second]
+    assert parent.response_state(True) == {"post.data": ALL_BYTES}
+    assert parent.last_request()[1] is True
+
+
+def test_state_set_in_memory_moves_into_the_files() -> None:
+    store = FileStore()
+    store.set_response(False, "code", 201)
+    directory = store.create()
+    try:
+        assert FileStore(directory).take_response("GET")["code"] == 201
+    finally:
+        store.close()
+
+
+def test_take_response_consumes_once_values_for_both_processes(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    parent.set_response(False, "data", b"always")
+    parent.set_response(True, "get.data", b"once")
+    assert child.take_response("POST")["data"] == b"always"
+    assert child.take_response("GET")["data"] == b"once"
+    assert parent.response_state(True) == {}
+    assert child.take_response("GET")["data"] == b"always"
+
+
+def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    old, new = record(1), record(2)
+    child.record(old)
+    child.record(new)
+    child.mark_done(old)  # answered late: does not mark the newer one
+    assert parent.last_request() == (new, False)
+    child.mark_done(new)
+    assert parent.last_request() == (new, True)
+    child.record(record(3))
+    assert parent.last_request()[1] is False
+
+
+def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    latest = record(1)
+    child.record(latest)
+    parent.set_response(False, "data", b"x")
+    assert len(parent.history()) == 1
+    parent.reset()
+    child.mark_done(latest)  # answered after the reset: nothing to mark
+    assert parent.last_request() == (None, False)
+    assert parent.history() == []
+    assert parent.response_state(False) == {}
+    child.record(record(2))
+    assert [r[1] for r in parent.history()] == [b"/2"]
+
+
+def test_history_is_read_incrementally_and_keeps_identity(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    for n in range(3):
+        child.record(record(n))
+    first = parent.history()
+    child.record(record(3))
+    second = parent.history()
+    assert [r[1] for r in second] == [b"/0", b"/1", b"/2", b"/3"]
+    # Requests already read are not parsed again (the views cache by identity).
+    assert all(a is b for a, b in zip(first, second[:3], strict=True))
+    assert parent.last_request()[0] is second[-1]
+
+
+def test_no_update_is_lost_between_two_writers(stores: tuple[FileStore, FileStore]) -> None:
+    """The server consumes once-values while the test sets others: none is lost."""
+    parent, child = stores
+    methods = [f"M{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(150)]
+    stop = threading.Event()
+
+    other = FileStore(parent.directory)  # a third writer with its own lock
+
+    def consume() -> None:  # each take rewrites response_once
+        while not stop.is_set():
+            other.set_response(True, "get.data", b"g")
+            child.take_response("GET")
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    try:
+        for method in methods:
+            parent.set_response(True, f"{method.lower()}.code", 201)
+    finally:
+        stop.set()
+        thread.join(10)
+    once = parent.response_state(True)
+    assert [m for m in methods if f"{m.lower()}.code" not in once] == []
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+        lambda children: st.lists(children) | st.lists(children).map(tuple),
+        max_leaves=20,
+    )
+)
+def test_encode_round_trips_exactly(value: object) -> None:
+    text = json.dumps(encode(value))
+    back = decode(json.loads(text))
+    assert repr(back) == repr(value)  # repr: nan == nan, and tuple vs list differ
+
+
+@given(st.tuples(st.binary(), st.binary(), st.binary(), st.binary(), st.text()))
+def test_records_round_trip_exactly(fields: tuple[bytes, bytes, bytes, bytes, str]) -> None:
+    store = FileStore()
+    directory = store.create()
+    try:
+        FileStore(directory).record(fields)
+        assert store.last_request()[0] == fields
+    finally:
+        store.close()
+
+
+def test_validated_response_values_round_trip(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    values = {
+        "data": ALL_BYTES,
+        "post.data": "текст",
+        "headers": validate("headers", {"X-Bin": b"\xff\xfe".decode("latin-1")}, portable=True),
+        "cookies": validate("cookies", [("a", "1"), ("a", "2")], portable=True),
+        "sleep": validate("sleep", 0.1, portable=True),
+        "callback": "tests.callbacks:returns_bytes",
+    }
+    for key, value in values.items():
+        parent.set_response(False, key, value)
+    assert parent.response_state(False) == values
+    assert child.take_response("POST")["data"] == "текст"
+
+
+def test_objects_that_are_not_data_are_refused(stores: tuple[FileStore, FileStore]) -> None:
+    parent, _ = stores
+    with pytest.raises(TestServerError, match="cannot be stored for the server process"):
+        parent.set_response(False, "data", {"a": 1})
+    with pytest.raises(TestServerError, match="cannot be stored for the server process"):
+        parent.set_response(False, "callback", len)
+
+
+class _Payload:
+    """Unpickling this would create a file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (open, (self.marker, "w"))
+
+
+def test_a_tampered_state_file_is_an_error_and_runs_nothing(
+    stores: tuple[FileStore, FileStore], tmp_path: Path
+) -> None:
+    parent, child = stores
+    marker = tmp_path / "executed"
+    assert parent.directory is not None
+    Path(parent.directory, RESPONSE).write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(TestServerError, match="cannot be used"):
+        child.take_response("GET")
+    with pytest.raises(TestServerError, match="cannot be used"):
+        parent.response_state(False)
+    directory = parent.directory
+    with pytest.raises(TestServerError, match="cannot be used"):
+        parent.close()
+    assert not os.path.exists(directory)
+    assert not marker.exists()
+
+
+def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    assert parent.directory is not None
+    for name in os.listdir(parent.directory):
+        os.unlink(os.path.join(parent.directory, name))
+    os.rmdir(parent.directory)
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        parent.last_request()
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        child.record(record())
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        parent.close()
+    # The store still works from memory afterwards.
+    parent.set_response(False, "code", 500)
+    assert parent.response_state(False) == {"code": 500}
+
+
+def test_broken_store_raises_until_closed_again() -> None:
+    store = FileStore()
+    store.create()
+    store.close(broken=TestServerError("the server process was killed by signal 9 (SIGKILL)"))
+    with pytest.raises(TestServerError, match="signal 9"):
+        store.last_request()
+    with pytest.raises(TestServerError, match="signal 9"):
+        store.set_response(False, "code", 201)
+    store.close()
+    assert store.last_request() == (None, False)
+
+
+def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:
+    """The state format is data only: nothing in the package can run what a file holds."""
+    package = Path(txtestserver.__file__).parent
+    forbidden_modules = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"}
+    for source in package.glob("*.py"):
+        tree = ast.parse(source.read_text(), str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert not {a.name.split(".")[0] for a in node.names} & forbidden_modules, source
+            elif isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] not in forbidden_modules, source
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in {"eval", "exec"}, source

@@ -1,0 +1,386 @@
+"""
+What only the subprocess engine has: the server process's lifecycle (start
+failures, death, stop escalation, parent death), the state directory, and
+the values that cannot cross a process. The behaviour it shares with the
+thread engine is tested in test_blocking.py and tests/trial/ for both.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_blocking import fetch
+from txtestserver import TestServer, TestServerError
+from txtestserver import _subprocess as engine_module
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def server() -> Iterator[TestServer]:
+    server = TestServer(engine="subprocess")
+    server.start()
+    yield server
+    try:
+        server.stop()
+    except TestServerError:
+        pass  # the tests that break the server check stop() themselves
+
+
+def state_dir(server: TestServer) -> str | None:
+    """Where the state files are (None while no server process runs)."""
+    directory: str | None = server._engine.store.directory  # type: ignore[attr-defined]
+    return directory
+
+
+def server_pid(server: TestServer) -> int:
+    """The server process's pid, asked from the server itself."""
+    server.response_once["callback"] = "tests.callbacks:pid"
+    return int(fetch(server.get_url())[2])
+
+
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait until process ``pid`` (not necessarily our child) has exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        # SO_REUSEADDR: connections in TIME_WAIT do not count, a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# -- the state directory ----------------------------------------------------------------
+
+
+def test_state_directory_is_private_and_removed_on_stop(server: TestServer) -> None:
+    server.response["data"] = b"x"
+    fetch(server.get_url())
+    directory = state_dir(server)
+    assert directory is not None
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    names = os.listdir(directory)
+    assert "server.log" in names and "requests.jsonl" in names
+    for name in names:
+        assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o600, name
+    server.stop()
+    assert not os.path.exists(directory)
+    # Everything stays readable after stop, as in thread mode.
+    assert server.request["path"] == "/"
+    assert server.response["data"] == b"x"
+
+
+def test_state_survives_a_restart(server: TestServer) -> None:
+    server.response["data"] = b"kept"
+    fetch(server.get_url("/first"))
+    server.stop()
+    server.start()
+    assert fetch(server.get_url("/second"))[2] == b"kept"
+    assert [r["path"] for r in server.requests] == ["/first", "/second"]
+
+
+def test_state_directory_removed_under_the_server(server: TestServer) -> None:
+    directory = state_dir(server)
+    assert directory is not None
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        server.request["path"]
+    # A request makes the server process notice, report and exit: no hang.
+    # (The client may see the 500 or only its connection dropped.)
+    try:
+        assert fetch(server.get_url())[0] == 500
+    except OSError:
+        pass
+    # Whether the test process or the server process notices first, the
+    # error says what happened.
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        server.wait_request(10)
+    with pytest.raises(TestServerError, match="was the directory removed"):
+        server.stop()
+    server.stop()  # reported once; stopping again is harmless
+
+
+# -- start failures ------------------------------------------------------------------------
+
+
+def test_port_in_use_carries_the_server_output() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = TestServer(port=port, engine="subprocess")
+        with pytest.raises(TestServerError) as error:
+            server.start()
+    message = str(error.value)
+    assert "could not start" in message
+    assert f"cannot listen on 127.0.0.1 port {port}" in message
+    assert "in use" in message
+
+
+def test_bad_address() -> None:
+    server = TestServer(address="256.1.2.3", engine="subprocess")
+    with pytest.raises(
+        TestServerError, match=r"(?s)could not start.*cannot listen on 256\.1\.2\.3"
+    ):
+        server.start()
+
+
+def broken_package(tmp_path: Path, body: str) -> Path:
+    """A ``txtestserver`` package that shadows the real one in the server process."""
+    package = tmp_path / "shadow" / "txtestserver"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(body)
+    return package.parent
+
+
+def test_import_error_in_the_server_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process has imported txtestserver already; the server process
+    # imports from sys.path as it is at start(), so it finds the broken one.
+    monkeypatch.syspath_prepend(
+        str(broken_package(tmp_path, "raise ImportError('broken on purpose')"))
+    )
+    server = TestServer(engine="subprocess")
+    with pytest.raises(TestServerError) as error:
+        server.start()
+    message = str(error.value)
+    assert "could not start: it exited with code 1" in message
+    assert "ImportError: broken on purpose" in message
+    server.stop()
+
+
+def test_start_that_hangs_is_cancelled_and_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "pid"
+    hangs = (
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    monkeypatch.syspath_prepend(str(broken_package(tmp_path, hangs)))
+    server = TestServer(engine="subprocess", call_timeout=2)
+    with pytest.raises(TestServerError, match="did not finish within 2 s"):
+        server.start()
+    pid = int(pid_file.read_text())
+    assert wait_exit(pid, 10)
+    server.stop()
+
+
+def test_engine_start_timeout_names_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hangs = (
+        "import sys, time\n"
+        "sys.stderr.write('stuck in import')\n"
+        "sys.stderr.flush()\n"
+        "time.sleep(60)\n"
+    )
+    monkeypatch.syspath_prepend(str(broken_package(tmp_path, hangs)))
+    monkeypatch.setattr(engine_module, "START_TIMEOUT", 1.0)
+    server = TestServer(engine="subprocess")
+    with pytest.raises(
+        TestServerError, match=r"(?s)did not report its port within 1\.0 s.*stuck in import"
+    ):
+        server.start()
+
+
+# -- a server process that dies or hangs ----------------------------------------------------
+
+
+def test_killed_server_is_reported_by_the_next_call(server: TestServer) -> None:
+    fetch(server.get_url("/before"))
+    pid = server_pid(server)
+    server.reset()
+    fetch(server.get_url("/recorded"))
+    server.reset()  # done is false again: wait_request has to wait
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(TestServerError, match=r"server process was killed by signal 9 \(SIGKILL\)"):
+        server.wait_request(10)
+    with pytest.raises(TestServerError, match="signal 9"):
+        server.request["path"]
+    with pytest.raises(TestServerError, match="signal 9"):
+        server.response["data"] = b"x"
+    with pytest.raises(TestServerError, match="signal 9"):
+        server.stop()
+    server.stop()
+    # After stop() the last state is readable again, and the server restarts.
+    assert server.request["path"] is None
+    server.start()
+    assert fetch(server.get_url("/again"))[0] == 200
+    assert server.request["path"] == "/again"
+
+
+def test_wait_in_progress_fails_when_the_server_dies(server: TestServer) -> None:
+    pid = server_pid(server)
+    server.reset()
+    threading.Timer(0.2, os.kill, (pid, signal.SIGKILL)).start()
+    with pytest.raises(TestServerError, match="killed by signal 9"):
+        server.wait_request(30)
+
+
+def test_stop_kills_a_server_that_does_not_stop_politely(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "STOP_GRACE", 0.3)
+    pid = server_pid(server)
+    server.response["callback"] = "tests.callbacks:blocks"
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            fetch(server.get_url("/blocked"))
+        except Exception as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while server.request["path"] != "/blocked" and time.monotonic() < deadline:
+        time.sleep(0.005)
+    server.stop()
+    assert wait_exit(pid, 0)  # stop() returned once the process was gone
+    thread.join(10)
+    assert errors
+
+
+def test_parent_killed_server_exits_and_frees_the_port() -> None:
+    script = (
+        "import sys\n"
+        "from urllib.request import urlopen\n"
+        "from txtestserver import TestServer\n"
+        "server = TestServer(engine='subprocess')\n"
+        "server.start()\n"
+        "server.response['callback'] = 'tests.callbacks:pid'\n"
+        "pid = urlopen(server.get_url()).read().decode()\n"
+        "print(server.port, pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert parent.stdout is not None
+        port, pid = map(int, parent.stdout.readline().split())
+        assert not port_is_free(port)
+        parent.kill()
+        parent.wait(10)
+        assert wait_exit(pid, 10), "the server process outlived its parent"
+        assert port_is_free(port)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pipe in (parent.stdin, parent.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+# -- values that cannot cross a process ----------------------------------------------------
+
+
+def test_function_callback_is_refused_with_the_way_out(server: TestServer) -> None:
+    with pytest.raises(TestServerError) as error:
+        server.response["callback"] = lambda request: b"x"
+    message = str(error.value)
+    assert "cannot be a function object" in message
+    assert "subprocess engine" in message
+    assert "'package.module:function'" in message
+
+
+def test_iterator_is_refused_with_the_way_out(server: TestServer) -> None:
+    with pytest.raises(TestServerError) as error:
+        server.response_once["data"] = iter([b"a", b"b"])
+    message = str(error.value)
+    assert "cannot be an iterator" in message
+    assert "response_once" in message
+
+
+def test_print_in_a_callback_does_not_disturb_the_server(server: TestServer) -> None:
+    server.response["callback"] = "tests.callbacks:prints"
+    assert fetch(server.get_url())[::2] == (200, b"printed")
+    server.reset()
+    thread = threading.Thread(target=fetch, args=(server.get_url(),))
+    thread.start()
+    server.wait_request(10)  # the "done" line still reaches the test process
+    thread.join(10)
+    directory = state_dir(server)
+    assert directory is not None
+    assert "stray output" in Path(directory, "server.log").read_text()
+
+
+# -- concurrency and bytes ------------------------------------------------------------------
+
+
+def test_once_values_set_while_the_server_consumes_are_not_lost(server: TestServer) -> None:
+    """The server rewrites response_once for each GET while the test adds keys."""
+    methods = [f"M{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(100)]
+    served: list[bytes] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            served.append(fetch(server.get_url())[2])
+
+    server.response["data"] = b"plain"
+    thread = threading.Thread(target=consume)
+    thread.start()
+    try:
+        for i, method in enumerate(methods):
+            server.response_once["get.data"] = b"once"
+            server.response_once[f"{method.lower()}.data"] = b"%d" % i
+    finally:
+        stop.set()
+        thread.join(30)
+    assert b"once" in served
+    for i, method in enumerate(methods):
+        assert fetch(server.get_url(), method=method)[2] == b"%d" % i, method
+
+
+def test_every_byte_value_crosses_both_ways(server: TestServer) -> None:
+    import requests
+
+    all_bytes = bytes(range(256))
+    server.response["data"] = all_bytes
+    server.response["post.data"] = all_bytes[::-1]
+    assert server.response["data"] == all_bytes
+    response = requests.post(
+        server.get_url(),
+        files={"f": ("bin", all_bytes)},
+        data={"field": "é"},
+        timeout=10,
+    )
+    assert response.content == all_bytes[::-1]
+    assert server.request["files"]["f"][0]["content"] == all_bytes
+    fetch(server.get_url(), data=all_bytes, method="PUT")
+    assert server.request["data"] == all_bytes
+    assert fetch(server.get_url())[2] == all_bytes
