@@ -1,7 +1,8 @@
 """
 The server process of the subprocess engine::
 
-    python -m txtestserver._child DIRECTORY ADDRESS PORT KEEP_ALIVE BODY_LIMIT
+    python -m txtestserver._child DIRECTORY ADDRESS PORT KEEP_ALIVE \
+        BODY_LIMIT HEADER_COUNT_LIMIT HEADER_SIZE_LIMIT
 
 It serves the same :class:`~txtestserver._resource.CaptureResource` as the
 thread engine, over a :class:`~txtestserver._filestore.FileStore` attached to
@@ -77,17 +78,20 @@ def main(argv: list[str]) -> int:
     """
     Serve until stdin closes or SIGTERM; return the exit code.
 
-    :param argv: ``[DIRECTORY, ADDRESS, PORT, KEEP_ALIVE, BODY_LIMIT]``.
+    :param argv: ``[DIRECTORY, ADDRESS, PORT, KEEP_ALIVE, BODY_LIMIT,
+        HEADER_COUNT_LIMIT, HEADER_SIZE_LIMIT]`` (the limits of
+        :class:`~txtestserver._limits.Limits`, in field order).
     """
     from twisted.internet import reactor as global_reactor
     from twisted.internet import stdio
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     from ._engine import Listener
+    from ._limits import Limits
     from ._resource import CaptureResource
 
     reactor: Any = global_reactor
-    directory, address, port, keep_alive, body_limit = argv
+    directory, address, port, keep_alive, *limits = argv
     exit_code = 0
     stopping = False
     report_fd = 2  # where a fatal error is reported to the test process
@@ -112,7 +116,11 @@ def main(argv: list[str]) -> int:
 
     store = _ServerStore(directory, fatal)
     resource = CaptureResource(
-        store, reactor, answered, keep_alive=keep_alive == "1", body_limit=int(body_limit)
+        store,
+        reactor,
+        answered,
+        keep_alive=keep_alive == "1",
+        limits=Limits(*(int(limit) for limit in limits)),
     )
     try:
         listener = Listener(reactor, address, int(port), resource)

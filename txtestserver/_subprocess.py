@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 
 from ._errors import TestServerError
 from ._filestore import LOG, FileStore
-from ._resource import DEFAULT_BODY_LIMIT
+from ._limits import DEFAULT_LIMITS, Limits
 from ._store import StateStore
 
 __all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine"]
@@ -62,7 +62,7 @@ def import_path() -> str:
 
 
 def server_command(
-    directory: str, address: str, port: int, keep_alive: bool, body_limit: int
+    directory: str, address: str, port: int, keep_alive: bool, limits: Limits
 ) -> list[str]:
     """The argv of the server process."""
     # -P: do not put the working directory first on sys.path (PYTHONPATH
@@ -77,7 +77,9 @@ def server_command(
         address,
         str(port),
         "1" if keep_alive else "0",
-        str(body_limit),
+        str(limits.body_limit),
+        str(limits.header_count_limit),
+        str(limits.header_size_limit),
     ]
 
 
@@ -86,14 +88,14 @@ class SubprocessEngine:
     Serves from a child Python process; the state crosses as files.
 
     :param reactor: spawns and watches the server process.
-    :param body_limit: keep at most this many bytes of each request body.
+    :param limits: what a request may be (passed on to the server process).
     """
 
     portable = True
 
-    def __init__(self, reactor: Any, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(self, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self._reactor = reactor
-        self._body_limit = body_limit
+        self._limits = limits
         self._files = FileStore()
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
@@ -115,7 +117,7 @@ class SubprocessEngine:
             self._reactor.spawnProcess(
                 server,
                 sys.executable,
-                server_command(directory, address, port, keep_alive, self._body_limit),
+                server_command(directory, address, port, keep_alive, self._limits),
                 env=env,
                 childFDs={0: "w", 1: "r", 2: "r"},
             )
