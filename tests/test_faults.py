@@ -9,13 +9,17 @@ harder ones.
 
 from __future__ import annotations
 
+import re
 import socket
-from collections.abc import Iterator
+import struct
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests._raw import body, check_serving, connect, read_all, status
-from txtestserver import TestServer
+from txtestserver import TestServer, TestServerError
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
 
@@ -41,25 +45,24 @@ def kept_alive(engine: str) -> Iterator[TestServer]:
 # -- half-closed sockets -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [2, 4 * 1024 * 1024], ids=["small", "4MiB"])
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["close", "keep-alive"])
-def test_half_closed_client_still_gets_the_whole_answer(
-    engine: str, keep_alive: bool, size: int
-) -> None:
-    with TestServer(engine=engine) as server:
-        if keep_alive:
-            server.stop()
-            server.start(keep_alive=True)
-        server.response["data"] = b"x" * size
-        for _ in range(3):
+def test_half_closed_client_still_gets_the_whole_answer(engine: str, keep_alive: bool) -> None:
+    server = TestServer(engine=engine)
+    server.start(keep_alive=keep_alive)
+    try:
+        for size in (2, 4 * 1024 * 1024, 2):
+            server.response["data"] = b"x" * size
             with connect(server.port) as sock:
-                sock.sendall(b"GET /half HTTP/1.1\r\nHost: a\r\n\r\n")
+                sock.sendall(b"GET /half/%d HTTP/1.1\r\nHost: a\r\n\r\n" % size)
                 sock.shutdown(socket.SHUT_WR)
                 answer = read_all(sock)
             assert status(answer) == 200
             assert body(answer) == b"x" * size
-            assert server.request["path"] == "/half"
+            assert server.request["path"] == f"/half/{size}"
+        server.response["data"] = b"ok"
         check_serving(server)
+    finally:
+        server.stop()
 
 
 def test_half_closed_pipelined_requests_are_all_answered(kept_alive: TestServer) -> None:
@@ -70,3 +73,202 @@ def test_half_closed_pipelined_requests_are_all_answered(kept_alive: TestServer)
     assert answer.count(b"HTTP/1.1 200 OK") == 3
     assert [r["path"] for r in kept_alive.requests] == ["/1", "/2", "/3"]
     check_serving(kept_alive)
+
+
+# -- clients that leave -------------------------------------------------------------
+
+
+def abort(sock: socket.socket) -> None:
+    """Close with a reset (RST) instead of an orderly FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+@pytest.mark.parametrize("leave", [socket.socket.close, abort], ids=["close", "reset"])
+def test_client_leaves_mid_body(server: TestServer, leave: Callable[[socket.socket], None]) -> None:
+    before = len(server.requests)
+    for _ in range(10):
+        sock = connect(server.port)
+        sock.sendall(b"POST /partial HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+        leave(sock)
+    check_serving(server)
+    assert len(server.requests) == before + 1  # only the normal request
+    assert all(r["path"] != "/partial" for r in server.requests)
+
+
+SLEEP = 30.0
+
+
+def pending_sleeps(engine: str) -> list[Any]:
+    """
+    The thread engine's pending ``sleep`` timers: deferLater calls (a
+    Deferred's callback) due within ``SLEEP`` seconds. Other delayed calls
+    (an idle connection's 12 h timeout, crochet's) are not ours to judge.
+    """
+    assert engine == "thread"
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.internet.threads import blockingCallFromThread
+
+    def find() -> list[Any]:
+        now = reactor.seconds()
+        return [
+            call
+            for call in reactor.getDelayedCalls()
+            if isinstance(getattr(call.func, "__self__", None), Deferred)
+            and call.getTime() <= now + SLEEP + 1
+        ]
+
+    found: list[Any] = blockingCallFromThread(reactor, find)
+    return found
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("leave", [socket.socket.close, abort], ids=["close", "reset"])
+def test_client_leaves_during_sleep(
+    server: TestServer, engine: str, leave: Callable[[socket.socket], None]
+) -> None:
+    server.response["sleep"] = SLEEP
+    sockets = []
+    for i in range(5):
+        sock = connect(server.port)
+        sock.sendall(b"GET /sleepy/%d HTTP/1.1\r\n\r\n" % i)
+        sockets.append(sock)
+        wait_until(lambda i=i: server.request["path"] == f"/sleepy/{i}", "the request")  # type: ignore[misc]
+    assert server.request["done"] is False
+    if engine == "thread":
+        assert len(pending_sleeps(engine)) == 5
+    for sock in sockets:
+        leave(sock)
+    if engine == "thread":
+        wait_until(lambda: not pending_sleeps(engine), "the sleeps to be cancelled")
+    del server.response["sleep"]
+    check_serving(server)
+    assert [r["path"] for r in server.requests].count("/sleepy/4") == 1
+
+
+def test_client_that_never_reads_does_not_stop_the_server(engine: str) -> None:
+    server = TestServer(engine=engine, call_timeout=10)
+    server.start()
+    server.response["put.data"] = b"x" * (8 * 1024 * 1024)
+    server.response["data"] = b"ok"
+    stalled = []
+    try:
+        for _ in range(3):
+            sock = connect(server.port)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"PUT /never-read HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            stalled.append(sock)
+        wait_until(lambda: len(server.requests) == 3, "the stalled requests")
+        for _ in range(3):
+            check_serving(server)  # others are served meanwhile
+        server.stop()  # must not wait for the stalled readers (10 s call_timeout)
+        for sock in stalled:
+            sock.settimeout(10)
+            assert len(read_all(sock)) < 8 * 1024 * 1024  # cut off, not delivered
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.stop()
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+
+def test_stop_with_requests_in_flight(engine: str) -> None:
+    server = TestServer(engine=engine)
+    server.start(keep_alive=True)
+    port = server.port
+    assert port is not None
+    server.response["get.sleep"] = SLEEP
+    server.response["put.data"] = b"x" * (8 * 1024 * 1024)
+    clients = {}
+    clients["sleeping"] = connect(port)
+    clients["sleeping"].sendall(b"GET /sleeping HTTP/1.1\r\n\r\n")
+    wait_until(lambda: server.request["path"] == "/sleeping", "the sleeping request")
+    clients["mid-body"] = connect(port)
+    clients["mid-body"].sendall(b"POST /mid-body HTTP/1.1\r\nContent-Length: 1000\r\n\r\nxx")
+    clients["idle"] = connect(port)
+    clients["idle"].sendall(b"DELETE /idle HTTP/1.1\r\n\r\n")
+    wait_until(lambda: server.request["path"] == "/idle", "the kept-alive request")
+    clients["not-reading"] = connect(port)
+    clients["not-reading"].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    clients["not-reading"].sendall(b"PUT /not-reading HTTP/1.1\r\n\r\n")
+    wait_until(lambda: server.request["path"] == "/not-reading", "the big answer")
+    if engine == "thread":
+        assert len(pending_sleeps(engine)) == 1
+    server.stop()
+    if engine == "thread":
+        assert pending_sleeps(engine) == []
+    for name, sock in clients.items():
+        sock.settimeout(10)
+        answer = read_all(sock)  # every connection was closed: no hang
+        assert not answer.startswith(b"HTTP/1.1 200 OK") or name in ("idle", "not-reading")
+        sock.close()
+    with socket.socket() as probe:  # the port is free at once
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+    # Recorded requests survive the stop; the server starts again and serves.
+    assert [r["path"] for r in server.requests] == ["/sleeping", "/idle", "/not-reading"]
+    server.reset()
+    server.start()
+    server.response["data"] = b"ok"
+    check_serving(server)
+    server.stop()
+    server.stop()  # stopping twice is harmless (and after a restart)
+
+
+def test_start_twice_names_the_running_port(server: TestServer) -> None:
+    with pytest.raises(TestServerError, match=f"already running on port {server.port}"):
+        server.start()
+    check_serving(server)  # the failed start did not disturb the running server
+
+
+def test_use_after_stop_is_a_clear_error_but_state_stays_readable(engine: str) -> None:
+    server = TestServer(engine=engine)
+    server.start()
+    server.response["data"] = b"ok"
+    check_serving(server)
+    server.stop()
+    with pytest.raises(TestServerError, match=r"get_url\(\) needs a started server"):
+        server.get_url()
+    with pytest.raises(TestServerError, match=r"wait_request\(\) needs a running server"):
+        server.wait_request(0.1)
+    assert server.request["method"] == "POST"  # what was recorded stays readable
+    assert server.response["data"] == b"ok"
+    assert server.port is None
+
+
+@pytest.mark.parametrize("address", ["256.1.2.3", "not-an-address", "::zz", "192.0.2.1"], ids=str)
+def test_bad_address_is_a_clear_error(engine: str, address: str) -> None:
+    server = TestServer(address=address, engine=engine)
+    with pytest.raises(TestServerError, match=f"cannot listen on {re.escape(address)} port 0"):
+        server.start()
+    server.stop()  # harmless after a failed start
+
+
+def test_empty_address_is_refused() -> None:
+    """``''`` would quietly listen on every interface."""
+    with pytest.raises(TestServerError, match="address"):
+        TestServer(address="")
+
+
+def test_port_in_use_names_address_and_port(engine: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = TestServer(port=port, engine=engine)
+        with pytest.raises(TestServerError, match=f"cannot listen on 127.0.0.1 port {port}"):
+            server.start()
+    server.start()  # the same object starts once the port is free
+    assert server.port == port
+    server.response["data"] = b"ok"
+    check_serving(server)
+    server.stop()

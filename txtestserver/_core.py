@@ -48,8 +48,8 @@ class ServerCore:
         lines.
     :param header_size_limit: answer ``400`` to a request whose request line
         and header lines hold more bytes.
-    :raise TestServerError: a limit is not a positive int (``body_limit`` may
-        be 0), or the engine is unknown.
+    :raise TestServerError: the address is empty, a limit is not a positive
+        int (``body_limit`` may be 0), or the engine is unknown.
     """
 
     def __init__(
@@ -63,6 +63,12 @@ class ServerCore:
         header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
     ) -> None:
+        if not isinstance(address, str) or not address:
+            raise TestServerError(
+                f"address must name an interface such as '127.0.0.1' (the default), not "
+                f"{address!r}: an empty address would listen on every interface; "
+                "say '0.0.0.0' if you mean that"
+            )
         self.address = address
         self._requested_port = port
         self._reactor = reactor
