@@ -7,8 +7,10 @@ still serves and records correctly afterwards.
 from __future__ import annotations
 
 import itertools
+import re
 import socket
 import urllib.error
+from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
@@ -129,3 +131,22 @@ def check_serving(server: TestServer) -> dict[str, Any]:
     latest.pop("done", None)
     assert latest == {k: v for k, v in recorded.items() if k in latest}
     return recorded
+
+
+_LOGGED_ERROR = re.compile(r"#(error|critical)\]|Traceback|Unhandled")
+
+
+def server_log_errors(server: TestServer) -> list[str]:
+    """
+    The error lines of a subprocess server's own log (``server.log`` in its
+    state directory); nothing for the thread engine, whose errors reach the
+    ``logged_errors`` fixture of this process.
+    """
+    directory = getattr(server._engine.store, "directory", None)
+    if directory is None:
+        return []
+    log = Path(directory, "server.log")
+    if not log.exists():
+        return []
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if _LOGGED_ERROR.search(line)]

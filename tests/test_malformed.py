@@ -18,21 +18,36 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests._raw import body, check_serving, connect, exchange, read_all, snapshot, status
+from tests._raw import (
+    body,
+    check_serving,
+    connect,
+    exchange,
+    read_all,
+    server_log_errors,
+    snapshot,
+    status,
+)
+from tests.conftest import ENGINES
 from txtestserver import TestServer
 
-pytestmark = pytest.mark.usefixtures("logged_errors")
+
+@pytest.fixture(scope="module", params=ENGINES)
+def shared_server(request: pytest.FixtureRequest) -> Iterator[TestServer]:
+    """One server per engine for the whole module: it must survive it all."""
+    server = TestServer(engine=request.param)
+    server.start()
+    server.response["data"] = b"ok"
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def server(engine: str) -> Iterator[TestServer]:
-    """A started server that answers ``ok``, with one request recorded."""
-    server = TestServer(engine=engine)
-    server.start()
-    server.response["data"] = b"ok"
-    check_serving(server)
-    yield server
-    server.stop()
+def server(shared_server: TestServer, logged_errors: list[Any]) -> Iterator[TestServer]:
+    """The shared server, serving normally before and logging no error after."""
+    check_serving(shared_server)
+    yield shared_server
+    assert server_log_errors(shared_server) == []
 
 
 def expect_rejected(server: TestServer, data: bytes, **kwargs: Any) -> bytes:
