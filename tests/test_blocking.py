@@ -10,10 +10,12 @@ import socket
 import threading
 import time
 import urllib.error
+from typing import Any
 from urllib.request import Request, urlopen
 
 import pytest
 import requests
+from twisted.logger import formatEvent
 
 from txtestserver import TestServer, TestServerError, WaitTimeoutError
 
@@ -302,6 +304,22 @@ def test_response_callback_that_raises_gives_500_and_keeps_serving(server: TestS
     server.response["callback"] = None
     server.response["data"] = b"fine"
     assert fetch(server.get_url())[::2] == (200, b"fine")
+
+
+def test_response_callback_error_is_logged_in_the_test_process(
+    engine: str, logged_errors: list[dict[str, Any]]
+) -> None:
+    server = TestServer(engine=engine)
+    server.start()
+    server.response["callback"] = "tests.callbacks:raises"
+    assert fetch(server.get_url())[0] == 500
+    server.stop()  # the server process's output has all arrived once it is stopped
+    texts = [
+        formatEvent(e) + (e["log_failure"].getTraceback() if e.get("log_failure") else "")
+        for e in logged_errors
+    ]
+    assert any("callback exploded" in text for text in texts), texts
+    logged_errors.clear()
 
 
 def test_response_callback_bad_return_value(server: TestServer) -> None:

@@ -12,7 +12,9 @@ Talking to the test process, through the pipes it gave us:
 
 - stdout: ``listening PORT`` once the port is bound, then ``done`` after each
   answered request (the test process's ``wait_request`` waits on these lines
-  instead of polling files).
+  instead of polling files), and ``log "TEXT"`` (a JSON string) for each error
+  logged here, which the test process logs again, as the thread engine would
+  have logged it there.
 - stdin: nothing is read from it, but its end of file means the test process
   wants us gone or has died (even by SIGKILL): we stop listening and exit, so
   no orphaned server keeps a port.
@@ -27,12 +29,14 @@ corrupt the line protocol and nothing fails once the test process is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
 from typing import Any, NoReturn
 
 from twisted.internet.protocol import Protocol
+from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from ._errors import TestServerError
@@ -72,6 +76,18 @@ class _Control(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._stop(0)
+
+
+def _is_error(event: dict[str, Any]) -> bool:
+    level = event.get("log_level")
+    return event.get("log_failure") is not None or (level is not None and level >= LogLevel.error)
+
+
+def _error_text(event: dict[str, Any]) -> str:
+    """An error event as text, with its traceback."""
+    failure = event.get("log_failure")
+    text = formatEvent(event)
+    return text + "\n" + failure.getTraceback() if failure is not None else text
 
 
 def main(argv: list[str]) -> int:
@@ -138,8 +154,15 @@ def main(argv: list[str]) -> int:
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    observer: Any = textFileLogObserver(sys.stderr)
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    to_file = textFileLogObserver(sys.stderr)
+
+    def observer(event: dict[str, Any]) -> None:
+        to_file(event)
+        if control is not None and _is_error(event):
+            control.write(b"log " + json.dumps(_error_text(event)).encode("ascii") + b"\n")
+
+    observers: list[Any] = [observer]
+    globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
 
     standard_io: Any = stdio.StandardIO
     control = standard_io(_Control(stop), stdin=0, stdout=control_fd, reactor=reactor)

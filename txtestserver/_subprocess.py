@@ -15,6 +15,7 @@ needs it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -182,10 +183,20 @@ class _ServerProcess(ProcessProtocol):
                         self._on_done()
                     except Exception:
                         _log.failure("txtestserver could not handle an answered request")
+            elif line.startswith(b"log "):
+                self._relay_error(line[4:])
             elif line.startswith(b"listening ") and self._state == "starting":
                 self._state = "running"
                 self._cancel_timer()
                 self.started.callback(int(line.split()[1]))
+
+    def _relay_error(self, data: bytes) -> None:
+        """An error logged in the server process: log it here too."""
+        try:
+            text = str(json.loads(data))
+        except ValueError:
+            text = data.decode("utf-8", "replace")
+        _log.error("txtestserver server process logged: {text}", text=text)
 
     def errReceived(self, data: bytes) -> None:
         self._stderr += data
