@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,8 +152,8 @@ if pytest is not None:
         if cached is not None:
             return cached
         ids = [item.test_id for item in session.items if isinstance(item, TrialItem)]
-        out_path = str(Path(session.config.cache.mkdir("trialbridge")) / "results.jsonl")
-        Path(out_path).unlink(missing_ok=True)
+        workdir = tempfile.mkdtemp(prefix="txtestserver-trial-")
+        out_path = str(Path(workdir) / "results.jsonl")
         env = dict(os.environ, TRIAL_TEMP=str(Path(out_path).parent / "_trial_temp"))
         try:
             proc = subprocess.run(
@@ -173,6 +175,7 @@ if pytest is not None:
                     # A test that errs in cleanup reports twice: keep the failure.
                     if results.get(record["id"], {}).get("outcome") != "failed":
                         results[record["id"]] = record
+        shutil.rmtree(workdir, ignore_errors=True)
         session._trial_results = results
         return results
 
