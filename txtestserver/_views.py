@@ -10,7 +10,7 @@ that can never work fails in the test's own line, not later in the server.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import ItemsView, Iterator, MutableMapping, Sequence, ValuesView
 from typing import Any, overload
 
 from ._capture import Record, empty, parse
@@ -114,6 +114,23 @@ class RequestView(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<request {self._current()!r}>"
+
+    def copy(self) -> dict[str, Any]:
+        """
+        The whole request as a plain dict, read in one step.
+
+        Each ``server.request[key]`` reads the latest request anew, so while
+        clients keep sending, reading key by key (``dict(server.request)``
+        too) can mix two requests; ``copy()``, ``items()`` and ``values()``
+        never do.
+        """
+        return self._current()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._current().items()
+
+    def values(self) -> ValuesView[Any]:
+        return self._current().values()
 
     @property
     def charset(self) -> str:
