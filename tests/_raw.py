@@ -92,8 +92,8 @@ def snapshot(server: TestServer) -> dict[str, Any]:
     ``server.request`` as one plain dict; read twice to prove that nothing
     changed in between (the server must be idle).
     """
-    first = dict(server.request)
-    assert dict(server.request) == first
+    first = server.request.copy()
+    assert server.request == first
     return first
 
 

@@ -1,0 +1,99 @@
+"""
+Load at a bounded size, against every engine: concurrent clients are all
+answered, the server records each request exactly once and whole, a reader
+never sees a half-recorded request, and sleeping answers overlap.
+
+The full size (50 clients x 2,000 requests) is the stress run's:
+``python -m stress`` (docs/reliability.rst).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests._load import Watcher, lost_requests, run_load
+from tests._raw import check_serving, server_log_errors
+from txtestserver import TestServer
+
+pytestmark = pytest.mark.usefixtures("logged_errors")
+
+CLIENTS = 20
+PER_CLIENT = 100
+
+
+@pytest.mark.parametrize(
+    "keep_alive, per_client",
+    [(False, PER_CLIENT), (True, 25)],
+    ids=["new-connections", "keep-alive"],
+)
+def test_concurrent_clients_all_answered_none_lost(
+    engine: str, keep_alive: bool, per_client: int
+) -> None:
+    server = TestServer(engine=engine)
+    server.start(keep_alive=keep_alive)
+    server.response["data"] = b"ok"
+    watcher = Watcher(server)
+    watcher.start()
+    try:
+        result = run_load(server, CLIENTS, per_client, expected=b"ok")
+    finally:
+        watcher.stop()
+    try:
+        assert result.errors == []
+        assert result.sent == result.answered == CLIENTS * per_client
+        assert len(server.requests) == CLIENTS * per_client
+        assert lost_requests(server, CLIENTS, per_client) == []
+        assert watcher.reads > 0
+        assert watcher.failures == []
+        assert server.request["done"] is True
+        check_serving(server)
+        assert server_log_errors(server) == []
+    finally:
+        server.stop()
+
+
+def test_reset_under_load_loses_nothing_after_it(engine: str) -> None:
+    """Requests answered after reset() are all in the new history."""
+    with TestServer(engine=engine) as server:
+        server.response["data"] = b"ok"
+        run_load(server, 5, 20, expected=b"ok")
+        server.reset()
+        server.response["data"] = b"ok"
+        result = run_load(server, 5, 20, expected=b"ok")
+        assert result.errors == []
+        assert lost_requests(server, 5, 20) == []
+
+
+def test_sleeping_answers_overlap(engine: str) -> None:
+    sleep, clients = 0.5, 20
+    with TestServer(engine=engine) as server:
+        server.response["data"] = b"ok"
+        server.response["sleep"] = sleep
+        result = run_load(server, clients, 1, expected=b"ok")
+        assert result.errors == []
+        assert min(result.latencies) >= sleep * 0.9  # each one did sleep
+        # Twenty half-second answers at once take about one sleep, not ten
+        # seconds (a generous bound: no timing is measured here).
+        assert result.seconds < sleep * clients / 2
+        assert lost_requests(server, clients, 1) == []
+
+
+def test_wait_request_under_load(engine: str) -> None:
+    """wait_request() returns, and request['done'] is true, once load ends."""
+    with TestServer(engine=engine) as server:
+        server.response["data"] = b"ok"
+        loader = threading.Thread(
+            target=run_load, args=(server, 10, 50), kwargs={"expected": b"ok"}
+        )
+        loader.start()
+        deadline = time.monotonic() + 60
+        while loader.is_alive() and time.monotonic() < deadline:
+            server.wait_request(10)
+            assert server.request["done"] is True or loader.is_alive()
+        loader.join(60)
+        server.wait_request(10)
+        assert server.request["done"] is True
+        assert len(server.requests) == 500
