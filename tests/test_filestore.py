@@ -289,3 +289,16 @@ def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:
                 assert (node.module or "").split(".")[0] not in forbidden_modules, source
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in {"eval", "exec"}, source
+
+
+def test_tmpdir_decides_where_state_lives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # forget the cached choice
+    store = FileStore()
+    directory = store.create()
+    try:
+        assert Path(directory).parent == tmp_path
+    finally:
+        store.close()

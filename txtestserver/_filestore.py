@@ -65,6 +65,27 @@ LOCK = "lock"
 LOG = "server.log"
 
 _FILE_MODE = 0o600
+#: A memory-backed directory for the state, used when it has this much room:
+#: an atomic replace there costs ~10 us instead of ~200 us on a disk.
+_MEMORY_DIR = "/dev/shm"
+_MEMORY_DIR_ROOM = 1 << 30
+
+
+def state_parent() -> str | None:
+    """
+    Where to make state directories: a memory-backed directory when there is
+    one with room and ``TMPDIR`` does not say otherwise; else None (the
+    system's temporary directory).
+    """
+    if "TMPDIR" in os.environ or not os.path.isdir(_MEMORY_DIR):
+        return None
+    try:
+        room = os.statvfs(_MEMORY_DIR)
+    except OSError:
+        return None
+    if room.f_bavail * room.f_frsize < _MEMORY_DIR_ROOM or not os.access(_MEMORY_DIR, os.W_OK):
+        return None
+    return _MEMORY_DIR
 
 
 def encode(value: Any) -> Any:
@@ -156,7 +177,7 @@ class FileStore:
         with self._thread_lock:
             if self._dir is not None:
                 raise TestServerError(f"the state directory {self._dir} is already in use")
-            directory = tempfile.mkdtemp(prefix="txtestserver-")  # mode 0700
+            directory = tempfile.mkdtemp(prefix="txtestserver-", dir=state_parent())  # mode 0700
             try:
                 memory = self._memory
                 self._dir = directory
