@@ -1,0 +1,1 @@
+"""Benchmarks of txtestserver against its peers: ``python -m bench`` (see bench/run.py)."""

@@ -1,0 +1,462 @@
+"""
+The benchmark: ``python -m bench`` (``--quick`` for a short smoke run).
+
+Every contender is measured in the same run, interleaved (the order rotates
+each repetition), each measurement in a fresh process. Figures are medians
+over the repetitions with min/max, and each contender's ratio to txtestserver
+(thread mode) so that the targets of docs/performance.rst can be checked on
+a shared, noisy machine: only ratios from the same run count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import load
+from .contenders import ALL, REFERENCE, available
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBPROCESS = "txtestserver-subprocess"
+#: txtestserver under load with its default keep_alive=False (each answer closes).
+CLOSING = "txtestserver-close"
+
+
+@dataclass
+class Item:
+    """One measured quantity."""
+
+    key: str
+    title: str
+    unit: str
+    higher_is_better: bool
+    worker: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    only: list[str] | None = None  # contenders it applies to (default: all)
+
+
+ITEMS = [
+    Item("cycle", "start + stop cycle", "ms", False, "cycle",
+         {"cycles": 200, "seconds": 2.0}, {"cycles": 30, "seconds": 0.5}),
+    Item("cycle_req", "start + one request + stop", "ms", False, "cycle",
+         {"cycles": 200, "seconds": 2.0, "with_request": True},
+         {"cycles": 30, "seconds": 0.5, "with_request": True}),
+    Item("newconn", "sequential requests, new connection each (urllib)", "req/s", True,
+         "newconn", {"requests": 1000}, {"requests": 200}),
+    Item("keepalive", "sequential requests, one kept-alive connection (http.client)", "req/s",
+         True, "keepalive", {"requests": 3000}, {"requests": 300}),
+    Item("upload", "10 MiB upload (POST)", "MiB/s", True, "upload",
+         {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
+    Item("download", "10 MiB download (GET)", "MiB/s", True, "download",
+         {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
+    Item("import", "first import of the library", "ms", False, "import", {}, {},
+         only=["txtestserver", "test_server", "pytest-httpserver", "asyncio"]),
+    Item("state_write", "state write: response['data'] = ...", "us", False, "state",
+         {"ops": 2000}, {"ops": 200}, only=["txtestserver", SUBPROCESS]),
+    Item("state_read", "state read: request['path']", "us", False, "", only=[REFERENCE, SUBPROCESS]),
+    Item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True,
+         only=[]),
+    Item("p99", "p99 latency under that load", "ms", False, only=[]),
+    Item("mem", "memory per recorded request", "bytes", False, only=[]),
+    Item("gc", "longest full GC pause while recording 200,000 requests", "ms", False, only=[]),
+    Item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False, only=[]),
+    Item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False,
+         only=[]),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()})"
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def run_worker(worker: str, contender: str, params: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.worker", worker, contender, json.dumps(params)],
+        capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{worker} {contender} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+class Results:
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], list[float]] = {}
+        self.notes: list[str] = []
+
+    def add(self, key: str, contender: str, value: float | None) -> None:
+        if value is not None:
+            self.values.setdefault((key, contender), []).append(float(value))
+
+    def median(self, key: str, contender: str) -> float | None:
+        values = self.values.get((key, contender))
+        return statistics.median(values) if values else None
+
+    def ratio(self, item: Item, contender: str) -> float | None:
+        """How many times better txtestserver is than ``contender`` (>1: better)."""
+        ref, other = self.median(item.key, REFERENCE), self.median(item.key, contender)
+        if ref is None or other is None or ref == 0 or other == 0:
+            return None
+        return ref / other if item.higher_is_better else other / ref
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- in-process items -----------------------------------------------------------
+
+
+def run_items(results: Results, contenders: list[str], reps: int, quick: bool,
+              keys: set[str]) -> None:
+    for rep in range(reps):
+        order = contenders[rep % len(contenders):] + contenders[: rep % len(contenders)]
+        for item in ITEMS:
+            if not item.worker or item.key not in keys:
+                continue
+            for name in order:
+                if item.only is not None and name not in item.only:
+                    continue
+                params = item.quick if quick else item.params
+                if name == SUBPROCESS and item.worker == "cycle":
+                    params = {**params, "cycles": min(params["cycles"], 30)}
+                t = time.perf_counter()
+                out = run_worker(item.worker, name, params)
+                log(f"  rep {rep + 1}/{reps} {item.key:10} {name:24} "
+                    f"{out['value']:10.3f} {item.unit}  ({time.perf_counter() - t:.1f} s)")
+                results.add(item.key, name, out["value"])
+                if item.worker == "state":
+                    results.add("state_read", name, out["read"])
+                if item.key == "cycle":
+                    results.add("cycle_first", name, out["first"])
+
+
+# -- capacity, memory and GC -------------------------------------------------------
+
+
+class Served:
+    """A contender serving in its own process, driven over stdin/stdout."""
+
+    def __init__(self, label: str, name: str, keep_alive: bool) -> None:
+        self.name = label
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", "serve", name,
+             json.dumps({"keep_alive": keep_alive})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+            text=True, cwd=ROOT, env=_env(),
+        )
+        self.port = int(self._read()["port"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.stderr.seek(0)
+            raise RuntimeError(f"{self.name} server died:\n{self.stderr.read()[-3000:]!r}")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def recorded(self) -> int:
+        return int(self.ask("count")["recorded"])
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+            self.process.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
+
+
+def run_capacity(results: Results, contenders: list[str], reps: int, quick: bool) -> None:
+    total = 20_000 if quick else 200_000
+    seconds = 2 if quick else 5
+    servers: list[Served] = []
+    try:
+        for label in contenders + ([CLOSING] if REFERENCE in contenders else []):
+            name = REFERENCE if label == CLOSING else label
+            served = Served(label, name, keep_alive=label != CLOSING)
+            servers.append(served)
+            load.fill(served.port, 1000, served.recorded)
+            served.ask("mark")
+            t = time.perf_counter()
+            load.fill(served.port, total, served.recorded)
+            stats = served.ask("stats")
+            log(f"  fill {label:24} {stats['recorded']} recorded in "
+                f"{time.perf_counter() - t:.1f} s: {stats}")
+            if stats["recorded"] < total:
+                raise RuntimeError(f"{label} recorded only {stats['recorded']} of {total}")
+            results.add("mem", label, stats["bytes_per_request"])
+            results.add("gc", label, stats["longest_full_gc_ms"])
+            results.add("gc_forced", label, stats["forced_full_gc_ms"])
+        for rep in range(reps):
+            order = servers[rep % len(servers):] + servers[: rep % len(servers)]
+            for served in order:
+                out = load.measure(served.port, seconds)
+                log(f"  rep {rep + 1}/{reps} capacity   {served.name:24} "
+                    f"{out['rps']:10.0f} req/s  p99 {out['p99_ms']:.2f} ms {out['errors']}")
+                results.add("rps", served.name, out["rps"])
+                results.add("p99", served.name, out["p99_ms"])
+        for served in servers:
+            stats = served.ask("stats")
+            results.add("gc", served.name, stats["longest_full_gc_ms"])
+            log(f"  after load {served.name:24} {stats}")
+    finally:
+        for served in servers:
+            served.close()
+
+
+# -- the pytest plugin -------------------------------------------------------------------
+
+PLUGINS = {
+    "txtestserver": "txtestserver.pytest_plugin",
+    "pytest-httpserver": "pytest_httpserver.pytest_plugin",
+}
+
+
+def _pytest_seconds(directory: Path, plugin: str | None) -> float:
+    env = _env()
+    # Plugins load only when named, so each run differs in that one plugin.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-c", str(directory / "pytest.ini"), "--rootdir", str(directory),
+               str(directory / "test_plain.py")]
+    if plugin:
+        command[3:3] = ["-p", plugin]
+    t = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=directory, env=env)
+    elapsed = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(f"pytest with {plugin} failed:\n{done.stdout[-3000:]}")
+    return elapsed
+
+
+def run_plugin(results: Results, contenders: list[str], reps: int) -> None:
+    import importlib.util
+
+    plugins = {}
+    for name, module in PLUGINS.items():
+        if name not in contenders:
+            continue
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            plugins[name] = module
+        else:
+            results.notes.append(f"pytest plugin of {name}: {module} not found, not measured")
+    if not plugins:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        (directory / "pytest.ini").write_text("[pytest]\n")
+        (directory / "test_plain.py").write_text("def test_plain():\n    assert 1 + 1 == 2\n")
+        runs: dict[str | None, list[float]] = {None: [], **{m: [] for m in plugins.values()}}
+        variants = list(runs)
+        for rep in range(reps * 3):
+            for variant in variants[rep % len(variants):] + variants[: rep % len(variants)]:
+                runs[variant].append(_pytest_seconds(directory, variant))
+        base = statistics.median(runs[None])
+        results.add("plugin_base", REFERENCE, base * 1000)
+        for name, module in plugins.items():
+            cost = (statistics.median(runs[module]) - base) * 1000
+            results.add("plugin", name, cost)
+            log(f"  pytest plugin {name:24} adds {cost:.1f} ms (run without: {base * 1000:.0f} ms)")
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(results: Results, contenders: list[str]) -> list[list[str]]:
+    rows = [["measure", "contender", "median", "min", "max", "txtestserver is"]]
+    for item in ITEMS:
+        names = [c for c in contenders if (item.key, c) in results.values]
+        for i, name in enumerate(names):
+            values = results.values[(item.key, name)]
+            ratio = results.ratio(item, name)
+            rows.append([
+                f"{item.title} ({item.unit})" if i == 0 else "",
+                name,
+                _fmt(statistics.median(values)),
+                _fmt(min(values)) if len(values) > 1 else "",
+                _fmt(max(values)) if len(values) > 1 else "",
+                "" if name == REFERENCE or ratio is None else f"{ratio:.2f}x",
+            ])
+    return rows
+
+
+def targets(results: Results) -> list[tuple[str, bool | None, str]]:
+    """Each target of issue 5: (what, holds, the figures)."""
+    by_key = {item.key: item for item in ITEMS}
+    checks: list[tuple[str, bool | None, str]] = []
+
+    def ratio_at_least(key: str, contender: str, limit: float, what: str) -> None:
+        r = results.ratio(by_key[key], contender)
+        checks.append((what, None if r is None else r >= limit,
+                       "not measured" if r is None else f"{r:.2f}x (need {limit}x)"))
+
+    def value_below(key: str, contender: str, limit: float, unit: str, what: str) -> None:
+        v = results.median(key, contender)
+        checks.append((what, None if v is None else v < limit,
+                       "not measured" if v is None else f"{_fmt(v)} {unit} (need < {limit} {unit})"))
+
+    for peer in ("test_server", "pytest-httpserver"):
+        ratio_at_least("cycle", peer, 50, f"start+stop at least 50x faster than {peer}")
+    ratio_at_least("cycle", "asyncio", 0.5, "start+stop within 2x of bare asyncio")
+    ratio_at_least("newconn", "pytest-httpserver", 1.2, "new-connection requests >= 1.2x pytest-httpserver")
+    ratio_at_least("newconn", "test_server", 1.3, "new-connection requests >= 1.3x test_server")
+    for peer in ("test_server", "pytest-httpserver"):
+        ratio_at_least("keepalive", peer, 2.5, f"kept-alive requests >= 2.5x {peer}")
+    ratio_at_least("keepalive", "asyncio", 0.6, "kept-alive requests >= 0.6x bare asyncio")
+    ratio_at_least("rps", "pytest-httpserver", 3, "capacity >= 3x pytest-httpserver")
+    value_below("p99", REFERENCE, 10, "ms", "p99 < 10 ms at 10 connections after 200,000 requests")
+    value_below("mem", REFERENCE, 1536, "bytes", "memory per recorded request <= 1.5 KB")
+    value_below("plugin", "txtestserver", 20, "ms", "pytest plugin adds <= 20 ms")
+    value_below("cycle", SUBPROCESS, 300, "ms", "subprocess spawn-to-ready (start+stop) < 0.3 s")
+    value_below("state_read", SUBPROCESS, 50, "us", "subprocess state read < 50 us")
+    value_below("state_write", SUBPROCESS, 1000, "us", "subprocess state write < 1 ms")
+    for key in ("newconn", "keepalive", "rps"):
+        r = results.ratio(by_key[key], SUBPROCESS)
+        checks.append((f"subprocess throughput >= 0.5x thread mode ({key})",
+                       None if r is None else 1 / r >= 0.5,
+                       "not measured" if r is None else f"{1 / r:.2f}x of thread mode (need 0.5x)"))
+    ratio_at_least("upload", "pytest-httpserver", 1.0, "10 MiB upload no slower than pytest-httpserver")
+    return checks
+
+
+def _plain(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _rst(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [rule]
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if n == 0:
+            lines.append(rule)
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 2)")
+    parser.add_argument("--only", help="comma-separated items: " + ",".join(
+        ["cycle", "cycle_req", "newconn", "keepalive", "upload", "download", "import",
+         "state", "capacity", "plugin"]))
+    parser.add_argument("--contenders", help="comma-separated, default all available")
+    parser.add_argument("--rst", type=Path, help="also write the tables as reST to this file")
+    args = parser.parse_args(argv)
+    reps = args.reps or (2 if args.quick else 5)
+    keys = set(args.only.split(",")) if args.only else {
+        "cycle", "cycle_req", "newconn", "keepalive", "upload", "download", "import", "state",
+        "capacity", "plugin"}
+    if "state" in keys:
+        keys.add("state_write")
+    results = Results()
+    wanted = args.contenders.split(",") if args.contenders else ALL
+    contenders = []
+    for name, why in available().items():
+        if name not in wanted:
+            continue
+        if why:
+            results.notes.append(f"{name} skipped: {why}")
+            print(f"note: {name} skipped: {why}", flush=True)
+        else:
+            contenders.append(name)
+    started = time.perf_counter()
+    print(f"machine: {machine()}", flush=True)
+    print(f"load generator: {load.tool()}; {reps} repetitions; contenders: "
+          f"{', '.join(contenders)}", flush=True)
+    run_items(results, contenders, reps, args.quick, keys)
+    if "capacity" in keys:
+        run_capacity(results, contenders, max(2, reps - 2) if not args.quick else 1, args.quick)
+    if "plugin" in keys:
+        run_plugin(results, contenders, reps)
+    rows = table(results, contenders + [CLOSING])
+    print()
+    print(_plain(rows))
+    print()
+    print("'txtestserver is': how many times faster (or smaller) txtestserver in thread "
+          "mode is than that contender, from the medians of this run.")
+    first = [(c, results.median("cycle_first", c)) for c in contenders]
+    print("first start+stop in a fresh process (one-time set-up included): "
+          + ", ".join(f"{c} {_fmt(v)} ms" for c, v in first if v is not None))
+    checks = targets(results)
+    print()
+    for what, holds, figures in checks:
+        mark = {True: "HOLDS", False: "MISSES", None: "n/a"}[holds]
+        print(f"{mark:7} {what}: {figures}")
+    for note in results.notes:
+        print(f"note: {note}")
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    if args.rst:
+        target_rows = [["target", "result", "figures"]] + [
+            [what, {True: "holds", False: "misses", None: "n/a"}[holds], figures]
+            for what, holds, figures in checks]
+        args.rst.write_text(
+            f"Machine: {machine()}; load generator: {load.tool()}; {reps} repetitions.\n\n"
+            + _rst(rows) + "\n\n" + _rst(target_rows) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

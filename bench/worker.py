@@ -1,0 +1,274 @@
+"""
+One measurement in a fresh process: ``python -m bench.worker ITEM CONTENDER
+PARAMS_JSON`` prints one JSON object on its last line of stdout.
+
+``serve`` is the exception: it starts a server, prints its port, and then
+answers ``mark``, ``stats`` and ``quit`` commands on stdin, so that the load
+generator (another process) can drive it while the orchestrator asks for its
+memory and garbage-collection figures.
+"""
+
+from __future__ import annotations
+
+import gc
+import http.client
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from .contenders import make
+
+MiB = 1024 * 1024
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url) as response:
+        return response.read()  # type: ignore[no-any-return]
+
+
+def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Make + start + (one request) + stop, repeated; seconds per cycle."""
+    with_request = p.get("with_request", False)
+    times: list[float] = []
+    first = None
+    deadline = time.perf_counter() + p["seconds"]
+    while len(times) < p["cycles"] and (len(times) < 3 or time.perf_counter() < deadline):
+        t = time.perf_counter()
+        server = make(name)
+        server.start()
+        if with_request:
+            assert _get(server.url()) == b""
+        server.stop()
+        elapsed = time.perf_counter() - t
+        if first is None:
+            first = elapsed  # includes one-time set-up (crochet's reactor thread)
+        else:
+            times.append(elapsed)
+    return {"value": statistics.median(times) * 1000, "first": first * 1000, "n": len(times)}
+
+
+def newconn(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Sequential urllib requests, a new connection each; requests/s."""
+    server = make(name)
+    server.start()
+    server.set_data(b"ok")
+    url = server.url("/path?x=1")
+    for _ in range(20):
+        _get(url)
+    n = p["requests"]
+    t = time.perf_counter()
+    for _ in range(n):
+        _get(url)
+    elapsed = time.perf_counter() - t
+    recorded = server.recorded()
+    server.stop()
+    assert recorded == n + 20, recorded
+    return {"value": n / elapsed}
+
+
+def keepalive(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Sequential http.client requests on one connection object; requests/s."""
+    server = make(name)
+    server.start(keep_alive=True)
+    server.set_data(b"ok")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    connects = 0
+    real_connect = conn.connect
+
+    def counting_connect() -> None:
+        nonlocal connects
+        connects += 1
+        real_connect()
+
+    conn.connect = counting_connect  # type: ignore[method-assign]
+
+    def one() -> None:
+        conn.request("GET", "/path?x=1")
+        assert conn.getresponse().read() == b"ok"
+
+    for _ in range(20):
+        one()
+    n = p["requests"]
+    connects = 0
+    t = time.perf_counter()
+    for _ in range(n):
+        one()
+    elapsed = time.perf_counter() - t
+    conn.close()
+    recorded = server.recorded()
+    server.stop()
+    assert recorded == n + 20, recorded
+    return {"value": n / elapsed, "connections": connects}
+
+
+def upload(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """POST a 10 MiB body and read the answer; MiB/s."""
+    server = make(name)
+    server.start()
+    server.set_data(b"ok")
+    body = b"x" * (p["mib"] * MiB)
+    times = []
+    for _ in range(p["times"]):
+        t = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        conn.request("POST", "/upload", body, {"Content-Type": "application/octet-stream"})
+        assert conn.getresponse().read() == b"ok"
+        conn.close()
+        times.append(time.perf_counter() - t)
+        assert server.last_body_length() == len(body)
+    server.stop()
+    return {"value": p["mib"] / statistics.median(times)}
+
+
+def download(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """GET a 10 MiB answer; MiB/s."""
+    server = make(name)
+    server.start()
+    body = b"x" * (p["mib"] * MiB)
+    server.set_data(body)
+    times = []
+    for _ in range(p["times"]):
+        t = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        conn.request("GET", "/download")
+        assert len(conn.getresponse().read()) == len(body)
+        conn.close()
+        times.append(time.perf_counter() - t)
+    server.stop()
+    return {"value": p["mib"] / statistics.median(times)}
+
+
+def state(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """txtestserver only: cost of one state write and one state read, in µs."""
+    server = make(name)
+    server.start()
+    ts = server.server  # type: ignore[attr-defined]
+    _get(server.url("/x?a=1"))
+    ts.wait_request()
+    n = p["ops"]
+
+    def per_op(fn: Any) -> float:
+        for _ in range(10):
+            fn()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t) / n * 1e6
+
+    write = per_op(lambda: ts.response.__setitem__("data", b"hello"))
+    read_response = per_op(lambda: ts.response["data"])
+    read_request = per_op(lambda: ts.request["path"])
+    server.stop()
+    return {"value": write, "write": write, "read": read_request, "read_response": read_response}
+
+
+def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """Time of the first import of the contender's module, in ms."""
+    module = {
+        "txtestserver": "txtestserver",
+        "txtestserver-subprocess": "txtestserver",
+        "test_server": "test_server",
+        "pytest-httpserver": "pytest_httpserver",
+        "asyncio": "bench.asyncio_responder",
+    }[name]
+    import importlib
+
+    t = time.perf_counter()
+    importlib.import_module(module)
+    return {"value": (time.perf_counter() - t) * 1000}
+
+
+def _rss() -> int:
+    """Resident memory of this process and its children, in bytes."""
+    import psutil
+
+    me = psutil.Process()
+    total = int(me.memory_info().rss)
+    for child in me.children(recursive=True):
+        try:
+            total += int(child.memory_info().rss)
+        except psutil.Error:
+            pass
+    return total
+
+
+def serve(name: str, p: dict[str, Any]) -> None:
+    """Serve until told to quit; report memory and GC figures on request."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - started[0])
+
+    server = make(name)
+    server.start(keep_alive=p.get("keep_alive", False))
+    server.set_data(b"ok")
+    gc.callbacks.append(watch)
+    print(json.dumps({"port": server.port}), flush=True)
+    mark = (0, 0)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "count":
+            print(json.dumps({"recorded": server.recorded()}), flush=True)
+        elif command == "mark":
+            gc.collect()
+            mark = (server.recorded(), _rss())
+            pauses.clear()
+            print(json.dumps({"recorded": mark[0]}), flush=True)
+        elif command == "stats":
+            recorded = server.recorded()
+            longest = max(pauses, default=0.0)
+            count = len(pauses)
+            t = time.perf_counter()
+            gc.collect()
+            forced = time.perf_counter() - t
+            rss = _rss()
+            added = recorded - mark[0]
+            pauses.clear()
+            print(
+                json.dumps(
+                    {
+                        "recorded": recorded,
+                        "bytes_per_request": (rss - mark[1]) / added if added else None,
+                        "longest_full_gc_ms": longest * 1000,
+                        "full_gcs": count,
+                        "forced_full_gc_ms": forced * 1000,
+                    }
+                ),
+                flush=True,
+            )
+        elif command == "quit":
+            break
+    gc.callbacks.remove(watch)
+    server.stop()
+
+
+ITEMS = {
+    "cycle": cycle,
+    "newconn": newconn,
+    "keepalive": keepalive,
+    "upload": upload,
+    "download": download,
+    "state": state,
+    "import": imports,
+}
+
+
+def main() -> None:
+    item, name, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    if item == "serve":
+        serve(name, params)
+        return
+    print(json.dumps(ITEMS[item](name, params)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
