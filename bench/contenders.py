@@ -9,6 +9,7 @@ only the contender it measures.
 from __future__ import annotations
 
 import importlib.util
+
 #: Contender names in display order; txtestserver (thread mode) is the reference.
 ALL = ["txtestserver", "txtestserver-subprocess", "test_server", "pytest-httpserver", "asyncio"]
 REFERENCE = "txtestserver"
@@ -27,7 +28,9 @@ def available() -> dict[str, str | None]:
                 why[name] = "test_server is not installed (pip install -r bench/requirements.txt)"
         elif name == "pytest-httpserver":
             if importlib.util.find_spec("pytest_httpserver") is None:
-                why[name] = "pytest-httpserver is not installed (pip install -r bench/requirements.txt)"
+                why[name] = (
+                    "pytest-httpserver is not installed (pip install -r bench/requirements.txt)"
+                )
     return why
 
 
@@ -204,4 +207,3 @@ def make(name: str) -> Contender:
     if name == "asyncio":
         return Asyncio()
     raise ValueError(f"unknown contender {name!r}")
-

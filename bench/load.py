@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 CONNECTIONS = 10
+
 
 def tool() -> str:
     """``'wrk'`` or ``'python'``: which load generator this machine uses."""
@@ -48,9 +48,16 @@ def fill(port: int, target: int, recorded: Callable[[], int], limit: float = 900
             # wrk runs for a fixed time: short runs, then ask the server again.
             seconds = max(1, min(10, missing // 20_000))
             subprocess.run(
-                ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
-                 f"http://127.0.0.1:{port}/fill?n={count}"],
-                check=True, capture_output=True, timeout=seconds + 60,
+                [
+                    "wrk",
+                    "-t1",
+                    f"-c{CONNECTIONS}",
+                    f"-d{seconds}s",
+                    f"http://127.0.0.1:{port}/fill?n={count}",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=seconds + 60,
             )
 
 
@@ -59,9 +66,18 @@ def measure(port: int, seconds: float) -> dict[str, Any]:
     if tool() == "python":
         return _run_python(port, [str(seconds)], seconds + 60)
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
-         f"http://127.0.0.1:{port}/load?x=1"],
-        check=True, capture_output=True, text=True, timeout=seconds + 60,
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/load?x=1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s|m)\b", out)
@@ -70,14 +86,18 @@ def measure(port: int, seconds: float) -> dict[str, Any]:
     return {
         "rps": rps,
         "p99_ms": _seconds(*p99.groups()) * 1000 if p99 else None,
-        "errors": (errors.group(1) if errors else "") + (f" non-2xx {non2xx.group(1)}" if non2xx else ""),
+        "errors": (errors.group(1) if errors else "")
+        + (f" non-2xx {non2xx.group(1)}" if non2xx else ""),
     }
 
 
 def _run_python(port: int, args: list[str], limit: float) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.load", str(port), *args],
-        check=True, capture_output=True, text=True, timeout=limit + 30,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=limit + 30,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 

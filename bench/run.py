@@ -47,32 +47,89 @@ class Item:
 
 
 ITEMS = [
-    Item("cycle", "start + stop cycle", "ms", False, "cycle",
-         {"cycles": 200, "seconds": 2.0}, {"cycles": 30, "seconds": 0.5}),
-    Item("cycle_req", "start + one request + stop", "ms", False, "cycle",
-         {"cycles": 200, "seconds": 2.0, "with_request": True},
-         {"cycles": 30, "seconds": 0.5, "with_request": True}),
-    Item("newconn", "sequential requests, new connection each (urllib)", "req/s", True,
-         "newconn", {"requests": 1000}, {"requests": 200}),
-    Item("keepalive", "sequential requests, one kept-alive connection (http.client)", "req/s",
-         True, "keepalive", {"requests": 3000}, {"requests": 300}),
-    Item("upload", "10 MiB upload (POST)", "MiB/s", True, "upload",
-         {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
-    Item("download", "10 MiB download (GET)", "MiB/s", True, "download",
-         {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
-    Item("import", "first import of the library", "ms", False, "import", {}, {},
-         only=["txtestserver", "test_server", "pytest-httpserver", "asyncio"]),
-    Item("state_write", "state write: response['data'] = ...", "us", False, "state",
-         {"ops": 2000}, {"ops": 200}, only=["txtestserver", SUBPROCESS]),
-    Item("state_read", "state read: request['path']", "us", False, "", only=[REFERENCE, SUBPROCESS]),
-    Item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True,
-         only=[]),
+    Item(
+        "cycle",
+        "start + stop cycle",
+        "ms",
+        False,
+        "cycle",
+        {"cycles": 200, "seconds": 2.0},
+        {"cycles": 30, "seconds": 0.5},
+    ),
+    Item(
+        "cycle_req",
+        "start + one request + stop",
+        "ms",
+        False,
+        "cycle",
+        {"cycles": 200, "seconds": 2.0, "with_request": True},
+        {"cycles": 30, "seconds": 0.5, "with_request": True},
+    ),
+    Item(
+        "newconn",
+        "sequential requests, new connection each (urllib)",
+        "req/s",
+        True,
+        "newconn",
+        {"requests": 1000},
+        {"requests": 200},
+    ),
+    Item(
+        "keepalive",
+        "sequential requests, one kept-alive connection (http.client)",
+        "req/s",
+        True,
+        "keepalive",
+        {"requests": 3000},
+        {"requests": 300},
+    ),
+    Item(
+        "upload",
+        "10 MiB upload (POST)",
+        "MiB/s",
+        True,
+        "upload",
+        {"mib": 10, "times": 3},
+        {"mib": 10, "times": 1},
+    ),
+    Item(
+        "download",
+        "10 MiB download (GET)",
+        "MiB/s",
+        True,
+        "download",
+        {"mib": 10, "times": 3},
+        {"mib": 10, "times": 1},
+    ),
+    Item(
+        "import",
+        "first import of the library",
+        "ms",
+        False,
+        "import",
+        {},
+        {},
+        only=["txtestserver", "test_server", "pytest-httpserver", "asyncio"],
+    ),
+    Item(
+        "state_write",
+        "state write: response['data'] = ...",
+        "us",
+        False,
+        "state",
+        {"ops": 2000},
+        {"ops": 200},
+        only=["txtestserver", SUBPROCESS],
+    ),
+    Item(
+        "state_read", "state read: request['path']", "us", False, "", only=[REFERENCE, SUBPROCESS]
+    ),
+    Item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True, only=[]),
     Item("p99", "p99 latency under that load", "ms", False, only=[]),
     Item("mem", "memory per recorded request", "bytes", False, only=[]),
     Item("gc", "longest full GC pause while recording 200,000 requests", "ms", False, only=[]),
     Item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False, only=[]),
-    Item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False,
-         only=[]),
+    Item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False, only=[]),
 ]
 
 
@@ -100,7 +157,11 @@ def _env() -> dict[str, str]:
 def run_worker(worker: str, contender: str, params: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.worker", worker, contender, json.dumps(params)],
-        capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=600,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{worker} {contender} failed:\n{done.stderr[-3000:]}")
@@ -135,10 +196,11 @@ def log(message: str) -> None:
 # -- in-process items -----------------------------------------------------------
 
 
-def run_items(results: Results, contenders: list[str], reps: int, quick: bool,
-              keys: set[str]) -> None:
+def run_items(
+    results: Results, contenders: list[str], reps: int, quick: bool, keys: set[str]
+) -> None:
     for rep in range(reps):
-        order = contenders[rep % len(contenders):] + contenders[: rep % len(contenders)]
+        order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
         for item in ITEMS:
             if not item.worker or item.key not in keys:
                 continue
@@ -150,8 +212,10 @@ def run_items(results: Results, contenders: list[str], reps: int, quick: bool,
                     params = {**params, "cycles": min(params["cycles"], 30)}
                 t = time.perf_counter()
                 out = run_worker(item.worker, name, params)
-                log(f"  rep {rep + 1}/{reps} {item.key:10} {name:24} "
-                    f"{out['value']:10.3f} {item.unit}  ({time.perf_counter() - t:.1f} s)")
+                log(
+                    f"  rep {rep + 1}/{reps} {item.key:10} {name:24} "
+                    f"{out['value']:10.3f} {item.unit}  ({time.perf_counter() - t:.1f} s)"
+                )
                 results.add(item.key, name, out["value"])
                 if item.worker == "state":
                     results.add("state_read", name, out["read"])
@@ -169,10 +233,20 @@ class Served:
         self.name = label
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", "serve", name,
-             json.dumps({"keep_alive": keep_alive})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-            text=True, cwd=ROOT, env=_env(),
+            [
+                sys.executable,
+                "-m",
+                "bench.worker",
+                "serve",
+                name,
+                json.dumps({"keep_alive": keep_alive}),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            cwd=ROOT,
+            env=_env(),
         )
         self.port = int(self._read()["port"])
 
@@ -219,19 +293,23 @@ def run_capacity(results: Results, contenders: list[str], reps: int, quick: bool
             t = time.perf_counter()
             load.fill(served.port, total, served.recorded)
             stats = served.ask("stats")
-            log(f"  fill {label:24} {stats['recorded']} recorded in "
-                f"{time.perf_counter() - t:.1f} s: {stats}")
+            log(
+                f"  fill {label:24} {stats['recorded']} recorded in "
+                f"{time.perf_counter() - t:.1f} s: {stats}"
+            )
             if stats["recorded"] < total:
                 raise RuntimeError(f"{label} recorded only {stats['recorded']} of {total}")
             results.add("mem", label, stats["bytes_per_request"])
             results.add("gc", label, stats["longest_full_gc_ms"])
             results.add("gc_forced", label, stats["forced_full_gc_ms"])
         for rep in range(reps):
-            order = servers[rep % len(servers):] + servers[: rep % len(servers)]
+            order = servers[rep % len(servers) :] + servers[: rep % len(servers)]
             for served in order:
                 out = load.measure(served.port, seconds)
-                log(f"  rep {rep + 1}/{reps} capacity   {served.name:24} "
-                    f"{out['rps']:10.0f} req/s  p99 {out['p99_ms']:.2f} ms {out['errors']}")
+                log(
+                    f"  rep {rep + 1}/{reps} capacity   {served.name:24} "
+                    f"{out['rps']:10.0f} req/s  p99 {out['p99_ms']:.2f} ms {out['errors']}"
+                )
                 results.add("rps", served.name, out["rps"])
                 results.add("p99", served.name, out["p99_ms"])
         for served in servers:
@@ -255,9 +333,19 @@ def _pytest_seconds(directory: Path, plugin: str | None) -> float:
     env = _env()
     # Plugins load only when named, so each run differs in that one plugin.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "-c", str(directory / "pytest.ini"), "--rootdir", str(directory),
-               str(directory / "test_plain.py")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(directory / "pytest.ini"),
+        "--rootdir",
+        str(directory),
+        str(directory / "test_plain.py"),
+    ]
     if plugin:
         command[3:3] = ["-p", plugin]
     t = time.perf_counter()
@@ -292,7 +380,7 @@ def run_plugin(results: Results, contenders: list[str], reps: int) -> None:
         runs: dict[str | None, list[float]] = {None: [], **{m: [] for m in plugins.values()}}
         variants = list(runs)
         for rep in range(reps * 3):
-            for variant in variants[rep % len(variants):] + variants[: rep % len(variants)]:
+            for variant in variants[rep % len(variants) :] + variants[: rep % len(variants)]:
                 runs[variant].append(_pytest_seconds(directory, variant))
         base = statistics.median(runs[None])
         results.add("plugin_base", REFERENCE, base * 1000)
@@ -322,14 +410,16 @@ def table(results: Results, contenders: list[str]) -> list[list[str]]:
         for i, name in enumerate(names):
             values = results.values[(item.key, name)]
             ratio = results.ratio(item, name)
-            rows.append([
-                f"{item.title} ({item.unit})" if i == 0 else "",
-                name,
-                _fmt(statistics.median(values)),
-                _fmt(min(values)) if len(values) > 1 else "",
-                _fmt(max(values)) if len(values) > 1 else "",
-                "" if name == REFERENCE or ratio is None else f"{ratio:.2f}x",
-            ])
+            rows.append(
+                [
+                    f"{item.title} ({item.unit})" if i == 0 else "",
+                    name,
+                    _fmt(statistics.median(values)),
+                    _fmt(min(values)) if len(values) > 1 else "",
+                    _fmt(max(values)) if len(values) > 1 else "",
+                    "" if name == REFERENCE or ratio is None else f"{ratio:.2f}x",
+                ]
+            )
     return rows
 
 
@@ -340,18 +430,30 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
 
     def ratio_at_least(key: str, contender: str, limit: float, what: str) -> None:
         r = results.ratio(by_key[key], contender)
-        checks.append((what, None if r is None else r >= limit,
-                       "not measured" if r is None else f"{r:.2f}x (need {limit}x)"))
+        checks.append(
+            (
+                what,
+                None if r is None else r >= limit,
+                "not measured" if r is None else f"{r:.2f}x (need {limit}x)",
+            )
+        )
 
     def value_below(key: str, contender: str, limit: float, unit: str, what: str) -> None:
         v = results.median(key, contender)
-        checks.append((what, None if v is None else v < limit,
-                       "not measured" if v is None else f"{_fmt(v)} {unit} (need < {limit} {unit})"))
+        checks.append(
+            (
+                what,
+                None if v is None else v < limit,
+                "not measured" if v is None else f"{_fmt(v)} {unit} (need < {limit} {unit})",
+            )
+        )
 
     for peer in ("test_server", "pytest-httpserver"):
         ratio_at_least("cycle", peer, 50, f"start+stop at least 50x faster than {peer}")
     ratio_at_least("cycle", "asyncio", 0.5, "start+stop within 2x of bare asyncio")
-    ratio_at_least("newconn", "pytest-httpserver", 1.2, "new-connection requests >= 1.2x pytest-httpserver")
+    ratio_at_least(
+        "newconn", "pytest-httpserver", 1.2, "new-connection requests >= 1.2x pytest-httpserver"
+    )
     ratio_at_least("newconn", "test_server", 1.3, "new-connection requests >= 1.3x test_server")
     for peer in ("test_server", "pytest-httpserver"):
         ratio_at_least("keepalive", peer, 2.5, f"kept-alive requests >= 2.5x {peer}")
@@ -365,10 +467,16 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     value_below("state_write", SUBPROCESS, 1000, "us", "subprocess state write < 1 ms")
     for key in ("newconn", "keepalive", "rps"):
         r = results.ratio(by_key[key], SUBPROCESS)
-        checks.append((f"subprocess throughput >= 0.5x thread mode ({key})",
-                       None if r is None else 1 / r >= 0.5,
-                       "not measured" if r is None else f"{1 / r:.2f}x of thread mode (need 0.5x)"))
-    ratio_at_least("upload", "pytest-httpserver", 1.0, "10 MiB upload no slower than pytest-httpserver")
+        checks.append(
+            (
+                f"subprocess throughput >= 0.5x thread mode ({key})",
+                None if r is None else 1 / r >= 0.5,
+                "not measured" if r is None else f"{1 / r:.2f}x of thread mode (need 0.5x)",
+            )
+        )
+    ratio_at_least(
+        "upload", "pytest-httpserver", 1.0, "10 MiB upload no slower than pytest-httpserver"
+    )
     return checks
 
 
@@ -376,8 +484,12 @@ def _plain(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i < 2 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -388,7 +500,8 @@ def _rst(rows: list[list[str]]) -> str:
     rule = "  ".join("=" * w for w in widths)
     lines = [rule]
     for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append(rule)
     lines.append(rule)
@@ -399,16 +512,44 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 2)")
-    parser.add_argument("--only", help="comma-separated items: " + ",".join(
-        ["cycle", "cycle_req", "newconn", "keepalive", "upload", "download", "import",
-         "state", "capacity", "plugin"]))
+    parser.add_argument(
+        "--only",
+        help="comma-separated items: "
+        + ",".join(
+            [
+                "cycle",
+                "cycle_req",
+                "newconn",
+                "keepalive",
+                "upload",
+                "download",
+                "import",
+                "state",
+                "capacity",
+                "plugin",
+            ]
+        ),
+    )
     parser.add_argument("--contenders", help="comma-separated, default all available")
     parser.add_argument("--rst", type=Path, help="also write the tables as reST to this file")
     args = parser.parse_args(argv)
     reps = args.reps or (2 if args.quick else 5)
-    keys = set(args.only.split(",")) if args.only else {
-        "cycle", "cycle_req", "newconn", "keepalive", "upload", "download", "import", "state",
-        "capacity", "plugin"}
+    keys = (
+        set(args.only.split(","))
+        if args.only
+        else {
+            "cycle",
+            "cycle_req",
+            "newconn",
+            "keepalive",
+            "upload",
+            "download",
+            "import",
+            "state",
+            "capacity",
+            "plugin",
+        }
+    )
     if "state" in keys:
         keys.add("state_write")
     results = Results()
@@ -424,22 +565,28 @@ def main(argv: list[str] | None = None) -> None:
             contenders.append(name)
     started = time.perf_counter()
     print(f"machine: {machine()}", flush=True)
-    print(f"load generator: {load.tool()}; {reps} repetitions; contenders: "
-          f"{', '.join(contenders)}", flush=True)
+    print(
+        f"load generator: {load.tool()}; {reps} repetitions; contenders: {', '.join(contenders)}",
+        flush=True,
+    )
     run_items(results, contenders, reps, args.quick, keys)
     if "capacity" in keys:
         run_capacity(results, contenders, max(2, reps - 2) if not args.quick else 1, args.quick)
     if "plugin" in keys:
         run_plugin(results, contenders, reps)
-    rows = table(results, contenders + [CLOSING])
+    rows = table(results, [*contenders, CLOSING])
     print()
     print(_plain(rows))
     print()
-    print("'txtestserver is': how many times faster (or smaller) txtestserver in thread "
-          "mode is than that contender, from the medians of this run.")
+    print(
+        "'txtestserver is': how many times faster (or smaller) txtestserver in thread "
+        "mode is than that contender, from the medians of this run."
+    )
     first = [(c, results.median("cycle_first", c)) for c in contenders]
-    print("first start+stop in a fresh process (one-time set-up included): "
-          + ", ".join(f"{c} {_fmt(v)} ms" for c, v in first if v is not None))
+    print(
+        "first start+stop in a fresh process (one-time set-up included): "
+        + ", ".join(f"{c} {_fmt(v)} ms" for c, v in first if v is not None)
+    )
     checks = targets(results)
     print()
     for what, holds, figures in checks:
@@ -451,10 +598,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.rst:
         target_rows = [["target", "result", "figures"]] + [
             [what, {True: "holds", False: "misses", None: "n/a"}[holds], figures]
-            for what, holds, figures in checks]
+            for what, holds, figures in checks
+        ]
         args.rst.write_text(
             f"Machine: {machine()}; load generator: {load.tool()}; {reps} repetitions.\n\n"
-            + _rst(rows) + "\n\n" + _rst(target_rows) + "\n"
+            + _rst(rows)
+            + "\n\n"
+            + _rst(target_rows)
+            + "\n"
         )
 
 
