@@ -139,3 +139,16 @@ def test_quickstart_script() -> None:
     assert done.returncode == 0, done.stderr
     assert "client got: 200 b'Hello from txtestserver'" in done.stdout
     assert "request['path'] = '/greet'" in done.stdout
+
+
+def test_documentation_builds_without_warnings(tmp_path: Path) -> None:
+    # The same build as `tox -e docs`: nitpicky, warnings are errors.
+    done = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-E", "-q", "-W", "-n", "--keep-going"]
+        + ["-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "html" / "request.html").is_file()
