@@ -67,20 +67,26 @@ class CaptureResource(Resource):
     def render(self, request: Request) -> int:
         record = capture(request, self.limits.body_limit)
         self._store.record(record)
-        request.notifyFinish().addCallbacks(self._finished, lambda _: None, callbackArgs=(record,))
         try:
             answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
         except Exception as e:
             _log.failure("txtestserver could not build the response")
             render_error(request, 500, f"cannot build the response: {e!r}", self.keep_alive)
-            return NOT_DONE_YET
-        if answer.sleep > 0:
-            delay = deferLater(self._reactor, answer.sleep, self._answer, request, answer)
-            delay.addErrback(lambda f: f.trap(CancelledError))
-            # A client that gives up (or stop()) leaves no pending call behind.
-            request.notifyFinish().addErrback(lambda _: delay.cancel())
         else:
-            self._answer(request, answer)
+            if answer.sleep > 0:
+                delay = deferLater(self._reactor, answer.sleep, self._answer, request, answer)
+                delay.addErrback(lambda f: f.trap(CancelledError))
+                # A client that gives up (or stop()) leaves no pending call behind.
+                request.notifyFinish().addErrback(lambda _: delay.cancel())
+            else:
+                self._answer(request, answer)
+        if request.finished:
+            # Answered already (the usual case): no Deferred needed to learn it.
+            self._finished(None, record)
+        else:
+            request.notifyFinish().addCallbacks(
+                self._finished, lambda _: None, callbackArgs=(record,)
+            )
         return NOT_DONE_YET
 
     def _answer(self, request: Request, answer: Answer) -> None:
