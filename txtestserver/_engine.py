@@ -155,7 +155,9 @@ class _Site(Site):
     noisy = False
 
     def __init__(self, resource: CaptureResource) -> None:
-        super().__init__(resource, parsePOSTFormSubmission=False)  # type: ignore[no-untyped-call]
+        # No idle timeout (Twisted's is 12 hours): stop() closes every
+        # connection anyway, and the timer costs a reset on every request.
+        super().__init__(resource, parsePOSTFormSubmission=False, timeout=None)  # type: ignore[no-untyped-call]
         self._limits = resource.limits
 
     def buildProtocol(self, addr: Any) -> Any:
