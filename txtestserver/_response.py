@@ -13,8 +13,7 @@ from __future__ import annotations
 import codecs
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._errors import TestServerError
 
@@ -233,10 +232,12 @@ def resolve(
     return chosen, used
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """
     Everything the renderer needs to answer one request.
+
+    A NamedTuple, not a frozen dataclass: one is made per request, and it is
+    four times cheaper to make.
 
     :ivar error: when set, the configured answer could not be produced (an
         exhausted iterator): the client gets ``code`` with this text as body.
