@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
@@ -121,21 +122,23 @@ class _Channel(HTTPChannel):
 
 class _Request(Request):
     """
-    A Request that hands ``*`` targets (``OPTIONS * HTTP/1.1``) to the
-    resource like any other: twisted.web answers them itself, so they would
-    be neither recorded nor answered as the test set.
+    A Request that goes straight to the one resource.
+
+    twisted.web's ``process`` would walk a resource tree (there is one leaf),
+    set a ``Server`` header that the renderer replaces, and answer ``*``
+    targets (``OPTIONS * HTTP/1.1``) itself, so they would be neither
+    recorded nor answered as the test set.
     """
 
     def process(self) -> None:
-        if self.path != b"*":
-            super().process()  # type: ignore[no-untyped-call]
-            return
         request: Any = self  # twisted.web.server.Request is not annotated
-        request.site = request.channel.site
+        request.site = site = request.channel.site
         request.setHeader(b"date", datetimeToString())
-        request.prepath, request.postpath = [], []
+        request.prepath, request.sitepath = [], []
+        path = request.path
+        request.postpath = [] if path == b"*" else list(map(unquote_to_bytes, path[1:].split(b"/")))
         try:
-            request.render(request.site.resource)
+            request.render(site.resource)
         except BaseException:
             request.processingFailed(Failure())
 
