@@ -1,0 +1,80 @@
+"""
+The subprocess engine's own lifecycle through the Deferred API, in trial's
+reactor (which reaps children on SIGCHLD, unlike crochet's): a server
+process that cannot start, that is killed, and the state directory. The
+shared behaviour runs for both engines in test_deferred.py and test_faults.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from txtestserver import DeferredTestServer, TestServerError
+
+
+class SubprocessLifecycleTests(TestCase):
+    def setUp(self) -> Any:
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+        self.server = DeferredTestServer(engine="subprocess")
+        self.addCleanup(self.server.stop)
+        return self.server.start()
+
+    @inlineCallbacks
+    def get(self, path: str = "/") -> Any:
+        response = yield treq.get(self.server.get_url(path), pool=self.pool)
+        body = yield treq.content(response)
+        return body
+
+    @inlineCallbacks
+    def test_killed_server_is_reported_by_the_next_calls(self) -> Any:
+        self.server.response_once["callback"] = "tests.callbacks:pid"
+        pid = int((yield self.get()))
+        self.server.reset()  # done is false again: wait_request has to wait
+        waiting = self.server.wait_request(30)
+        os.kill(pid, signal.SIGKILL)
+        error = yield self.assertFailure(waiting, TestServerError)
+        self.assertIn("was killed by signal 9 (SIGKILL)", str(error))
+        self.assertRaises(TestServerError, lambda: self.server.request["path"])
+        error = yield self.assertFailure(self.server.stop(), TestServerError)
+        self.assertIn("signal 9", str(error))
+        yield self.server.stop()  # reported once
+        # The server starts again, with a new process.
+        yield self.server.start()
+        self.server.response["data"] = b"back"
+        self.assertEqual((yield self.get()), b"back")
+
+    @inlineCallbacks
+    def test_state_directory_is_removed_on_stop(self) -> Any:
+        directory = self.server._engine.store.directory  # type: ignore[attr-defined]
+        self.assertTrue(os.path.isdir(directory))
+        yield self.get("/seen")
+        yield self.server.stop()
+        self.assertFalse(os.path.exists(directory))
+        self.assertEqual(self.server.request["path"], "/seen")
+
+    @inlineCallbacks
+    def test_import_error_in_the_server_process(self) -> Any:
+        shadow = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, shadow)
+        (shadow / "txtestserver").mkdir()
+        (shadow / "txtestserver" / "__init__.py").write_text(
+            "raise ImportError('broken on purpose')"
+        )
+        self.patch(sys, "path", [str(shadow), *sys.path])
+        other = DeferredTestServer(engine="subprocess")
+        error = yield self.assertFailure(other.start(), TestServerError)
+        self.assertIn("could not start: it exited with code 1", str(error))
+        self.assertIn("ImportError: broken on purpose", str(error))
