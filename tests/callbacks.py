@@ -57,3 +57,11 @@ def blocks(request: Request) -> bytes:
 
     time.sleep(60)
     return b"too late"
+
+
+def body_digest(request: Request) -> bytes:
+    """The SHA-256 of the body as the callback reads it from ``request.content``."""
+    import hashlib
+
+    assert request.content is not None
+    return hashlib.sha256(request.content.read()).hexdigest().encode()

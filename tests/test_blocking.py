@@ -5,6 +5,7 @@ clients over real sockets. Every test runs against every engine.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import socket
 import threading
@@ -142,6 +143,15 @@ def test_request_data_is_raw_bytes(server: TestServer) -> None:
 def test_request_large_body(server: TestServer) -> None:
     body = b"x" * (3 * 1024 * 1024)
     assert requests.post(server.get_url(), data=body, timeout=30).status_code == 200
+    assert server.request["data"] == body
+
+
+@pytest.mark.parametrize("size", [10, 3 * 1024 * 1024])
+def test_callback_reads_the_whole_body_from_request_content(server: TestServer, size: int) -> None:
+    body = bytes(range(256)) * (size // 256) + b"end"
+    server.response["callback"] = "tests.callbacks:body_digest"
+    answer = requests.post(server.get_url(), data=body, timeout=30)
+    assert answer.content == hashlib.sha256(body).hexdigest().encode()
     assert server.request["data"] == body
 
 
