@@ -143,9 +143,9 @@ def test_quickstart_script() -> None:
 
 def test_documentation_builds_without_warnings(tmp_path: Path) -> None:
     # The same build as `tox -e docs`: nitpicky, warnings are errors.
+    command = [sys.executable, "-m", "sphinx", "-E", "-q", "-W", "-n", "--keep-going"]
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-E", "-q", "-W", "-n", "--keep-going"]
-        + ["-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
+        [*command, "-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
         capture_output=True,
         text=True,
         timeout=300,
