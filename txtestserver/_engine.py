@@ -14,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.internet.protocol import connectionDone as CONNECTION_DONE
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request, Site
@@ -61,48 +61,10 @@ class Engine(Protocol):
 
 
 @implementer(IHalfCloseableProtocol)
-class _Wrapper(ProtocolWrapper):
-    """Passes half-close events on to the wrapped channel."""
-
-    def readConnectionLost(self) -> None:
-        self.wrappedProtocol.readConnectionLost()
-
-    def writeConnectionLost(self) -> None:
-        self.wrappedProtocol.writeConnectionLost()
-
-
-class _TrackingFactory(WrappingFactory):
-    """Keeps the open connections so that ``stop()`` can drop them."""
-
-    protocol = _Wrapper
-    noisy = False
-
-    def __init__(self, wrapped: Site) -> None:
-        super().__init__(wrapped)  # type: ignore[no-untyped-call]
-        self._waiting: list[Deferred[None]] = []
-
-    def unregisterProtocol(self, p: Any) -> None:
-        super().unregisterProtocol(p)  # type: ignore[no-untyped-call]
-        if not self.protocols:
-            waiting, self._waiting = self._waiting, []
-            for d in waiting:
-                d.callback(None)
-
-    def drop_all(self) -> Deferred[None]:
-        """Abort every open connection; fire once all are closed."""
-        if not self.protocols:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._waiting.append(d)
-        for protocol in list(self.protocols):
-            protocol.transport.abortConnection()
-        return d
-
-
-@implementer(IHalfCloseableProtocol)
 class _Channel(HTTPChannel):
     """
-    An ``HTTPChannel`` that survives a client's half-close.
+    An ``HTTPChannel`` that survives a client's half-close, and tells its
+    site when it opens and closes.
 
     A plain ``HTTPChannel`` treats the end of the client's data (its
     ``shutdown(SHUT_WR)``, or a close) as a lost connection and throws away
@@ -113,6 +75,8 @@ class _Channel(HTTPChannel):
     told from a close without writing to the socket.
     """
 
+    site: _Site
+
     def readConnectionLost(self) -> None:
         # HTTPChannel.loseConnection, not the transport's: the channel is the
         # transport's producer, which would otherwise keep it open for good.
@@ -120,6 +84,14 @@ class _Channel(HTTPChannel):
 
     def writeConnectionLost(self) -> None:
         self.loseConnection()  # type: ignore[no-untyped-call]
+
+    def connectionMade(self) -> None:
+        super().connectionMade()  # type: ignore[no-untyped-call]
+        self.site.channels.add(self)
+
+    def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]
+        self.site.channel_closed(self)
 
 
 class _Request(Request):
@@ -169,8 +141,10 @@ class _Request(Request):
 
 class _Site(Site):
     """
-    A Site that leaves parsing to us, writes no access log, and gives each
-    connection the header limits of the resource's :class:`Limits`.
+    A Site that leaves parsing to us, writes no access log, gives each
+    connection the header limits of the resource's :class:`Limits`, and keeps
+    its open connections so that ``stop()`` can drop them (here, rather than
+    in a wrapping factory, which would add a layer to every read and write).
 
     Its channels are ``HTTPChannel`` objects (HTTP/1.1 over TCP), whose
     header limits are public attributes; Twisted's default protocol is a
@@ -186,6 +160,26 @@ class _Site(Site):
         # connection anyway, and the timer costs a reset on every request.
         super().__init__(resource, parsePOSTFormSubmission=False, timeout=None)  # type: ignore[no-untyped-call]
         self._limits = resource.limits
+        #: The open connections.
+        self.channels: set[_Channel] = set()
+        self._waiting: list[Deferred[None]] = []
+
+    def channel_closed(self, channel: _Channel) -> None:
+        self.channels.discard(channel)
+        if not self.channels:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def drop_all(self) -> Deferred[None]:
+        """Abort every open connection; fire once all are closed."""
+        if not self.channels:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        for channel in list(self.channels):
+            channel.transport.abortConnection()  # type: ignore[union-attr]
+        return d
 
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
@@ -233,14 +227,14 @@ class Listener:
     """
 
     def __init__(self, reactor: Any, address: str, port: int, resource: CaptureResource) -> None:
-        self._factory = _TrackingFactory(make_site(resource))
-        self._listening: Any = listen(reactor, address, port, self._factory)
+        self._site = _Site(resource)
+        self._listening: Any = listen(reactor, address, port, self._site)
         self.port: int = self._listening.getHost().port
 
     def stop(self) -> Deferred[None]:
         """Stop listening and drop open connections; fire when all is closed."""
         stopped = self._listening.stopListening()
-        dropped = self._factory.drop_all()
+        dropped = self._site.drop_all()
         waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
         done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
         return done.addCallback(lambda _: None)
