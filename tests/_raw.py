@@ -61,7 +61,7 @@ def exchange(
                 sock.sendall(piece)
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, OSError):
             pass  # the server rejected early and closed: read what it said
         return read_all(sock)
 
@@ -71,6 +71,11 @@ def final_response(answer: bytes) -> bytes:
     while answer.startswith(b"HTTP/1.1 100 "):
         answer = answer.partition(b"\r\n\r\n")[2]
     return answer
+
+
+def closed_unanswered(answer: bytes) -> bool:
+    """The server closed without a final response (interim ``100`` aside)."""
+    return final_response(answer) == b""
 
 
 def status(answer: bytes) -> int | None:

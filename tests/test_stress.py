@@ -1,0 +1,28 @@
+"""
+The stress run (``python -m stress``) still runs: a small size of it, both
+engines, in a child process. The full run is documented in
+docs/reliability.rst and is not part of the normal suite.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_stress_command_smoke_run() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stress", "--quick", "--fuzz-cases", "300", "--max-seconds", "120"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "total: 0 errors, 0 lost requests, 0 logged errors" in done.stdout
+    for engine in ("thread", "subprocess"):
+        for phase in ("fuzz", "faults", "load 10x100 keep-alive"):
+            assert f"{engine:<11}{phase}" in done.stdout, done.stdout
