@@ -9,7 +9,10 @@ harder ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import socket
 import struct
 import time
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests._load import request_id, run_load
 from tests._raw import body, check_serving, connect, read_all, status
 from txtestserver import TestServer, TestServerError
 
@@ -272,3 +276,38 @@ def test_port_in_use_names_address_and_port(engine: str) -> None:
     server.response["data"] = b"ok"
     check_serving(server)
     server.stop()
+
+
+def test_killed_server_process_keeps_every_request_it_recorded() -> None:
+    """
+    SIGKILL under load: clients in flight see their connection closed (no
+    hang), and every request recorded before the kill is still there.
+    """
+    server = TestServer(engine="subprocess")
+    server.start()
+    try:
+        server.response["data"] = b"ok"
+        result = run_load(server, 5, 40, expected=b"ok")
+        assert result.errors == []
+        server.response_once["callback"] = "tests.callbacks:pid"
+        with connect(server.port or 0) as sock:
+            sock.sendall(b"GET /pid HTTP/1.1\r\n\r\n")
+            pid = int(body(read_all(sock)))
+        server.response["sleep"] = SLEEP
+        in_flight = connect(server.port or 0)
+        in_flight.sendall(b"GET /in-flight HTTP/1.1\r\n\r\n")
+        wait_until(lambda: server.request["path"] == "/in-flight", "the sleeping request")
+        os.kill(pid, signal.SIGKILL)
+        assert read_all(in_flight) == b""  # closed by the dying process, not left hanging
+        in_flight.close()
+        with pytest.raises(TestServerError, match="killed by signal 9"):
+            server.wait_request(10)  # the unanswered request will never be done
+        with contextlib.suppress(TestServerError):
+            server.stop()  # reports the loss (once), releases everything
+        server.stop()
+        paths = [request["path"] for request in server.requests[:]]
+        expected = {f"/load/{request_id(c, n)}" for c in range(5) for n in range(40)}
+        assert sorted(paths) == sorted([*expected, "/pid", "/in-flight"])
+    finally:
+        with contextlib.suppress(TestServerError):
+            server.stop()
