@@ -94,6 +94,10 @@ class _Channel(HTTPChannel):
         self.site.channel_closed(self)
 
 
+#: The read size while a large request body arrives.
+_LARGE_READ = 1024 * 1024
+
+
 class _Request(Request):
     """
     A Request that goes straight to the one resource.
@@ -106,11 +110,20 @@ class _Request(Request):
 
     #: The body's pieces while it arrives, when it is kept in memory.
     _pieces: list[bytes] | None = None
+    #: The connection's read size to restore once a large body is in.
+    _read_size: int | None = None
 
     def gotLength(self, length: int | None) -> None:
         super().gotLength(length)  # type: ignore[no-untyped-call]
         if isinstance(self.content, BytesIO):
             self._pieces = []
+        transport: Any = self.channel.transport
+        size = getattr(transport, "bufferSize", None)
+        if length is not None and isinstance(size, int) and length > size:
+            # A large body is read in large pieces, not Twisted's 64 KiB:
+            # fewer trips round the reactor (a 10 MiB upload: 160 -> 10).
+            self._read_size = size
+            transport.bufferSize = min(length, _LARGE_READ)
 
     def handleContentChunk(self, data: bytes) -> None:
         # Growing a BytesIO piece by piece copies the body over and over
@@ -124,6 +137,9 @@ class _Request(Request):
         if self._pieces:
             self.content = BytesIO(b"".join(self._pieces))  # shares the joined bytes
         self._pieces = None
+        if self._read_size is not None:
+            self.channel.transport.bufferSize = self._read_size  # type: ignore[union-attr]
+            self._read_size = None
         super().requestReceived(command, path, version)  # type: ignore[no-untyped-call]
 
     def process(self) -> None:
