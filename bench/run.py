@@ -44,93 +44,58 @@ class Item:
     params: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
     only: list[str] | None = None  # contenders it applies to (default: all)
+    group: str = ""  # what --only names
 
 
+def _item(
+    key: str,
+    title: str,
+    unit: str,
+    higher: bool,
+    worker: str = "",
+    full: Any = None,
+    quick: Any = None,
+    only: list[str] | None = None,
+    group: str = "",
+) -> Item:
+    return Item(key, title, unit, higher, worker, full or {}, quick or {}, only, group or key)
+
+
+LIBRARIES = ["txtestserver", "test_server", "pytest-httpserver", "asyncio"]
+# fmt: off
 ITEMS = [
-    Item(
-        "cycle",
-        "start + stop cycle",
-        "ms",
-        False,
-        "cycle",
-        {"cycles": 200, "seconds": 2.0},
-        {"cycles": 30, "seconds": 0.5},
-    ),
-    Item(
-        "cycle_req",
-        "start + one request + stop",
-        "ms",
-        False,
-        "cycle",
-        {"cycles": 200, "seconds": 2.0, "with_request": True},
-        {"cycles": 30, "seconds": 0.5, "with_request": True},
-    ),
-    Item(
-        "newconn",
-        "sequential requests, new connection each (urllib)",
-        "req/s",
-        True,
-        "newconn",
-        {"requests": 1000},
-        {"requests": 200},
-    ),
-    Item(
-        "keepalive",
-        "sequential requests, one kept-alive connection (http.client)",
-        "req/s",
-        True,
-        "keepalive",
-        {"requests": 3000},
-        {"requests": 300},
-    ),
-    Item(
-        "upload",
-        "10 MiB upload (POST)",
-        "MiB/s",
-        True,
-        "upload",
-        {"mib": 10, "times": 3},
-        {"mib": 10, "times": 1},
-    ),
-    Item(
-        "download",
-        "10 MiB download (GET)",
-        "MiB/s",
-        True,
-        "download",
-        {"mib": 10, "times": 3},
-        {"mib": 10, "times": 1},
-    ),
-    Item(
-        "import",
-        "first import of the library",
-        "ms",
-        False,
-        "import",
-        {},
-        {},
-        only=["txtestserver", "test_server", "pytest-httpserver", "asyncio"],
-    ),
-    Item(
-        "state_write",
-        "state write: response['data'] = ...",
-        "us",
-        False,
-        "state",
-        {"ops": 2000},
-        {"ops": 200},
-        only=["txtestserver", SUBPROCESS],
-    ),
-    Item(
-        "state_read", "state read: request['path']", "us", False, "", only=[REFERENCE, SUBPROCESS]
-    ),
-    Item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True, only=[]),
-    Item("p99", "p99 latency under that load", "ms", False, only=[]),
-    Item("mem", "memory per recorded request", "bytes", False, only=[]),
-    Item("gc", "longest full GC pause while recording 200,000 requests", "ms", False, only=[]),
-    Item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False, only=[]),
-    Item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False, only=[]),
+    _item("cycle", "start + stop cycle", "ms", False, "cycle",
+          {"cycles": 200, "seconds": 2.0}, {"cycles": 30, "seconds": 0.5}),
+    _item("start", "start() alone (subprocess: spawn to ready)", "ms", False, group="cycle"),
+    _item("cycle_req", "start + one request + stop", "ms", False, "cycle",
+          {"cycles": 200, "seconds": 2.0, "with_request": True},
+          {"cycles": 30, "seconds": 0.5, "with_request": True}),
+    _item("newconn", "sequential requests, new connection each (urllib)", "req/s", True,
+          "newconn", {"requests": 1000}, {"requests": 200}),
+    _item("keepalive", "sequential requests, one kept-alive connection (http.client)", "req/s",
+          True, "keepalive", {"requests": 3000}, {"requests": 300}),
+    _item("upload", "10 MiB upload (POST)", "MiB/s", True, "upload",
+          {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
+    _item("download", "10 MiB download (GET)", "MiB/s", True, "download",
+          {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
+    _item("import", "import of the package", "ms", False, "import", only=LIBRARIES),
+    _item("import_class", "import until the server class is at hand", "ms", False, "import",
+          {"with_class": True}, {"with_class": True}, only=LIBRARIES, group="import"),
+    _item("state_write", "state write: response['data'] = ...", "us", False, "state",
+          {"ops": 2000}, {"ops": 200}, only=[REFERENCE, SUBPROCESS], group="state"),
+    _item("state_read", "state read: request['path']", "us", False, group="state"),
+    _item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True,
+          group="capacity"),
+    _item("p99", "p99 latency under that load", "ms", False, group="capacity"),
+    _item("mem", "memory per recorded request", "bytes", False, group="capacity"),
+    _item("gc", "longest full GC pause while recording 200,000 requests", "ms", False,
+          group="capacity"),
+    _item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False,
+          group="capacity"),
+    _item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False),
 ]
+# fmt: on
+GROUPS = sorted({item.group for item in ITEMS})
 
 
 def machine() -> str:
@@ -197,12 +162,12 @@ def log(message: str) -> None:
 
 
 def run_items(
-    results: Results, contenders: list[str], reps: int, quick: bool, keys: set[str]
+    results: Results, contenders: list[str], reps: int, quick: bool, groups: set[str]
 ) -> None:
     for rep in range(reps):
         order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
         for item in ITEMS:
-            if not item.worker or item.key not in keys:
+            if not item.worker or item.group not in groups:
                 continue
             for name in order:
                 if item.only is not None and name not in item.only:
@@ -221,6 +186,7 @@ def run_items(
                     results.add("state_read", name, out["read"])
                 if item.key == "cycle":
                     results.add("cycle_first", name, out["first"])
+                    results.add("start", name, out["start"])
 
 
 # -- capacity, memory and GC -------------------------------------------------------
@@ -356,7 +322,12 @@ def _pytest_seconds(directory: Path, plugin: str | None) -> float:
     return elapsed
 
 
-def run_plugin(results: Results, contenders: list[str], reps: int) -> None:
+def run_plugin(results: Results, contenders: list[str], runs: int) -> None:
+    """
+    ``runs`` pytest runs of one plain test per variant, interleaved: without
+    any plugin, and with each contender's plugin named by ``-p`` (automatic
+    loading off, so only that plugin differs). Cost: difference of medians.
+    """
     import importlib.util
 
     plugins = {}
@@ -377,15 +348,15 @@ def run_plugin(results: Results, contenders: list[str], reps: int) -> None:
         directory = Path(tmp)
         (directory / "pytest.ini").write_text("[pytest]\n")
         (directory / "test_plain.py").write_text("def test_plain():\n    assert 1 + 1 == 2\n")
-        runs: dict[str | None, list[float]] = {None: [], **{m: [] for m in plugins.values()}}
-        variants = list(runs)
-        for rep in range(reps * 3):
+        timings: dict[str | None, list[float]] = {None: [], **{m: [] for m in plugins.values()}}
+        variants = list(timings)
+        for rep in range(runs):
             for variant in variants[rep % len(variants) :] + variants[: rep % len(variants)]:
-                runs[variant].append(_pytest_seconds(directory, variant))
-        base = statistics.median(runs[None])
+                timings[variant].append(_pytest_seconds(directory, variant))
+        base = statistics.median(timings[None])
         results.add("plugin_base", REFERENCE, base * 1000)
         for name, module in plugins.items():
-            cost = (statistics.median(runs[module]) - base) * 1000
+            cost = (statistics.median(timings[module]) - base) * 1000
             results.add("plugin", name, cost)
             log(f"  pytest plugin {name:24} adds {cost:.1f} ms (run without: {base * 1000:.0f} ms)")
 
@@ -462,7 +433,7 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     value_below("p99", REFERENCE, 10, "ms", "p99 < 10 ms at 10 connections after 200,000 requests")
     value_below("mem", REFERENCE, 1536, "bytes", "memory per recorded request <= 1.5 KB")
     value_below("plugin", "txtestserver", 20, "ms", "pytest plugin adds <= 20 ms")
-    value_below("cycle", SUBPROCESS, 300, "ms", "subprocess spawn-to-ready (start+stop) < 0.3 s")
+    value_below("start", SUBPROCESS, 300, "ms", "subprocess spawn-to-ready < 0.3 s")
     value_below("state_read", SUBPROCESS, 50, "us", "subprocess state read < 50 us")
     value_below("state_write", SUBPROCESS, 1000, "us", "subprocess state write < 1 ms")
     for key in ("newconn", "keepalive", "rps"):
@@ -512,46 +483,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 2)")
-    parser.add_argument(
-        "--only",
-        help="comma-separated items: "
-        + ",".join(
-            [
-                "cycle",
-                "cycle_req",
-                "newconn",
-                "keepalive",
-                "upload",
-                "download",
-                "import",
-                "state",
-                "capacity",
-                "plugin",
-            ]
-        ),
-    )
+    parser.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
     parser.add_argument("--contenders", help="comma-separated, default all available")
     parser.add_argument("--rst", type=Path, help="also write the tables as reST to this file")
     args = parser.parse_args(argv)
     reps = args.reps or (2 if args.quick else 5)
-    keys = (
-        set(args.only.split(","))
-        if args.only
-        else {
-            "cycle",
-            "cycle_req",
-            "newconn",
-            "keepalive",
-            "upload",
-            "download",
-            "import",
-            "state",
-            "capacity",
-            "plugin",
-        }
-    )
-    if "state" in keys:
-        keys.add("state_write")
+    groups = set(args.only.split(",")) if args.only else set(GROUPS)
+    unknown = groups - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown groups {', '.join(sorted(unknown))}: use {', '.join(GROUPS)}")
     results = Results()
     wanted = args.contenders.split(",") if args.contenders else ALL
     contenders = []
@@ -569,11 +509,11 @@ def main(argv: list[str] | None = None) -> None:
         f"load generator: {load.tool()}; {reps} repetitions; contenders: {', '.join(contenders)}",
         flush=True,
     )
-    run_items(results, contenders, reps, args.quick, keys)
-    if "capacity" in keys:
+    run_items(results, contenders, reps, args.quick, groups)
+    if "capacity" in groups:
         run_capacity(results, contenders, max(2, reps - 2) if not args.quick else 1, args.quick)
-    if "plugin" in keys:
-        run_plugin(results, contenders, reps)
+    if "plugin" in groups:
+        run_plugin(results, contenders, 5 if args.quick else 15)
     rows = table(results, [*contenders, CLOSING])
     print()
     print(_plain(rows))

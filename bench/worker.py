@@ -33,12 +33,14 @@ def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """Make + start + (one request) + stop, repeated; seconds per cycle."""
     with_request = p.get("with_request", False)
     times: list[float] = []
+    starts: list[float] = []
     first = None
     deadline = time.perf_counter() + p["seconds"]
     while len(times) < p["cycles"] and (len(times) < 3 or time.perf_counter() < deadline):
         t = time.perf_counter()
         server = make(name)
         server.start()
+        started = time.perf_counter() - t
         if with_request:
             assert _get(server.url()) == b""
         server.stop()
@@ -47,7 +49,13 @@ def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
             first = elapsed  # includes one-time set-up (crochet's reactor thread)
         else:
             times.append(elapsed)
-    return {"value": statistics.median(times) * 1000, "first": first * 1000, "n": len(times)}
+            starts.append(started)
+    return {
+        "value": statistics.median(times) * 1000,
+        "start": statistics.median(starts) * 1000,
+        "first": first * 1000,
+        "n": len(times),
+    }
 
 
 def newconn(name: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -166,18 +174,23 @@ def state(name: str, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
-    """Time of the first import of the contender's module, in ms."""
-    module = {
-        "txtestserver": "txtestserver",
-        "txtestserver-subprocess": "txtestserver",
-        "test_server": "test_server",
-        "pytest-httpserver": "pytest_httpserver",
-        "asyncio": "bench.asyncio_responder",
+    """
+    Time of the first import of the contender's module, in ms; with
+    ``with_class``, until its server class is at hand (txtestserver imports
+    Twisted only then).
+    """
+    module, cls = {
+        "txtestserver": ("txtestserver", "TestServer"),
+        "test_server": ("test_server", "TestServer"),
+        "pytest-httpserver": ("pytest_httpserver", "HTTPServer"),
+        "asyncio": ("bench.asyncio_responder", "AsyncioServer"),
     }[name]
     import importlib
 
     t = time.perf_counter()
-    importlib.import_module(module)
+    loaded = importlib.import_module(module)
+    if p.get("with_class"):
+        getattr(loaded, cls)
     return {"value": (time.perf_counter() - t) * 1000}
 
 
