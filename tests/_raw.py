@@ -87,6 +87,15 @@ def status(answer: bytes) -> int | None:
     return None
 
 
+def statuses(answer: bytes) -> list[int]:
+    """
+    The status of every response in ``answer`` (a kept-alive connection can
+    carry several), interim ``100`` ones included. Only for answers whose
+    bodies cannot contain a status line, such as ``b"ok"``.
+    """
+    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", answer)]
+
+
 def body(answer: bytes) -> bytes:
     """The body of the final response (a single, complete one)."""
     return final_response(answer).partition(b"\r\n\r\n")[2]

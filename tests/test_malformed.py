@@ -28,6 +28,7 @@ from tests._raw import (
     server_log_errors,
     snapshot,
     status,
+    statuses,
 )
 from tests.conftest import ENGINES
 from txtestserver import TestServer
@@ -444,3 +445,38 @@ def test_generated_requests(server: TestServer, data: bytes) -> None:
     for entry in server.requests[count:]:  # every recorded request decodes
         assert entry["method"]
     check_serving(server)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def kept_alive(request: pytest.FixtureRequest) -> Iterator[TestServer]:
+    """A keep-alive server per engine for the whole module."""
+    server = TestServer(engine=request.param)
+    server.start(keep_alive=True)
+    server.response["data"] = b"ok"
+    yield server
+    server.stop()
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=raw_requests(), repeat=st.integers(1, 3))
+def test_generated_requests_on_kept_alive_connections(
+    kept_alive: TestServer, logged_errors: list[Any], data: bytes, repeat: int
+) -> None:
+    """
+    With keep-alive one connection carries what follows a request: every
+    response is still a 200 or a 4xx, and each 200 is one recorded request.
+    """
+    count = len(kept_alive.requests)
+    answer = exchange(kept_alive.port, data * repeat)
+    codes = [code for code in statuses(answer) if code != 100]
+    event(f"{len(codes)} responses")
+    assert all(code == 200 or 400 <= code < 500 for code in codes), answer[:300]
+    assert len(kept_alive.requests) == count + codes.count(200)
+    for entry in kept_alive.requests[count:]:
+        assert entry["method"]
+    check_serving(kept_alive)
+    assert server_log_errors(kept_alive) == []
