@@ -27,8 +27,15 @@ def refused(host: str, port: int) -> bool:
 def test_binds_to_loopback_only_by_default(engine: str) -> None:
     # 127.0.0.2 is a loopback address too: a server bound to every interface
     # (or to 127.0.0.2) answers there, one bound to 127.0.0.1 does not.
-    with TestServer(address="127.0.0.2", engine=engine) as control:
-        assert not refused("127.0.0.2", control.port)
+    control = TestServer(address="127.0.0.2", engine=engine)
+    try:
+        control.start()
+    except TestServerError:
+        pytest.skip("127.0.0.2 is not a local address here (Linux has all of 127/8)")
+    try:
+        assert not refused("127.0.0.2", control.port or 0)
+    finally:
+        control.stop()
     with TestServer(engine=engine) as server:
         assert server.address == "127.0.0.1"
         assert server.get_url().startswith("http://127.0.0.1:")
