@@ -711,6 +711,32 @@ def test_response_data_iterator() -> None:
         assert fetch(server.get_url())[::2] == (200, b"plain")
 
 
+def test_answer_errors_are_logged_readably(logged_errors: list[dict[str, Any]]) -> None:
+    """The log line names the error, also through the stdlib logging bridge (crochet's)."""
+    import logging
+
+    from twisted.python import log as legacy_log
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("txtestserver-test-bridge")
+    logger.addHandler(handler)
+    logger.propagate = False
+    observer = legacy_log.PythonLoggingObserver("txtestserver-test-bridge")
+    legacy_log.addObserver(observer.emit)
+    try:
+        with TestServer() as server:
+            server.response["data"] = iter([])
+            assert fetch(server.get_url())[0] == 500
+    finally:
+        legacy_log.removeObserver(observer.emit)
+        logger.removeHandler(handler)
+    texts = [record.getMessage() for record in records]
+    assert any("iterator is exhausted" in text for text in texts), texts
+    logged_errors.clear()
+
+
 def test_response_callback_function() -> None:
     seen: list[str] = []
 

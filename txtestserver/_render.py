@@ -115,7 +115,7 @@ def render_error(request: Request, code: int, message: str, keep_alive: bool) ->
         # the failure instead of a truncated body that looks complete.
         request.channel.transport.abortConnection()  # type: ignore[union-attr]
         return
-    _log.error("txtestserver answers {code}: {message}", code=code, message=message)
+    _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
     _start(request, code, None, keep_alive)
     request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
     request.responseHeaders.removeHeader(b"content-length")
