@@ -62,18 +62,23 @@ def import_path() -> str:
     return os.pathsep.join(entries)
 
 
+#: Runs ``txtestserver._child`` as ``__main__`` like ``python -m`` would, but
+#: without the working directory first on sys.path (PYTHONPATH already says
+#: where to import from; ``python -P`` does this only from Python 3.11 on).
+_RUN_CHILD = (
+    "import runpy, sys; del sys.path[0]; "
+    "runpy.run_module('txtestserver._child', run_name='__main__', alter_sys=True)"
+)
+
+
 def server_command(
     directory: str, address: str, port: int, keep_alive: bool, limits: Limits
 ) -> list[str]:
     """The argv of the server process."""
-    # -P: do not put the working directory first on sys.path (PYTHONPATH
-    # already says exactly where to import from).
-    flags = ["-P"] if sys.version_info >= (3, 11) else []
     return [
         sys.executable,
-        *flags,
-        "-m",
-        "txtestserver._child",
+        "-c",
+        _RUN_CHILD,
         directory,
         address,
         str(port),
