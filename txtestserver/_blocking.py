@@ -131,13 +131,10 @@ class TestServer(ServerCore):
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
         call_timeout: float = 10.0,
     ) -> None:
-        from twisted.internet import reactor
-
-        super().__init__(
+        super().__init__(  # on the global reactor: the one crochet runs
             address,
             port,
             engine,
-            reactor=reactor,
             body_limit=body_limit,
             header_count_limit=header_count_limit,
             header_size_limit=header_size_limit,

@@ -41,7 +41,7 @@ class ServerCore:
     :param port: the port to bind; 0 picks a free one.
     :param engine: ``'thread'`` (serve from this process's reactor) or
         ``'subprocess'`` (serve from a child process).
-    :param reactor: the reactor that runs the server.
+    :param reactor: the reactor that runs the server; the global one by default.
     :param body_limit: keep at most this many bytes of each request body in
         ``request['data']``.
     :param header_count_limit: answer ``400`` to a request with more header
@@ -58,7 +58,7 @@ class ServerCore:
         port: int = 0,
         engine: str = "thread",
         *,
-        reactor: Any,
+        reactor: Any = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
@@ -69,6 +69,8 @@ class ServerCore:
                 f"{address!r}: an empty address would listen on every interface; "
                 "say '0.0.0.0' if you mean that"
             )
+        if reactor is None:
+            from twisted.internet import reactor
         self.address = address
         self._requested_port = port
         self._reactor = reactor

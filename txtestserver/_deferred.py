@@ -5,12 +5,9 @@ reactor thread (trial TestCases, Twisted programs).
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from ._core import ServerCore
-from ._limits import DEFAULT_BODY_LIMIT, DEFAULT_HEADER_COUNT_LIMIT, DEFAULT_HEADER_SIZE_LIMIT
 
 __all__ = ["DeferredTestServer"]
 
@@ -36,31 +33,6 @@ class DeferredTestServer(ServerCore):
     """
 
     __test__ = False  # not a pytest test class, despite the name
-
-    def __init__(
-        self,
-        address: str = "127.0.0.1",
-        port: int = 0,
-        engine: str = "thread",
-        *,
-        reactor: Any = None,
-        body_limit: int = DEFAULT_BODY_LIMIT,
-        header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
-        header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
-    ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
-        super().__init__(
-            address,
-            port,
-            engine,
-            reactor=reactor,
-            body_limit=body_limit,
-            header_count_limit=header_count_limit,
-            header_size_limit=header_size_limit,
-        )
 
     def start(self, keep_alive: bool = False) -> Deferred[None]:
         """

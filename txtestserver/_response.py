@@ -23,6 +23,7 @@ __all__ = [
     "ResponseState",
     "build",
     "canonical_key",
+    "check_charset",
     "load_callback",
     "resolve",
     "split_key",
@@ -137,13 +138,22 @@ def validate(key: str, value: Any, *, portable: bool) -> Any:
                 f"response[{key!r}] must be a number of seconds >= 0, not {value!r}"
             )
         return float(value)
-    # charset
+    return check_charset(f"response[{key!r}]", value)
+
+
+def check_charset(where: str, value: object) -> str:
+    """
+    Check a charset a test sets (``response['charset']``, ``request['charset']``).
+
+    :param where: names the setting in the error message.
+    :raise TestServerError: not a str, or no codec has that name.
+    """
     if not isinstance(value, str):
-        raise TestServerError(f"response[{key!r}] must be a str, not {value!r}")
+        raise TestServerError(f"{where} must be a str, not {value!r}")
     try:
         codecs.lookup(value)
     except LookupError:
-        raise TestServerError(f"response[{key!r}]: unknown charset {value!r}") from None
+        raise TestServerError(f"{where}: unknown charset {value!r}") from None
     return value
 
 

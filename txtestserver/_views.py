@@ -9,13 +9,12 @@ that can never work fails in the test's own line, not later in the server.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import ItemsView, Iterator, MutableMapping, Sequence, ValuesView
 from typing import Any, overload
 
 from ._capture import Record, empty, parse
 from ._errors import TestServerError
-from ._response import KEYS, canonical_key, split_key, validate
+from ._response import KEYS, canonical_key, check_charset, split_key, validate
 from ._store import StateStore
 
 __all__ = ["RequestView", "RequestsView", "ResponseView"]
@@ -95,13 +94,7 @@ class RequestView(MutableMapping[str, Any]):
             raise TestServerError(
                 f"request[{key!r}] is recorded from the client; only request['charset'] can be set"
             )
-        if not isinstance(value, str):
-            raise TestServerError(f"request['charset'] must be a str, not {value!r}")
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise TestServerError(f"request['charset']: unknown charset {value!r}") from None
-        self._charset = value
+        self._charset = check_charset("request['charset']", value)
 
     def __delitem__(self, key: str) -> None:
         raise TestServerError("keys of server.request cannot be deleted; use server.reset()")
