@@ -116,6 +116,20 @@ def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) ->
     assert parent.last_request()[1] is False
 
 
+def test_a_request_recorded_as_answered_is_done_at_once(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    answered = record(1)
+    child.record(answered, done=True)
+    assert parent.last_request() == (answered, True)
+    child.record(record(2))
+    assert parent.last_request()[1] is False
+    parent.close()
+    parent.record(record(3), done=True)  # in memory, between runs, the same
+    assert parent.last_request()[1] is True
+
+
 def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
     parent, child = stores
     latest = record(1)

@@ -282,11 +282,11 @@ class FileStore:
                     self._write_json(RESPONSE, state)
         return {key: decode(value) for key, value in values.items()}
 
-    def record(self, record: Record) -> None:
+    def record(self, record: Record, done: bool = False) -> None:
         line = _record_line(record)
         with self._thread_lock:
             if self._dir is None:
-                self._check_memory().record(record)
+                self._check_memory().record(record, done)
                 return
             with self._locked():
                 status = self._read_json(STATUS)
@@ -299,7 +299,7 @@ class FileStore:
                     end = os.lseek(fd, 0, os.SEEK_END)
                 finally:
                     os.close(fd)
-                status = {"count": status["count"] + 1, "end": end, "done": False}
+                status = {"count": status["count"] + 1, "end": end, "done": done}
                 self._write_json(STATUS, status)
                 self._latest = (record, status["count"])
 

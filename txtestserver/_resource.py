@@ -33,10 +33,11 @@ class CaptureResource(Resource):
     """
     Answers every path and every method.
 
-    For each request: record it (so a test sees it even during a ``sleep``),
-    take the answer for its method from the store, wait ``sleep`` seconds
-    without blocking the reactor, write the answer, mark the request done and
-    call ``on_done``.
+    For each request: take the answer for its method from the store, record
+    the request (before a ``sleep`` or a callback, so that a test sees it
+    meanwhile), wait ``sleep`` seconds without blocking the reactor, write the
+    answer, mark the request done and call ``on_done``. An answer written at
+    once is recorded already done, in one store update.
 
     :param store: where the response is read and the request recorded.
     :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
@@ -66,13 +67,26 @@ class CaptureResource(Resource):
 
     def render(self, request: Request) -> int:
         record = capture(request, self.limits.body_limit)
-        self._store.record(record)
         try:
             answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
         except Exception as e:
+            self._store.record(record)
             _log.failure("txtestserver could not build the response")
             render_error(request, 500, f"cannot build the response: {e!r}", self.keep_alive)
         else:
+            if answer.sleep == 0 and answer.callback is None:
+                # The usual case, answered at once. Twisted sends nothing before
+                # render() returns, so the request is recorded as answered in
+                # one store update, never later than the client sees the answer
+                # (the server process writes its state file once, not twice).
+                self._answer(request, answer)
+                self._store.record(record, done=bool(request.finished))
+                if request.finished:
+                    self._call_on_done()
+                return NOT_DONE_YET
+            # Recorded before the answer: a test sees it during a sleep, and a
+            # callback sees it in server.request.
+            self._store.record(record)
             if answer.sleep > 0:
                 delay = deferLater(self._reactor, answer.sleep, self._answer, request, answer)
                 delay.addErrback(lambda f: f.trap(CancelledError))
@@ -81,7 +95,6 @@ class CaptureResource(Resource):
             else:
                 self._answer(request, answer)
         if request.finished:
-            # Answered already (the usual case): no Deferred needed to learn it.
             self._finished(None, record)
         else:
             request.notifyFinish().addCallbacks(
@@ -94,6 +107,9 @@ class CaptureResource(Resource):
 
     def _finished(self, _: object, record: Record) -> None:
         self._store.mark_done(record)
+        self._call_on_done()
+
+    def _call_on_done(self) -> None:
         try:
             self._on_done()
         except Exception:

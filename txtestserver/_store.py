@@ -44,10 +44,11 @@ class StateStore(Protocol):
         ``response_once`` keys it uses in the same atomic step.
         """
 
-    def record(self, record: Record) -> None:
+    def record(self, record: Record, done: bool = False) -> None:
         """
         A request has arrived: it becomes the current ``server.request``, and
-        ``done`` becomes false in the same atomic step.
+        ``done`` becomes ``done`` in the same atomic step (true for a request
+        recorded once it is already answered).
         """
 
     def mark_done(self, record: Record) -> None:
@@ -103,10 +104,10 @@ class MemoryStore:
                 del self._once[key]
         return values
 
-    def record(self, record: Record) -> None:
+    def record(self, record: Record, done: bool = False) -> None:
         with self._lock:
             self._history.append(record)
-            self._done = False
+            self._done = done
 
     def mark_done(self, record: Record) -> None:
         with self._lock:
