@@ -467,15 +467,12 @@ def _plain(rows: list[list[str]]) -> str:
 
 
 def _rst(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    rule = "  ".join("=" * w for w in widths)
-    lines = [rule]
-    for n, row in enumerate(rows):
-        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append(rule)
-    lines.append(rule)
+    """A reST list-table (a simple table would take rows with an empty first cell as
+    continuation lines)."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in rows:
+        for i, cell in enumerate(row):
+            lines.append(f"   {'* -' if i == 0 else '  -'} {cell or '..'}".rstrip())
     return "\n".join(lines)
 
 
