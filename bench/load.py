@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,8 +24,13 @@ CONNECTIONS = 10
 
 
 def tool() -> str:
-    """``'wrk'`` or ``'python'``: which load generator this machine uses."""
-    return "wrk" if shutil.which("wrk") else "python"
+    """
+    ``'wrk'`` or ``'python'``: which load generator this machine uses
+    (``BENCH_LOAD=python`` in the environment forces the Python one).
+    """
+    if os.environ.get("BENCH_LOAD") == "python" or not shutil.which("wrk"):
+        return "python"
+    return "wrk"
 
 
 def _seconds(value: str, unit: str) -> float:

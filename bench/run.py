@@ -84,7 +84,7 @@ ITEMS = [
     _item("state_write", "state write: response['data'] = ...", "us", False, "state",
           {"ops": 2000}, {"ops": 200}, only=[REFERENCE, SUBPROCESS], group="state"),
     _item("state_read", "state read: request['path']", "us", False, group="state"),
-    _item("rps", "capacity: wrk -c10 after 200,000 recorded requests", "req/s", True,
+    _item("rps", "capacity: 10 connections from another process, 200,000 recorded", "req/s", True,
           group="capacity"),
     _item("p99", "p99 latency under that load", "ms", False, group="capacity"),
     _item("mem", "memory per recorded request", "bytes", False, group="capacity"),
@@ -247,6 +247,8 @@ class Served:
 
 def run_capacity(results: Results, contenders: list[str], reps: int, quick: bool) -> None:
     total = 20_000 if quick else 200_000
+    if quick:
+        results.notes.append("--quick: capacity, memory and GC after 20,000 recorded requests")
     seconds = 2 if quick else 5
     servers: list[Served] = []
     try:
