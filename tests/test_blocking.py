@@ -749,3 +749,19 @@ def test_response_callback_function() -> None:
         assert fetch(server.get_url(), data=b"x")[::2] == (200, b"from a function")
         assert fetch(server.get_url())[::2] == (200, b"")
         assert len(seen) == 1
+
+
+def test_no_access_log() -> None:
+    """Serving writes no access-log line (it would cost throughput and flood test logs)."""
+    from twisted.logger import globalLogPublisher
+
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        with TestServer() as server:
+            assert fetch(server.get_url("/access-log-probe"))[0] == 200
+            server.wait_request(5)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    texts = [formatEvent(event) or "" for event in events]
+    assert not [text for text in texts if "access-log-probe" in text], texts
