@@ -25,7 +25,7 @@ from ._limits import DEFAULT_LIMITS, Limits
 from ._resource import CaptureResource
 from ._store import MemoryStore, StateStore
 
-__all__ = ["Engine", "Listener", "ThreadEngine", "listen", "make_engine", "make_site"]
+__all__ = ["Engine", "Listener", "ThreadEngine", "listen", "make_engine"]
 
 
 class Engine(Protocol):
@@ -218,11 +218,6 @@ class _Site(Site):
         if length is not None and length <= self._limits.body_limit:
             return BytesIO()
         return tempfile.TemporaryFile()
-
-
-def make_site(resource: CaptureResource) -> Site:
-    """The Site that serves ``resource`` (in either engine)."""
-    return _Site(resource)
 
 
 def listen(reactor: Any, address: str, port: int, factory: Any) -> Any:

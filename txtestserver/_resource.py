@@ -44,7 +44,7 @@ class CaptureResource(Resource):
     :param on_done: called in the reactor thread after each answered request.
     :param keep_alive: keep connections open after a response.
     :param limits: what a request may be; the body limit applies here, the
-        header limits in the channel (:func:`~txtestserver._engine.make_site`).
+        header limits in the connection (``txtestserver._engine._Site``).
     """
 
     isLeaf = True
