@@ -17,16 +17,14 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from tests.trial._server import StartedServer
 from txtestserver import DeferredTestServer, TestServerError, WaitTimeoutError
 
 
-class DeferredAPITests:
+class DeferredAPITests(StartedServer):
     """Mixed into a TestCase per engine."""
 
-    engine = "thread"
-
     # Provided by TestCase; declared for type checkers.
-    addCleanup: Any
     assertEqual: Any
     assertIs: Any
     assertIn: Any
@@ -34,13 +32,6 @@ class DeferredAPITests:
     assertFalse: Any
     assertFailure: Any
     flushLoggedErrors: Any
-
-    def setUp(self) -> Any:
-        self.pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(self.pool.closeCachedConnections)
-        self.server = DeferredTestServer(engine=self.engine)
-        self.addCleanup(self.server.stop)
-        return self.server.start()
 
     def request(self, method: str, path: str = "/", **kwargs: Any) -> Any:
         return treq.request(method, self.server.get_url(path), pool=self.pool, **kwargs)

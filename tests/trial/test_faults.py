@@ -17,9 +17,9 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
-from twisted.web.client import HTTPConnectionPool
 
-from txtestserver import DeferredTestServer, TestServerError
+from tests.trial._server import StartedServer
+from txtestserver import TestServerError
 
 SLEEP = 30.0
 
@@ -50,12 +50,9 @@ class RawClient(Protocol):
         self.answer.callback(b"".join(self.received))
 
 
-class FaultTests:
+class FaultTests(StartedServer):
     """Mixed into a TestCase per engine."""
 
-    engine = "thread"
-
-    addCleanup: Any
     assertEqual: Any
     assertTrue: Any
     assertIn: Any
@@ -63,11 +60,7 @@ class FaultTests:
     fail: Any
 
     def setUp(self) -> Any:
-        self.pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(self.pool.closeCachedConnections)
-        self.server = DeferredTestServer(engine=self.engine)
-        self.addCleanup(self.server.stop)
-        d = self.server.start()
+        d = super().setUp()
         d.addCallback(lambda _: self.server.response.__setitem__("data", b"ok"))
         return d
 

@@ -16,21 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import treq
-from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
-from twisted.web.client import HTTPConnectionPool
 
+from tests.trial._server import StartedServer
 from txtestserver import DeferredTestServer, TestServerError
 
 
-class SubprocessLifecycleTests(TestCase):
-    def setUp(self) -> Any:
-        self.pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(self.pool.closeCachedConnections)
-        self.server = DeferredTestServer(engine="subprocess")
-        self.addCleanup(self.server.stop)
-        return self.server.start()
+class SubprocessLifecycleTests(StartedServer, TestCase):
+    engine = "subprocess"
 
     @inlineCallbacks
     def get(self, path: str = "/") -> Any:
