@@ -21,7 +21,7 @@ def available() -> dict[str, str | None]:
     for name in ALL:
         why[name] = None
         if name == "txtestserver-subprocess":
-            if importlib.util.find_spec("txtestserver._subprocess") is None:
+            if importlib.util.find_spec("txtestserver._engines.subprocess") is None:
                 why[name] = "engine='subprocess' is not in this checkout yet"
         elif name == "test_server":
             if importlib.util.find_spec("test_server") is None:

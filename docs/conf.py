@@ -49,3 +49,6 @@ if os.environ.get("TXTESTSERVER_DOCS_ONLINE") == "1":
 nitpick_ignore_regex = [
     (r"py:.*", r"(twisted|multidict|threading)\..*"),
 ]
+# The reactor types are structural Protocols (txtestserver._types): any
+# Twisted reactor fits them; they have no page of their own.
+nitpick_ignore_regex.append((r"py:class", r"(txtestserver\._types\.)?\w*Reactor"))

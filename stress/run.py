@@ -134,7 +134,7 @@ def server_pid(server: TestServer) -> int | None:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if b"txtestserver._child" in argv and directory.encode() in argv:
+        if b"txtestserver._engines.child" in argv and directory.encode() in argv:
             return int(name)
     return None
 

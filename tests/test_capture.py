@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from txtestserver._capture import parse
+from txtestserver._model.record import parse
 
 
 def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: bytes = b"GET"):

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 import txtestserver
 from txtestserver import TestServerError
-from txtestserver._capture import Record
-from txtestserver._filestore import RESPONSE, FileStore, decode, encode
-from txtestserver._response import validate
+from txtestserver._model.record import Record
+from txtestserver._state.files import RESPONSE, FileStore, decode, encode
+from txtestserver._model.keys import validate
 
 ALL_BYTES = bytes(range(256))
 
@@ -294,7 +294,7 @@ def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:
     """The state format is data only: nothing in the package can run what a file holds."""
     package = Path(txtestserver.__file__).parent
     forbidden_modules = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill"}
-    for source in package.glob("*.py"):
+    for source in package.rglob("*.py"):
         tree = ast.parse(source.read_text(), str(source))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

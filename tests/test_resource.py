@@ -10,9 +10,9 @@ from typing import Any
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
 
-from txtestserver._resource import CaptureResource
-from txtestserver._response import validate
-from txtestserver._store import MemoryStore
+from txtestserver._http.resource import CaptureResource
+from txtestserver._model.keys import validate
+from txtestserver._state.memory import MemoryStore
 
 
 def make(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from txtestserver import TestServerError
-from txtestserver._response import KEYS, build, canonical_key, resolve, validate
+from txtestserver._model.keys import KEYS, build, canonical_key, resolve, validate
 
 
 def test_precedence_once_specific_beats_everything() -> None:

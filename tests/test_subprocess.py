@@ -23,7 +23,7 @@ import pytest
 
 from tests.test_blocking import fetch
 from txtestserver import TestServer, TestServerError
-from txtestserver import _subprocess as engine_module
+from txtestserver._engines import subprocess as engine_module
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from ._core import ServerCore
 from ._errors import TestServerError
-from ._limits import DEFAULT_BODY_LIMIT, DEFAULT_HEADER_COUNT_LIMIT, DEFAULT_HEADER_SIZE_LIMIT
+from ._types import ProcessReactor
 
 __all__ = ["TestServer"]
 
@@ -102,44 +102,21 @@ class TestServer(ServerCore):
     Use it from any thread except the reactor's. ``with TestServer() as
     server:`` starts it and stops it.
 
-    :param address: the interface to bind (default ``127.0.0.1``; an IPv6
-        address such as ``::1`` works too).
-    :param port: the port to bind; 0 (the default) picks a free one.
-    :param engine: ``'thread'`` serves from crochet's reactor thread in this
-        process; ``'subprocess'`` serves from a child process.
-    :param body_limit: keep at most this many bytes of each request body in
-        ``request['data']`` (default 64 MiB; 0 keeps none).
-    :param header_count_limit: header lines one request may have (default
-        500); a request with more gets ``400 Bad Request``.
-    :param header_size_limit: bytes the request line and header lines of one
-        request may hold (default 64 KiB); a request with more gets ``400 Bad
-        Request``, or its connection closed if one line alone is longer.
-    :param call_timeout: seconds ``start()`` and ``stop()`` may take before
-        they raise :class:`~txtestserver.TestServerError`.
+    The constructor's parameters are those of every face
+    (:class:`~txtestserver._core.ServerCore`), except ``reactor``: it serves
+    from the reactor that crochet runs.
     """
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(
-        self,
-        address: str = "127.0.0.1",
-        port: int = 0,
-        engine: str = "thread",
-        *,
-        body_limit: int = DEFAULT_BODY_LIMIT,
-        header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
-        header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
-        call_timeout: float = 10.0,
-    ) -> None:
-        super().__init__(  # on the global reactor: the one crochet runs
-            address,
-            port,
-            engine,
-            body_limit=body_limit,
-            header_count_limit=header_count_limit,
-            header_size_limit=header_size_limit,
-        )
-        self._call_timeout = call_timeout
+    @classmethod
+    def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
+        if reactor is not None:
+            raise TestServerError(
+                "TestServer serves from the reactor crochet runs and takes no reactor: "
+                "use DeferredTestServer to serve from a reactor of your own"
+            )
+        return super()._reactor_for(None)
 
     def start(self, keep_alive: bool = False) -> None:
         """

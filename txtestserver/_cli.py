@@ -143,11 +143,11 @@ class _PrintingServer(DeferredTestServer):
         self._out = out
         self._printed = 0
 
-    def _request_done(self) -> None:
+    def _answered(self) -> None:
         # The hook the engine calls after each answered request (it also
         # wakes wait_request). Prints every request recorded since the last
         # call, so one whose client gave up is shown with the next.
-        super()._request_done()
+        super()._answered()
         new = self.requests[self._printed :]
         self._printed += len(new)
         for request in new:

@@ -10,19 +10,21 @@ in crochet's reactor thread and blocks on them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
-from ._engine import make_engine
-from ._errors import TestServerError, WaitTimeoutError
-from ._limits import (
+from ._config import (
     DEFAULT_BODY_LIMIT,
     DEFAULT_HEADER_COUNT_LIMIT,
     DEFAULT_HEADER_SIZE_LIMIT,
-    Limits,
+    ServerConfig,
 )
+from ._engines import make_engine
+from ._errors import TestServerError, WaitTimeoutError
+from ._types import ProcessReactor
 from ._views import RequestsView, RequestView, ResponseView
 
 __all__ = ["ServerCore"]
@@ -32,24 +34,31 @@ class ServerCore:
     """
     One test server: an engine plus the views over its store.
 
-    The faces subclass it and add public ``start``, ``stop`` and
-    ``wait_request`` on top of the Deferred-returning ``_start``, ``_stop``
-    and ``_wait_request``, which must run in the reactor thread.
+    Its constructor is the one every face has (written and documented here
+    once). The faces add public ``start``, ``stop`` and ``wait_request`` on
+    top of the Deferred-returning ``_start``, ``_stop`` and
+    ``_wait_request``, which must run in the reactor thread.
 
-    :param address: the interface to bind; ``127.0.0.1`` keeps the server
-        private to this machine.
-    :param port: the port to bind; 0 picks a free one.
-    :param engine: ``'thread'`` (serve from this process's reactor) or
-        ``'subprocess'`` (serve from a child process).
-    :param reactor: the reactor that runs the server; the global one by default.
+    :param address: the interface to bind (default ``127.0.0.1``, private to
+        this machine; an IPv6 address such as ``::1`` works too).
+    :param port: the port to bind; 0 (the default) picks a free one.
+    :param engine: ``'thread'`` (the default) serves from a reactor in this
+        process; ``'subprocess'`` serves from a child process.
+    :param reactor: the reactor that runs the server
+        (:class:`~txtestserver.DeferredTestServer` only; the global one by
+        default). The blocking face runs its own.
     :param body_limit: keep at most this many bytes of each request body in
-        ``request['data']``.
-    :param header_count_limit: answer ``400`` to a request with more header
-        lines.
-    :param header_size_limit: answer ``400`` to a request whose request line
-        and header lines hold more bytes.
-    :raise TestServerError: the address is empty, a limit is not a positive
-        int (``body_limit`` may be 0), or the engine is unknown.
+        ``request['data']`` (default 64 MiB; 0 keeps none).
+    :param header_count_limit: header lines one request may have (default
+        500); a request with more gets ``400 Bad Request``.
+    :param header_size_limit: bytes the request line and header lines of one
+        request may hold (default 64 KiB); a request with more gets ``400 Bad
+        Request``, or its connection closed if one line alone is longer.
+    :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
+        face may take before they raise
+        :class:`~txtestserver.TestServerError`.
+    :raise TestServerError: a parameter can never work (the message says
+        which and why).
     """
 
     def __init__(
@@ -58,24 +67,24 @@ class ServerCore:
         port: int = 0,
         engine: str = "thread",
         *,
-        reactor: Any = None,
+        reactor: ProcessReactor | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
+        call_timeout: float = 10.0,
     ) -> None:
-        if not isinstance(address, str) or not address:
-            raise TestServerError(
-                f"address must name an interface such as '127.0.0.1' (the default), not "
-                f"{address!r}: an empty address would listen on every interface; "
-                "say '0.0.0.0' if you mean that"
-            )
-        if reactor is None:
-            from twisted.internet import reactor
-        self.address = address
-        self._requested_port = port
-        self._reactor = reactor
-        limits = Limits(body_limit, header_count_limit, header_size_limit)
-        self._engine = make_engine(engine, reactor, limits=limits)
+        #: The settings of the next run; ``start(keep_alive=...)`` sets that one.
+        self.config = ServerConfig(
+            address=address,
+            port=port,
+            body_limit=body_limit,
+            header_count_limit=header_count_limit,
+            header_size_limit=header_size_limit,
+        )
+        self._reactor = self._reactor_for(reactor)
+        self._call_timeout = call_timeout
+        self._engine = make_engine(engine, self._reactor)
+        #: The engine's name.
         self.engine = engine
         store = self._engine.store
         #: What the latest client sent.
@@ -94,6 +103,20 @@ class ServerCore:
         self._lost: TestServerError | None = None
         self._waiters: list[Deferred[None]] = []
 
+    @classmethod
+    def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
+        """The reactor this face serves from: the given one, else the global one."""
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            return global_reactor
+        return reactor
+
+    @property
+    def address(self) -> str:
+        """The interface the server binds."""
+        return self.config.address
+
     # -- in any thread ------------------------------------------------------
 
     def get_url(self, path: str = "", port: int | None = None) -> str:
@@ -108,7 +131,8 @@ class ServerCore:
             if self.port is None:
                 raise TestServerError("get_url() needs a started server: call start() first")
             port = self.port
-        host = f"[{self.address}]" if ":" in self.address else self.address
+        address = self.config.address
+        host = f"[{address}]" if ":" in address else address
         if path and not path.startswith("/"):
             path = "/" + path
         return f"http://{host}:{port}{path or '/'}"
@@ -127,13 +151,8 @@ class ServerCore:
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
         self._lost = None
-        started = self._engine.start(
-            self.address,
-            self._requested_port,
-            keep_alive,
-            self._request_done,
-            self._engine_lost,
-        )
+        self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
+        started = self._engine.start(self.config, self._answered, self._engine_lost)
 
         def listening(port: int) -> None:
             self._running = True
@@ -198,7 +217,7 @@ class ServerCore:
         if not self._running:
             raise TestServerError(f"{what} needs a running server: call start() first")
 
-    def _request_done(self) -> None:
+    def _answered(self) -> None:
         if not self._waiters or not self._engine.store.last_request()[1]:
             return  # an older request was answered; the latest is in progress
         waiters, self._waiters = self._waiters, []

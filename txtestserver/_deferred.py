@@ -17,19 +17,9 @@ class DeferredTestServer(ServerCore):
     A test HTTP server whose ``start``, ``stop`` and ``wait_request`` return
     Deferreds. Everything else is the same as :class:`~txtestserver.TestServer`.
 
-    :param address: the interface to bind (default ``127.0.0.1``; an IPv6
-        address such as ``::1`` works too).
-    :param port: the port to bind; 0 (the default) picks a free one.
-    :param engine: ``'thread'`` serves from this reactor; ``'subprocess'``
-        serves from a child process.
-    :param reactor: the reactor to use; the global one by default.
-    :param body_limit: keep at most this many bytes of each request body in
-        ``request['data']`` (default 64 MiB; 0 keeps none).
-    :param header_count_limit: header lines one request may have (default
-        500); a request with more gets ``400 Bad Request``.
-    :param header_size_limit: bytes the request line and header lines of one
-        request may hold (default 64 KiB); a request with more gets ``400 Bad
-        Request``, or its connection closed if one line alone is longer.
+    The constructor's parameters are those of every face
+    (:class:`~txtestserver._core.ServerCore`); ``reactor`` is the reactor to
+    serve from (the global one by default).
     """
 
     __test__ = False  # not a pytest test class, despite the name

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterator, MutableMapping, Sequence, ValuesView
 from typing import Any, overload
 
-from ._capture import Record, empty, parse
 from ._errors import TestServerError
-from ._response import KEYS, canonical_key, check_charset, split_key, validate
-from ._store import StateStore
+from ._model.keys import KEYS, canonical_key, check_charset, split_key, validate
+from ._model.record import Record, empty, parse
+from ._state.store import StateStore
 
 __all__ = ["RequestView", "RequestsView", "ResponseView"]
 

@@ -1,57 +1,28 @@
 """
-Where a request is captured: a twisted.web request becomes a flat
-:data:`Record`, and a record becomes the ``server.request`` dict.
+A recorded request: the flat :data:`Record` kept for each request, and
+:func:`parse`, which makes the ``server.request`` dict of it.
 
-The record is a plain tuple of bytes and str, made in the reactor thread with
-no parsing at all, so recording costs little and 200,000 kept records put no
-load on the garbage collector (tuples of atomic values are untracked). The
-parsing into args, headers, cookies and files happens in :func:`parse`, when a
-test reads the request.
+The record is a plain tuple of bytes and str, made in the reactor thread
+(:mod:`txtestserver._http.capture`) with no parsing at all, so recording
+costs little and 200,000 kept records put no load on the garbage collector
+(tuples of atomic values are untracked). The parsing into args, headers,
+cookies and files happens in :func:`parse`, when a test reads the request.
 """
 
 from __future__ import annotations
 
-from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from multidict import CIMultiDict, MultiDict
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-if TYPE_CHECKING:
-    from twisted.web.server import Request
-
-__all__ = ["Record", "capture", "empty", "parse"]
+__all__ = ["Record", "empty", "parse"]
 
 #: ``(method, uri, headers, body, client_ip)``: ``method`` and ``uri`` as the
 #: client sent them; ``headers`` as ``b"Name: value\r\n"`` lines in arrival
 #: order (repeats kept); ``body`` the raw bytes (cut at the server's limit).
 Record = tuple[bytes, bytes, bytes, bytes, str]
-
-
-def capture(request: Request, body_limit: int) -> Record:
-    """
-    Record what a client sent.
-
-    :param request: the twisted.web request, with its body fully received.
-    :param body_limit: keep at most this many bytes of the body.
-    """
-    lines = []
-    for name, values in request.requestHeaders.getAllRawHeaders():
-        for value in values:
-            lines.append(b"%s: %s\r\n" % (name, value))
-    content = request.content
-    assert content is not None, "twisted.web gives every request a content buffer"
-    if isinstance(content, BytesIO):
-        # Share the buffer instead of copying it (a whole upload may be there).
-        body = content.getvalue()[:body_limit]
-    else:
-        content.seek(0)
-        body = content.read(body_limit)
-    content.seek(0)
-    address = request.getClientAddress()
-    host = getattr(address, "host", None) or str(address)
-    return (request.method, request.uri, b"".join(lines), body, host)
 
 
 def empty(charset: str = "utf-8") -> dict[str, Any]:

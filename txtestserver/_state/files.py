@@ -51,10 +51,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from ._capture import Record
-from ._errors import TestServerError
-from ._response import ResponseState, resolve
-from ._store import MemoryStore
+from .._errors import TestServerError
+from .._model.keys import ResponseState, resolve
+from .._model.record import Record
+from .memory import MemoryStore
 
 __all__ = ["FileStore"]
 

@@ -11,8 +11,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
-from ._response import Answer
-from ._version import __version__
+from .._model.keys import Answer
+from .._version import __version__
 
 __all__ = ["SERVER_HEADER", "render_answer", "render_error"]
 

@@ -1,23 +1,23 @@
 """
 The server process of the subprocess engine::
 
-    python -m txtestserver._child DIRECTORY ADDRESS PORT KEEP_ALIVE \
-        BODY_LIMIT HEADER_COUNT_LIMIT HEADER_SIZE_LIMIT
+    python -m txtestserver._engines.child DIRECTORY CONFIG_JSON
 
-It serves the same :class:`~txtestserver._resource.CaptureResource` as the
-thread engine, over a :class:`~txtestserver._filestore.FileStore` attached to
-the state directory that the test process made.
+It serves the same resource as the thread engine (:func:`~txtestserver._http.listen.serve`),
+over a :class:`~txtestserver._state.files.FileStore` attached to the state
+directory that the test process made, with the
+:class:`~txtestserver._config.ServerConfig` it was given.
 
-Talking to the test process, through the pipes it gave us:
+Talking to the test process, through the pipes it gave us (the lines are
+those of :mod:`.wire`):
 
-- stdout: ``listening PORT`` once the port is bound, then ``done`` after each
-  answered request (the test process's ``wait_request`` waits on these lines
-  instead of polling files), and ``log "TEXT"`` (a JSON string) for each error
-  logged here, which the test process logs again, as the thread engine would
-  have logged it there.
-- stdin: nothing is read from it, but its end of file means the test process
-  wants us gone or has died (even by SIGKILL): we stop listening and exit, so
-  no orphaned server keeps a port.
+- stdout: ``listening`` once the port is bound, then ``answered`` after each
+  answered request (the test process's waits wait on these lines instead of
+  polling files), and ``log`` for each error logged here, which the test
+  process logs again, as the thread engine would have logged it there.
+- stdin: its end of file means the test process wants us gone or has died
+  (even by SIGKILL): we stop listening and exit, so no orphaned server keeps
+  a port.
 - stderr: why we could not start (then exit code 1), or why we had to stop
   (exit code 3).
 
@@ -29,18 +29,17 @@ corrupt the line protocol and nothing fails once the test process is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 from typing import Any, NoReturn
 
-from twisted.internet.protocol import Protocol
 from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 
-from ._errors import TestServerError
-from ._filestore import LOG, FileStore
+from .._errors import TestServerError
+from .._state.files import LOG, FileStore
+from .wire import LineReader, ParentEvents, event_line, parse_argv
 
 __all__ = ["main"]
 
@@ -65,14 +64,15 @@ class _ServerStore(FileStore):
             raise
 
 
-class _Control(Protocol):
-    """stdin/stdout to the test process: end of stdin means stop."""
+class _Control(LineReader):
+    """stdin/stdout to the test process: a ``stop`` line or end of stdin means stop."""
 
     def __init__(self, stop: Any) -> None:
+        super().__init__(self, ParentEvents)
         self._stop = stop
 
-    def dataReceived(self, data: bytes) -> None:
-        pass  # the test process sends nothing; only the end of stdin matters
+    def stop(self) -> None:
+        self._stop(0)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._stop(0)
@@ -94,20 +94,20 @@ def main(argv: list[str]) -> int:
     """
     Serve until stdin closes or SIGTERM; return the exit code.
 
-    :param argv: ``[DIRECTORY, ADDRESS, PORT, KEEP_ALIVE, BODY_LIMIT,
-        HEADER_COUNT_LIMIT, HEADER_SIZE_LIMIT]`` (the limits of
-        :class:`~txtestserver._limits.Limits`, in field order).
+    :param argv: ``[DIRECTORY, CONFIG_JSON]`` (:func:`.wire.child_argv`).
     """
     from twisted.internet import reactor as global_reactor
     from twisted.internet import stdio
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from ._engine import Listener
-    from ._limits import Limits
-    from ._resource import CaptureResource
+    from .._http.listen import serve
 
     reactor: Any = global_reactor
-    directory, address, port, keep_alive, *limits = argv
+    try:
+        directory, config = parse_argv(argv)
+    except (ValueError, TestServerError) as e:
+        sys.stderr.write(f"bad command line {argv!r}: {e}\n")
+        return EXIT_START_FAILED
     exit_code = 0
     stopping = False
     report_fd = 2  # where a fatal error is reported to the test process
@@ -126,20 +126,15 @@ def main(argv: list[str]) -> int:
             os.write(report_fd, f"{error}\n".encode())
         reactor.callLater(0, stop, EXIT_STATE_BROKEN)
 
+    answered_line = event_line("answered")
+
     def answered() -> None:
         if control is not None:
-            control.write(b"done\n")
+            control.transport.write(answered_line)
 
     store = _ServerStore(directory, fatal)
-    resource = CaptureResource(
-        store,
-        reactor,
-        answered,
-        keep_alive=keep_alive == "1",
-        limits=Limits(*(int(limit) for limit in limits)),
-    )
     try:
-        listener = Listener(reactor, address, int(port), resource)
+        listener = serve(reactor, config, store, answered)
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_START_FAILED
@@ -159,14 +154,16 @@ def main(argv: list[str]) -> int:
     def observer(event: dict[str, Any]) -> None:
         to_file(event)
         if control is not None and _is_error(event):
-            control.write(b"log " + json.dumps(_error_text(event)).encode("ascii") + b"\n")
+            control.transport.write(event_line("log", _error_text(event)))
 
     observers: list[Any] = [observer]
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
 
     standard_io: Any = stdio.StandardIO
-    control = standard_io(_Control(stop), stdin=0, stdout=control_fd, reactor=reactor)
-    control.write(b"listening %d\n" % listener.port)
+    connected = _Control(stop)
+    standard_io(connected, stdin=0, stdout=control_fd, reactor=reactor)
+    control = connected  # from now on, events are written
+    control.transport.write(event_line("listening", listener.port))
     # The test process decides when we stop: SIGTERM is a polite request;
     # Ctrl-C in the terminal reaches the test process, which stops us.
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(stop, 0))

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from ._errors import TestServerError
+from .._errors import TestServerError
 
 __all__ = [
     "KEYS",

@@ -1,18 +1,18 @@
 """
-Where the HTTP resource runs: the :class:`Engine` interface and the thread
-engine, which listens on the test process's own reactor.
+The HTTP/1.1 transport: the connection (:class:`Channel`), the request
+(:class:`ServerRequest`) and the site that makes them (:class:`ServerSite`),
+with the limits of a :class:`~txtestserver._config.ServerConfig` and the
+connection tracking that lets ``stop()`` drop every open connection.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from io import BytesIO
-from typing import IO, Any, Protocol
+from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.defer import Deferred, DeferredList, succeed
-from twisted.internet.error import CannotListenError
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone as CONNECTION_DONE
 from twisted.python.failure import Failure
@@ -20,48 +20,13 @@ from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
-from ._errors import TestServerError
-from ._limits import DEFAULT_LIMITS, Limits
-from ._resource import CaptureResource
-from ._store import MemoryStore, StateStore
+from .._config import ServerConfig
 
-__all__ = ["Engine", "Listener", "ThreadEngine", "listen", "make_engine"]
-
-
-class Engine(Protocol):
-    """
-    Runs the HTTP side of one server. All methods are called in the reactor
-    thread.
-
-    :ivar store: the state the views read and write.
-    :ivar portable: response values must be plain data (they cross a process
-        boundary), so callables and iterators are refused when assigned.
-    """
-
-    store: StateStore
-    portable: bool
-
-    def start(
-        self,
-        address: str,
-        port: int,
-        keep_alive: bool,
-        on_done: Callable[[], None],
-        on_lost: Callable[[TestServerError], None],
-    ) -> Deferred[int]:
-        """
-        Listen; fire with the real port.
-
-        :param on_done: call after each answered request.
-        :param on_lost: call if the server dies on its own (with the reason).
-        """
-
-    def stop(self) -> Deferred[None]:
-        """Stop listening, drop every connection, release everything."""
+__all__ = ["Channel", "ServerRequest", "ServerSite"]
 
 
 @implementer(IHalfCloseableProtocol)
-class _Channel(HTTPChannel):
+class Channel(HTTPChannel):
     """
     An ``HTTPChannel`` that survives a client's half-close, and tells its
     site when it opens and closes.
@@ -75,7 +40,7 @@ class _Channel(HTTPChannel):
     told from a close without writing to the socket.
     """
 
-    site: _Site
+    site: ServerSite
 
     def readConnectionLost(self) -> None:
         # HTTPChannel.loseConnection, not the transport's: the channel is the
@@ -98,7 +63,7 @@ class _Channel(HTTPChannel):
 _LARGE_READ = 1024 * 1024
 
 
-class _Request(Request):
+class ServerRequest(Request):
     """
     A Request that goes straight to the one resource.
 
@@ -155,32 +120,35 @@ class _Request(Request):
             request.processingFailed(Failure())
 
 
-class _Site(Site):
+class ServerSite(Site):
     """
     A Site that leaves parsing to us, writes no access log, gives each
-    connection the header limits of the resource's :class:`Limits`, and keeps
+    connection the header limits of its :class:`ServerConfig`, and keeps
     its open connections so that ``stop()`` can drop them (here, rather than
     in a wrapping factory, which would add a layer to every read and write).
 
     Its channels are ``HTTPChannel`` objects (HTTP/1.1 over TCP), whose
     header limits are public attributes; Twisted's default protocol is a
     private proxy that only matters for HTTP/2 negotiated over TLS.
+
+    :param resource: the one resource; it answers every path.
+    :param config: the limits apply to every connection.
     """
 
-    protocol = _Channel  # type: ignore[assignment]
-    requestFactory = _Request
+    protocol = Channel  # type: ignore[assignment]
+    requestFactory = ServerRequest
     noisy = False
 
-    def __init__(self, resource: CaptureResource) -> None:
+    def __init__(self, resource: Any, config: ServerConfig) -> None:
         # No idle timeout (Twisted's is 12 hours): stop() closes every
         # connection anyway, and the timer costs a reset on every request.
         super().__init__(resource, parsePOSTFormSubmission=False, timeout=None)  # type: ignore[no-untyped-call]
-        self._limits = resource.limits
+        self._config = config
         #: The open connections.
-        self.channels: set[_Channel] = set()
+        self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
 
-    def channel_closed(self, channel: _Channel) -> None:
+    def channel_closed(self, channel: Channel) -> None:
         self.channels.discard(channel)
         if not self.channels:
             waiting, self._waiting = self._waiting, []
@@ -199,10 +167,10 @@ class _Site(Site):
 
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
-        channel.maxHeaders = self._limits.header_count_limit
-        channel.totalHeadersSize = self._limits.header_size_limit
+        channel.maxHeaders = self._config.header_count_limit
+        channel.totalHeadersSize = self._config.header_size_limit
         # One line may use the whole budget; a longer one closes the connection.
-        channel.MAX_LENGTH = self._limits.header_size_limit
+        channel.MAX_LENGTH = self._config.header_size_limit
         return channel
 
     def log(self, request: Any) -> None:
@@ -215,94 +183,6 @@ class _Site(Site):
         ``request['data']`` anyway), else a temporary file, as twisted.web does
         for every body of 100 kB or more.
         """
-        if length is not None and length <= self._limits.body_limit:
+        if length is not None and length <= self._config.body_limit:
             return BytesIO()
         return tempfile.TemporaryFile()
-
-
-def listen(reactor: Any, address: str, port: int, factory: Any) -> Any:
-    """``listenTCP`` with an error that names the address and the port."""
-    try:
-        return reactor.listenTCP(port, factory, interface=address)
-    except CannotListenError as e:
-        raise TestServerError(f"cannot listen on {address} port {port}: {e.socketError}") from e
-
-
-class Listener:
-    """
-    A CaptureResource served on a port; :meth:`stop` also drops every open
-    connection. Shared by the thread engine and the server process.
-
-    :ivar port: the real port.
-    :raise TestServerError: the address or port cannot be bound.
-    """
-
-    def __init__(self, reactor: Any, address: str, port: int, resource: CaptureResource) -> None:
-        self._site = _Site(resource)
-        self._listening: Any = listen(reactor, address, port, self._site)
-        self.port: int = self._listening.getHost().port
-
-    def stop(self) -> Deferred[None]:
-        """Stop listening and drop open connections; fire when all is closed."""
-        stopped = self._listening.stopListening()
-        dropped = self._site.drop_all()
-        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
-        done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
-        return done.addCallback(lambda _: None)
-
-
-class ThreadEngine:
-    """
-    Serves from the reactor of the test process (crochet's thread for the
-    blocking API, trial's reactor for the Deferred API).
-
-    :param reactor: the reactor to listen on.
-    :param limits: what a request may be.
-    """
-
-    portable = False
-
-    def __init__(self, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._reactor = reactor
-        self._limits = limits
-        self.store: StateStore = MemoryStore()
-        self._listener: Listener | None = None
-
-    def start(
-        self,
-        address: str,
-        port: int,
-        keep_alive: bool,
-        on_done: Callable[[], None],
-        on_lost: Callable[[TestServerError], None],
-    ) -> Deferred[int]:
-        resource = CaptureResource(
-            self.store,
-            self._reactor,
-            on_done,
-            keep_alive=keep_alive,
-            limits=self._limits,
-        )
-        self._listener = Listener(self._reactor, address, port, resource)
-        return succeed(self._listener.port)
-
-    def stop(self) -> Deferred[None]:
-        listener, self._listener = self._listener, None
-        if listener is None:
-            return succeed(None)
-        return listener.stop()
-
-
-def make_engine(name: str, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> Engine:
-    """
-    The engine called ``name``.
-
-    :raise TestServerError: no engine has that name.
-    """
-    if name == "thread":
-        return ThreadEngine(reactor, limits=limits)
-    if name == "subprocess":
-        from ._subprocess import SubprocessEngine
-
-        return SubprocessEngine(reactor, limits=limits)
-    raise TestServerError(f"unknown engine {name!r}: use 'thread' or 'subprocess'")

@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.internet.defer import CancelledError
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from ._capture import Record, capture
-from ._limits import DEFAULT_LIMITS, Limits
-from ._render import render_answer, render_error
-from ._response import Answer, build
-from ._store import StateStore
+from .._config import DEFAULT_CONFIG, ServerConfig
+from .._model.keys import Answer, build
+from .._model.record import Record
+from .._state.store import StateStore
+from .._types import TimeReactor
+from .answers import render_answer, render_error
+from .capture import capture
 
 __all__ = ["CaptureResource"]
 
@@ -36,15 +37,14 @@ class CaptureResource(Resource):
     For each request: take the answer for its method from the store, record
     the request (before a ``sleep`` or a callback, so that a test sees it
     meanwhile), wait ``sleep`` seconds without blocking the reactor, write the
-    answer, mark the request done and call ``on_done``. An answer written at
+    answer, mark the request done and call ``on_answered``. An answer written at
     once is recorded already done, in one store update.
 
     :param store: where the response is read and the request recorded.
     :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
-    :param on_done: called in the reactor thread after each answered request.
-    :param keep_alive: keep connections open after a response.
-    :param limits: what a request may be; the body limit applies here, the
-        header limits in the connection (``txtestserver._engine._Site``).
+    :param on_answered: called in the reactor thread after each answered request.
+    :param config: keep-alive and the body limit apply here, the header
+        limits in the connection (:class:`~txtestserver._http.site.ServerSite`).
     """
 
     isLeaf = True
@@ -52,21 +52,20 @@ class CaptureResource(Resource):
     def __init__(
         self,
         store: StateStore,
-        reactor: IReactorTime,
-        on_done: Callable[[], None] = lambda: None,
+        reactor: TimeReactor,
+        on_answered: Callable[[], None] = lambda: None,
         *,
-        keep_alive: bool = False,
-        limits: Limits = DEFAULT_LIMITS,
+        config: ServerConfig = DEFAULT_CONFIG,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._store = store
         self._reactor = reactor
-        self._on_done = on_done
-        self.keep_alive = keep_alive
-        self.limits = limits
+        self._on_answered = on_answered
+        self.keep_alive = config.keep_alive
+        self._body_limit = config.body_limit
 
     def render(self, request: Request) -> int:
-        record = capture(request, self.limits.body_limit)
+        record = capture(request, self._body_limit)
         try:
             answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
         except Exception as e:
@@ -82,13 +81,19 @@ class CaptureResource(Resource):
                 self._answer(request, answer)
                 self._store.record(record, done=bool(request.finished))
                 if request.finished:
-                    self._call_on_done()
+                    self._call_on_answered()
                 return NOT_DONE_YET
             # Recorded before the answer: a test sees it during a sleep, and a
             # callback sees it in server.request.
             self._store.record(record)
             if answer.sleep > 0:
-                delay = deferLater(self._reactor, answer.sleep, self._answer, request, answer)
+                delay = deferLater(
+                    self._reactor,  # type: ignore[arg-type]
+                    answer.sleep,
+                    self._answer,
+                    request,
+                    answer,
+                )
                 delay.addErrback(lambda f: f.trap(CancelledError))
                 # A client that gives up (or stop()) leaves no pending call behind.
                 request.notifyFinish().addErrback(lambda _: delay.cancel())
@@ -107,10 +112,10 @@ class CaptureResource(Resource):
 
     def _finished(self, _: object, record: Record) -> None:
         self._store.mark_done(record)
-        self._call_on_done()
+        self._call_on_answered()
 
-    def _call_on_done(self) -> None:
+    def _call_on_answered(self) -> None:
         try:
-            self._on_done()
+            self._on_answered()
         except Exception:
-            _log.failure("txtestserver on_done hook failed", Failure())
+            _log.failure("txtestserver on_answered hook failed", Failure())

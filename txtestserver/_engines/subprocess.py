@@ -1,11 +1,11 @@
 """
-The subprocess engine: the same HTTP resource, served by a child Python
-process (``python -m txtestserver._child``), with the state in files.
+The subprocess engine, parent side: the same HTTP resource, served by a child
+Python process (:mod:`.child`), with the state in files.
 
 The test process makes a private state directory (a
-:class:`~txtestserver._filestore.FileStore`), spawns the server process with
-``reactor.spawnProcess`` and reads its stdout: ``listening PORT`` fires
-``start()``, and each ``done`` line wakes ``wait_request``. Closing the
+:class:`~txtestserver._state.files.FileStore`), spawns the server process
+with ``reactor.spawnProcess`` and reads its event lines (:mod:`.wire`):
+``listening`` fires ``start()``, and each ``answered`` wakes the waits. Closing the
 server's stdin asks it to stop; a server that does not exit within
 :data:`STOP_GRACE` seconds is killed. A server that dies on its own is
 reported, with its exit status and its last output, to the next call that
@@ -15,7 +15,6 @@ needs it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -28,10 +27,12 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ._errors import TestServerError
-from ._filestore import LOG, FileStore
-from ._limits import DEFAULT_LIMITS, Limits
-from ._store import StateStore
+from .._config import ServerConfig
+from .._errors import TestServerError
+from .._state.files import LOG, FileStore
+from .._state.store import StateStore
+from .._types import ProcessReactor
+from .wire import LineReader, ServerEvents, child_argv
 
 __all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine"]
 
@@ -62,68 +63,37 @@ def import_path() -> str:
     return os.pathsep.join(entries)
 
 
-#: Runs ``txtestserver._child`` as ``__main__`` like ``python -m`` would, but
-#: without the working directory first on sys.path (PYTHONPATH already says
-#: where to import from; ``python -P`` does this only from Python 3.11 on).
-_RUN_CHILD = (
-    "import runpy, sys; del sys.path[0]; "
-    "runpy.run_module('txtestserver._child', run_name='__main__', alter_sys=True)"
-)
-
-
-def server_command(
-    directory: str, address: str, port: int, keep_alive: bool, limits: Limits
-) -> list[str]:
-    """The argv of the server process."""
-    return [
-        sys.executable,
-        "-c",
-        _RUN_CHILD,
-        directory,
-        address,
-        str(port),
-        "1" if keep_alive else "0",
-        str(limits.body_limit),
-        str(limits.header_count_limit),
-        str(limits.header_size_limit),
-    ]
-
-
 class SubprocessEngine:
     """
     Serves from a child Python process; the state crosses as files.
 
     :param reactor: spawns and watches the server process.
-    :param limits: what a request may be (passed on to the server process).
     """
 
     portable = True
 
-    def __init__(self, reactor: Any, *, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, reactor: ProcessReactor) -> None:
         self._reactor = reactor
-        self._limits = limits
         self._files = FileStore()
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
 
     def start(
         self,
-        address: str,
-        port: int,
-        keep_alive: bool,
-        on_done: Callable[[], None],
+        config: ServerConfig,
+        on_answered: Callable[[], None],
         on_lost: Callable[[TestServerError], None],
     ) -> Deferred[int]:
         if self._server is not None and not self._server.ended:
             raise TestServerError("the previous server process has not exited yet")
         directory = self._files.create()
-        server = _ServerProcess(self._reactor, self._files, on_done, on_lost)
+        server = _ServerProcess(self._reactor, self._files, on_answered, on_lost)
         env = dict(os.environ, PYTHONPATH=import_path())
         try:
             self._reactor.spawnProcess(
                 server,
                 sys.executable,
-                server_command(directory, address, port, keep_alive, self._limits),
+                child_argv(directory, config),
                 env=env,
                 childFDs={0: "w", 1: "r", 2: "r"},
             )
@@ -153,20 +123,20 @@ class _ServerProcess(ProcessProtocol):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: ProcessReactor,
         store: FileStore,
-        on_done: Callable[[], None],
+        on_answered: Callable[[], None],
         on_lost: Callable[[TestServerError], None],
     ) -> None:
         self._reactor = reactor
         self._store = store
-        self._on_done = on_done
+        self._on_answered = on_answered
         self._on_lost = on_lost
         self.started: Deferred[int] = Deferred(self._cancel_start)
         self.ended = False
         self._state = "starting"  # then "running", "stopping"
         self._stopped: list[Deferred[None]] = []
-        self._stdout = b""
+        self._lines = LineReader(self, ServerEvents)
         self._stderr = bytearray()
         self._timer: Any = reactor.callLater(START_TIMEOUT, self._start_timed_out)
         self._watcher: _ExitWatcher | None = None
@@ -179,28 +149,23 @@ class _ServerProcess(ProcessProtocol):
     # -- what the server says ----------------------------------------------------------
 
     def outReceived(self, data: bytes) -> None:
-        self._stdout += data
-        while b"\n" in self._stdout:
-            line, _, self._stdout = self._stdout.partition(b"\n")
-            if line == b"done":
-                if self._state == "running":
-                    try:
-                        self._on_done()
-                    except Exception:
-                        _log.failure("txtestserver could not handle an answered request")
-            elif line.startswith(b"log "):
-                self._relay_error(line[4:])
-            elif line.startswith(b"listening ") and self._state == "starting":
-                self._state = "running"
-                self._cancel_timer()
-                self.started.callback(int(line.split()[1]))
+        self._lines.dataReceived(data)
 
-    def _relay_error(self, data: bytes) -> None:
+    def listening(self, port: int) -> None:
+        if self._state == "starting":
+            self._state = "running"
+            self._cancel_timer()
+            self.started.callback(port)
+
+    def answered(self) -> None:
+        if self._state == "running":
+            try:
+                self._on_answered()
+            except Exception:
+                _log.failure("txtestserver could not handle an answered request")
+
+    def log(self, text: str) -> None:
         """An error logged in the server process: log it here too."""
-        try:
-            text = str(json.loads(data))
-        except ValueError:
-            text = data.decode("utf-8", "replace")
         _log.error("txtestserver server process logged: {text}", text=text)
 
     def errReceived(self, data: bytes) -> None:
@@ -332,14 +297,14 @@ class _ExitWatcher:
     reaping is used.
     """
 
-    def __init__(self, reactor: Any, process: Any, fd: int) -> None:
+    def __init__(self, reactor: ProcessReactor, process: Any, fd: int) -> None:
         self._reactor = reactor
         self._process = process
         self._fd: int | None = fd
         reactor.addReader(self)
 
     @classmethod
-    def for_process(cls, reactor: Any, process: Any) -> _ExitWatcher | None:
+    def for_process(cls, reactor: ProcessReactor, process: Any) -> _ExitWatcher | None:
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is None or process.pid is None or not hasattr(reactor, "addReader"):
             return None

@@ -1,0 +1,77 @@
+"""
+Where the HTTP side runs: the :class:`Engine` interface and the registry of
+engines (:data:`ENGINES`), chosen by name with :func:`make_engine`.
+
+- ``thread`` (:mod:`.thread`): serves from the reactor the face runs.
+- ``subprocess`` (:mod:`.subprocess`, :mod:`.child`, :mod:`.wire`): a child
+  Python process serves; the state crosses as files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+
+from .._config import ServerConfig
+from .._errors import TestServerError
+from .._state.store import StateStore
+from .._types import ProcessReactor
+
+__all__ = ["ENGINES", "Engine", "make_engine"]
+
+
+class Engine(Protocol):
+    """
+    Runs the HTTP side of one server. All methods are called in the reactor
+    thread.
+
+    :ivar store: the state the views read and write.
+    :ivar portable: response values must be plain data (they cross a process
+        boundary), so callables and iterators are refused when assigned.
+    """
+
+    store: StateStore
+    portable: bool
+
+    def start(
+        self,
+        config: ServerConfig,
+        on_answered: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> Deferred[int]:
+        """
+        Listen as ``config`` says; fire with the real port.
+
+        :param on_answered: call after each answered request.
+        :param on_lost: call if the server dies on its own (with the reason).
+        """
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening, drop every connection, release everything."""
+
+
+#: Engine name -> ``"module:class"``, imported on first use (the subprocess
+#: engine's modules are not loaded by a process that never uses it).
+ENGINES: dict[str, str] = {
+    "thread": f"{__name__}.thread:ThreadEngine",
+    "subprocess": f"{__name__}.subprocess:SubprocessEngine",
+}
+
+
+def make_engine(name: str, reactor: ProcessReactor) -> Engine:
+    """
+    The engine called ``name``, serving from ``reactor``.
+
+    :raise TestServerError: no engine has that name.
+    """
+    target = ENGINES.get(name) if isinstance(name, str) else None
+    if target is None:
+        raise TestServerError(
+            f"unknown engine {name!r}: use {' or '.join(repr(n) for n in ENGINES)}"
+        )
+    module, _, cls = target.partition(":")
+    factory: Callable[[ProcessReactor], Engine] = getattr(importlib.import_module(module), cls)
+    return factory(reactor)

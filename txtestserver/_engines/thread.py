@@ -1,0 +1,49 @@
+"""
+The thread engine: serves from the reactor of the face (crochet's thread for
+the blocking API, trial's reactor for the Deferred API), state in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred, succeed
+
+from .._config import ServerConfig
+from .._errors import TestServerError
+from .._http.listen import Listener, serve
+from .._state.memory import MemoryStore
+from .._state.store import StateStore
+from .._types import ServingReactor
+
+__all__ = ["ThreadEngine"]
+
+
+class ThreadEngine:
+    """
+    Serves in this process.
+
+    :param reactor: the reactor to listen on.
+    """
+
+    portable = False
+
+    def __init__(self, reactor: ServingReactor) -> None:
+        self._reactor = reactor
+        self.store: StateStore = MemoryStore()
+        self._listener: Listener | None = None
+
+    def start(
+        self,
+        config: ServerConfig,
+        on_answered: Callable[[], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> Deferred[int]:
+        self._listener = serve(self._reactor, config, self.store, on_answered)
+        return succeed(self._listener.port)
+
+    def stop(self) -> Deferred[None]:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return succeed(None)
+        return listener.stop()

@@ -1,0 +1,132 @@
+"""
+What the test process and the server process say to each other: the whole
+contract between :mod:`.subprocess` (the parent) and :mod:`.child`.
+
+- The server process gets its :class:`~txtestserver._config.ServerConfig` as
+  one JSON document and its state directory on the command line
+  (:func:`child_argv`).
+- It writes one line per event to its stdout: ``EVENT`` or ``EVENT JSON``,
+  where the events are the methods of :class:`ServerEvents`. A new event is
+  one method there, one :func:`event_line` call in the child and one handler
+  in the parent.
+- Its stdin carries lines the other way (:class:`ParentEvents`); its end of
+  file means the test process has gone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Protocol
+
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+
+from .._config import ServerConfig
+
+__all__ = [
+    "LineReader",
+    "ParentEvents",
+    "ServerEvents",
+    "child_argv",
+    "event_line",
+    "parse_argv",
+]
+
+_log = Logger()
+
+#: Runs ``txtestserver._engines.child`` as ``__main__`` like ``python -m``
+#: would, but without the working directory first on sys.path (PYTHONPATH
+#: already says where to import from; ``python -P`` exists only from 3.11).
+_RUN_CHILD = (
+    "import runpy, sys; del sys.path[0]; "
+    "runpy.run_module('txtestserver._engines.child', run_name='__main__', alter_sys=True)"
+)
+
+
+class ServerEvents(Protocol):
+    """The lines the server process writes, as the parent handles them."""
+
+    def listening(self, port: int) -> None:
+        """The port is bound: the server accepts connections."""
+
+    def answered(self) -> None:
+        """A request has been answered (it is recorded as done)."""
+
+    def log(self, text: str) -> None:
+        """An error was logged in the server process (with its traceback)."""
+
+
+class ParentEvents(Protocol):
+    """The lines the test process writes to the server's stdin."""
+
+    def stop(self) -> None:
+        """Stop politely (the test process called ``stop()``)."""
+
+
+def child_argv(directory: str, config: ServerConfig) -> list[str]:
+    """The command line of the server process."""
+    return [sys.executable, "-c", _RUN_CHILD, directory, config.to_json()]
+
+
+def parse_argv(argv: list[str]) -> tuple[str, ServerConfig]:
+    """The inverse of :func:`child_argv` (without the interpreter part)."""
+    directory, document = argv
+    return directory, ServerConfig.from_json(document)
+
+
+def event_line(event: str, *args: Any) -> bytes:
+    """One line: the event name, then its arguments as a JSON list if any."""
+    if not args:
+        return event.encode("ascii") + b"\n"
+    return b"%s %s\n" % (event.encode("ascii"), json.dumps(list(args)).encode("ascii"))
+
+
+class LineReader(LineOnlyReceiver):
+    """
+    Reads event lines and calls the method of ``handler`` that each names.
+
+    Lines that name no method of ``events`` (or have arguments that are not
+    JSON) are logged and skipped, so a stray line cannot stop the protocol.
+
+    :param handler: receives the events.
+    :param events: the protocol class whose methods are the known events.
+    """
+
+    delimiter = b"\n"
+    #: A log line carries a traceback; allow big ones.
+    MAX_LENGTH = 16 * 1024 * 1024
+
+    def __init__(self, handler: object, events: type) -> None:
+        self._handler = handler
+        self._names = {
+            name.encode("ascii")
+            for name in vars(events)
+            if not name.startswith("_") and callable(getattr(events, name))
+        }
+
+    def dataReceived(self, data: bytes) -> None:
+        # LineOnlyReceiver's own asks its transport whether it is closing;
+        # a process pipe read by a ProcessProtocol gives us none.
+        lines = (self._buffer + data).split(self.delimiter)
+        self._buffer = lines.pop()
+        for line in lines:
+            self.lineReceived(line)
+        if len(self._buffer) > self.MAX_LENGTH:
+            self.lineLengthExceeded(self._buffer)
+            self._buffer = b""
+
+    def lineReceived(self, line: bytes) -> None:
+        name, _, payload = line.partition(b" ")
+        if name not in self._names:
+            _log.warn("txtestserver: unknown line from the other process: {line!r}", line=line)
+            return
+        try:
+            args = json.loads(payload) if payload else []
+        except ValueError:
+            _log.warn("txtestserver: bad line from the other process: {line!r}", line=line)
+            return
+        getattr(self._handler, name.decode("ascii"))(*args)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        _log.warn("txtestserver: a line of {n} bytes from the other process", n=len(line))

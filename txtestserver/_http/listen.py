@@ -1,0 +1,84 @@
+"""
+Where a server listens: the serving set-up that both engines call
+(:func:`serve`), and the port it returns (:class:`Listener`).
+
+The socket is made here, from the :class:`~txtestserver._config.ServerConfig`
+alone, so a new way of listening (TLS, say) is a change to :func:`listen`
+and to the scheme of :meth:`Listener.url`, not to the engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.error import CannotListenError
+
+from .._config import ServerConfig
+from .._errors import TestServerError
+from .._state.store import StateStore
+from .._types import ServingReactor
+from .resource import CaptureResource
+from .site import ServerSite
+
+__all__ = ["Listener", "listen", "serve"]
+
+
+def listen(reactor: ServingReactor, config: ServerConfig, factory: Any) -> Any:
+    """
+    Listen on the config's address and port.
+
+    :return: the listening port (an ``IListeningPort``).
+    :raise TestServerError: the address or port cannot be bound; the message
+        names both.
+    """
+    try:
+        return reactor.listenTCP(config.port, factory, interface=config.address)
+    except CannotListenError as e:
+        raise TestServerError(
+            f"cannot listen on {config.address} port {config.port}: {e.socketError}"
+        ) from e
+
+
+class Listener:
+    """
+    A site served on a port; :meth:`stop` also drops every open connection.
+
+    :ivar port: the real port.
+    """
+
+    def __init__(self, listening: Any, site: ServerSite) -> None:
+        self._listening = listening
+        self._site = site
+        self.port: int = listening.getHost().port
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening and drop open connections; fire when all is closed."""
+        stopped = self._listening.stopListening()
+        dropped = self._site.drop_all()
+        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
+        done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
+        return done.addCallback(lambda _: None)
+
+
+def serve(
+    reactor: ServingReactor,
+    config: ServerConfig,
+    store: StateStore,
+    on_answered: Callable[[], None],
+) -> Listener:
+    """
+    Serve the one resource over ``store`` as ``config`` says. The thread
+    engine calls this in the test process, the server process in itself.
+
+    :param reactor: runs the server.
+    :param config: where to listen, keep-alive and limits.
+    :param store: where the response is read and requests are recorded.
+    :param on_answered: called in the reactor thread after each answered
+        request.
+    :raise TestServerError: the address or port cannot be bound.
+    """
+    resource = CaptureResource(store, reactor, on_answered, config=config)
+    site = ServerSite(resource, config)
+    return Listener(listen(reactor, config, site), site)
