@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 import txtestserver
 from txtestserver import TestServerError
+from txtestserver._model.keys import validate
 from txtestserver._model.record import Record
 from txtestserver._state.files import RESPONSE, FileStore, decode, encode
-from txtestserver._model.keys import validate
 
 ALL_BYTES = bytes(range(256))
 
