@@ -14,6 +14,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,11 +22,26 @@ from hypothesis import strategies as st
 
 import txtestserver
 from txtestserver import TestServerError
-from txtestserver._model.keys import validate
+from txtestserver._model.keys import check_value as validate
 from txtestserver._model.record import Record
+from txtestserver._model.table import ONCE
+from txtestserver._model.table import RESPONSE as PERMANENT
 from txtestserver._state.files import RESPONSE, FileStore, decode, encode
 
 ALL_BYTES = bytes(range(256))
+
+
+def set_response(store: FileStore, once: bool, key: str, value: Any) -> None:
+    slot = ONCE if once else PERMANENT
+    store.update(lambda table: table.set(slot, key, value))
+
+
+def response_state(store: FileStore, once: bool) -> dict[str, Any]:
+    return store.read(lambda table: table.slot(ONCE if once else PERMANENT))
+
+
+def take_response(store: FileStore, method: str) -> dict[str, Any]:
+    return store.update(lambda table: table.take((method.encode(), b"/", b"", b"", "::1")))
 
 
 def record(n: int = 0, body: bytes = b"") -> Record:
@@ -45,7 +61,7 @@ def stores() -> Iterator[tuple[FileStore, FileStore]]:
 def test_directory_and_files_are_private(stores: tuple[FileStore, FileStore]) -> None:
     parent, child = stores
     child.record(record())
-    parent.set_response(False, "data", b"x")
+    set_response(parent, False, "data", b"x")
     directory = parent.directory
     assert directory is not None
     assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
@@ -59,8 +75,8 @@ def test_close_keeps_the_final_state_and_removes_the_directory(
     stores: tuple[FileStore, FileStore],
 ) -> None:
     parent, child = stores
-    parent.set_response(False, "headers", [("X-A", "1"), ("X-A", "2")])
-    parent.set_response(True, "post.data", ALL_BYTES)
+    set_response(parent, False, "headers", [("X-A", "1"), ("X-A", "2")])
+    set_response(parent, True, "post.data", ALL_BYTES)
     first, second = record(1, ALL_BYTES), record(2)
     child.record(first)
     child.record(second)
@@ -70,23 +86,23 @@ def test_close_keeps_the_final_state_and_removes_the_directory(
     parent.close()
     assert not os.path.exists(directory)
     assert parent.directory is None
-    assert parent.response_state(False) == {"headers": [("X-A", "1"), ("X-A", "2")]}
-    assert parent.response_state(True) == {"post.data": ALL_BYTES}
+    assert response_state(parent, False) == {"headers": [("X-A", "1"), ("X-A", "2")]}
+    assert response_state(parent, True) == {"post.data": ALL_BYTES}
     assert list(parent.history()) == [first, second]
     assert parent.last_request() == (second, True)
     # A new directory starts from that state.
     parent.create()
     assert list(parent.history()) == [first, second]
-    assert parent.response_state(True) == {"post.data": ALL_BYTES}
+    assert response_state(parent, True) == {"post.data": ALL_BYTES}
     assert parent.last_request()[1] is True
 
 
 def test_state_set_in_memory_moves_into_the_files() -> None:
     store = FileStore()
-    store.set_response(False, "code", 201)
+    set_response(store, False, "code", 201)
     directory = store.create()
     try:
-        assert FileStore(directory).take_response("GET")["code"] == 201
+        assert take_response(FileStore(directory), "GET")["code"] == 201
     finally:
         store.close()
 
@@ -95,12 +111,12 @@ def test_take_response_consumes_once_values_for_both_processes(
     stores: tuple[FileStore, FileStore],
 ) -> None:
     parent, child = stores
-    parent.set_response(False, "data", b"always")
-    parent.set_response(True, "get.data", b"once")
-    assert child.take_response("POST")["data"] == b"always"
-    assert child.take_response("GET")["data"] == b"once"
-    assert parent.response_state(True) == {}
-    assert child.take_response("GET")["data"] == b"always"
+    set_response(parent, False, "data", b"always")
+    set_response(parent, True, "get.data", b"once")
+    assert take_response(child, "POST")["data"] == b"always"
+    assert take_response(child, "GET")["data"] == b"once"
+    assert response_state(parent, True) == {}
+    assert take_response(child, "GET")["data"] == b"always"
 
 
 def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) -> None:
@@ -134,13 +150,13 @@ def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
     parent, child = stores
     latest = record(1)
     child.record(latest)
-    parent.set_response(False, "data", b"x")
+    set_response(parent, False, "data", b"x")
     assert len(parent.history()) == 1
     parent.reset()
     child.mark_done(latest)  # answered after the reset: nothing to mark
     assert parent.last_request() == (None, False)
     assert parent.history() == []
-    assert parent.response_state(False) == {}
+    assert response_state(parent, False) == {}
     child.record(record(2))
     assert [r[1] for r in parent.history()] == [b"/2"]
 
@@ -170,18 +186,18 @@ def test_no_update_is_lost_between_two_writers(stores: tuple[FileStore, FileStor
 
     def consume() -> None:  # each take rewrites response_once
         while not stop.is_set():
-            other.set_response(True, "get.data", b"g")
-            child.take_response("GET")
+            set_response(other, True, "get.data", b"g")
+            take_response(child, "GET")
 
     thread = threading.Thread(target=consume)
     thread.start()
     try:
         for method in methods:
-            parent.set_response(True, f"{method.lower()}.code", 201)
+            set_response(parent, True, f"{method.lower()}.code", 201)
     finally:
         stop.set()
         thread.join(10)
-    once = parent.response_state(True)
+    once = response_state(parent, True)
     assert [m for m in methods if f"{m.lower()}.code" not in once] == []
 
 
@@ -220,17 +236,17 @@ def test_validated_response_values_round_trip(stores: tuple[FileStore, FileStore
         "callback": "tests.callbacks:returns_bytes",
     }
     for key, value in values.items():
-        parent.set_response(False, key, value)
-    assert parent.response_state(False) == values
-    assert child.take_response("POST")["data"] == "текст"
+        set_response(parent, False, key, value)
+    assert response_state(parent, False) == values
+    assert take_response(child, "POST")["data"] == "текст"
 
 
 def test_objects_that_are_not_data_are_refused(stores: tuple[FileStore, FileStore]) -> None:
     parent, _ = stores
     with pytest.raises(TestServerError, match="cannot be stored for the server process"):
-        parent.set_response(False, "data", {"a": 1})
+        set_response(parent, False, "data", {"a": 1})
     with pytest.raises(TestServerError, match="cannot be stored for the server process"):
-        parent.set_response(False, "callback", len)
+        set_response(parent, False, "callback", len)
 
 
 class _Payload:
@@ -251,9 +267,9 @@ def test_a_tampered_state_file_is_an_error_and_runs_nothing(
     assert parent.directory is not None
     Path(parent.directory, RESPONSE).write_bytes(pickle.dumps(_Payload(str(marker))))
     with pytest.raises(TestServerError, match="cannot be used"):
-        child.take_response("GET")
+        take_response(child, "GET")
     with pytest.raises(TestServerError, match="cannot be used"):
-        parent.response_state(False)
+        response_state(parent, False)
     directory = parent.directory
     with pytest.raises(TestServerError, match="cannot be used"):
         parent.close()
@@ -274,8 +290,8 @@ def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore
     with pytest.raises(TestServerError, match="was the directory removed"):
         parent.close()
     # The store still works from memory afterwards.
-    parent.set_response(False, "code", 500)
-    assert parent.response_state(False) == {"code": 500}
+    set_response(parent, False, "code", 500)
+    assert response_state(parent, False) == {"code": 500}
 
 
 def test_broken_store_raises_until_closed_again() -> None:
@@ -285,7 +301,7 @@ def test_broken_store_raises_until_closed_again() -> None:
     with pytest.raises(TestServerError, match="signal 9"):
         store.last_request()
     with pytest.raises(TestServerError, match="signal 9"):
-        store.set_response(False, "code", 201)
+        set_response(store, False, "code", 201)
     store.close()
     assert store.last_request() == (None, False)
 

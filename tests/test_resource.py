@@ -11,8 +11,14 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 
 from txtestserver._http.resource import CaptureResource
-from txtestserver._model.keys import validate
+from txtestserver._model.keys import canonical_key, check_value
+from txtestserver._model.table import ONCE, RESPONSE
 from txtestserver._state.memory import MemoryStore
+
+
+def set_response(store: MemoryStore, slot: str, key: str, value: Any) -> None:
+    value = check_value(key, value, portable=False)
+    store.update(lambda table: table.set(slot, canonical_key(key), value))
 
 
 def make(
@@ -20,9 +26,9 @@ def make(
 ) -> tuple[StubTreq, Clock, MemoryStore, list[int]]:
     store = MemoryStore()
     for key, value in response.items():
-        store.set_response(False, key, validate(key, value, portable=False))
+        set_response(store, RESPONSE, key, value)
     if sleep is not None:
-        store.set_response(False, "sleep", sleep)
+        set_response(store, RESPONSE, "sleep", sleep)
     clock = Clock()
     done: list[int] = []
     resource = CaptureResource(store, clock, lambda: done.append(1))
@@ -109,7 +115,7 @@ def test_done_is_false_while_the_latest_request_is_in_progress() -> None:
 
 def test_an_older_request_answered_late_does_not_mark_the_latest_done() -> None:
     client, clock, store, _ = make(sleep=5.0)
-    store.set_response(True, "sleep", 1.0)  # only the first request sleeps 1 s
+    set_response(store, ONCE, "sleep", 1.0)  # only the first request sleeps 1 s
     settled(client.get("http://example.test/old"))
     client.flush()
     settled(client.get("http://example.test/new"))

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from txtestserver import TestServerError
-from txtestserver._model.keys import KEYS, build, canonical_key, resolve, validate
+from txtestserver._http.answers import ErrorAnswer, StaticAnswer, choose
+from txtestserver._model.keys import KEYS, canonical_key, check_value, defaults
+from txtestserver._model.table import ONCE, RESPONSE, ResponseTable
+
+
+def resolve(
+    permanent: dict[str, Any], once: dict[str, Any], method: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Take one request's values; return them and the once keys it used up."""
+    table = ResponseTable({RESPONSE: permanent, ONCE: once})
+    values = table.take((method.encode(), b"/", b"", b"", "127.0.0.1"))
+    return values, sorted(set(once) - set(table.slot(ONCE)))
 
 
 def test_precedence_once_specific_beats_everything() -> None:
@@ -20,11 +33,11 @@ def test_precedence_once_specific_beats_everything() -> None:
 @pytest.mark.parametrize(
     ("permanent", "once", "expected", "used"),
     [
-        ({}, {}, KEYS["data"], []),
+        ({}, {}, KEYS["data"].default, []),
         ({"data": b"p"}, {}, b"p", []),
         ({"data": b"p", "get.data": b"pg"}, {}, b"pg", []),
         ({"get.data": b"pg"}, {"data": b"o"}, b"o", ["data"]),
-        ({}, {"post.data": b"op"}, KEYS["data"], []),  # another method's once value stays
+        ({}, {"post.data": b"op"}, KEYS["data"].default, []),  # another method's once value stays
     ],
 )
 def test_precedence(permanent: dict, once: dict, expected: bytes, used: list[str]) -> None:
@@ -42,19 +55,25 @@ def test_canonical_key() -> None:
 
 def test_portable_values_refuse_functions_and_iterators() -> None:
     with pytest.raises(TestServerError, match="import string"):
-        validate("callback", lambda request: b"", portable=True)
+        check_value("callback", lambda request: b"", portable=True)
     with pytest.raises(TestServerError, match="cannot be an iterator"):
-        validate("data", iter([b"a"]), portable=True)
+        check_value("data", iter([b"a"]), portable=True)
+
+
+def build(values: dict[str, Any]) -> Any:
+    answer = choose(values)
+    assert isinstance(answer, (StaticAnswer, ErrorAnswer))
+    return answer
 
 
 def test_build_iterator_then_exhausted() -> None:
-    values = dict(KEYS, data=iter([b"one", "two"]))
+    values = dict(defaults(), data=iter([b"one", "two"]))
     assert build(values).body == b"one"
     assert build(values).body == b"two"
     exhausted = build(values)
     assert exhausted.code == 500
-    assert exhausted.error is not None and "exhausted" in exhausted.error
+    assert isinstance(exhausted, ErrorAnswer) and "exhausted" in exhausted.message
 
 
 def test_build_encodes_str_with_charset() -> None:
-    assert build(dict(KEYS, data="é", charset="latin-1")).body == b"\xe9"
+    assert build(dict(defaults(), data="é", charset="latin-1")).body == b"\xe9"

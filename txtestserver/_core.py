@@ -24,6 +24,7 @@ from ._config import (
 )
 from ._engines import make_engine
 from ._errors import TestServerError, WaitTimeoutError
+from ._model.table import ONCE, RESPONSE
 from ._types import ProcessReactor
 from ._views import RequestsView, RequestView, ResponseView
 
@@ -92,9 +93,9 @@ class ServerCore:
         #: Every request since start or reset.
         self.requests = RequestsView(store, self.request)
         #: What the server answers to every request.
-        self.response = ResponseView(store, once=False, portable=self._engine.portable)
+        self.response = ResponseView(store, slot=RESPONSE, portable=self._engine.portable)
         #: What the server answers to the next matching request only.
-        self.response_once = ResponseView(store, once=True, portable=self._engine.portable)
+        self.response_once = ResponseView(store, slot=ONCE, portable=self._engine.portable)
         #: The real port once started, else None.
         self.port: int | None = None
         self._running = False

@@ -13,8 +13,9 @@ from collections.abc import ItemsView, Iterator, MutableMapping, Sequence, Value
 from typing import Any, overload
 
 from ._errors import TestServerError
-from ._model.keys import KEYS, canonical_key, check_charset, split_key, validate
+from ._model.keys import KEYS, canonical_key, check_charset, check_value, split_key
 from ._model.record import Record, empty, parse
+from ._model.table import ONCE
 from ._state.store import StateStore
 
 __all__ = ["RequestView", "RequestsView", "ResponseView"]
@@ -22,42 +23,56 @@ __all__ = ["RequestView", "RequestsView", "ResponseView"]
 
 class ResponseView(MutableMapping[str, Any]):
     """
-    ``server.response`` or ``server.response_once``: what the server answers.
+    ``server.response`` or ``server.response_once``: a window on one slot of
+    the store's :class:`~txtestserver._model.table.ResponseTable`.
 
     Reading a key that was not set gives its default (``response['code']`` is
-    200); iteration and ``len`` cover only the keys that were set.
+    200) in the permanent slot, ``KeyError`` in ``once``; iteration and
+    ``len`` cover only the keys that were set. A value is checked when it is
+    set (:func:`~txtestserver._model.keys.check_value`).
+
+    :param store: the state.
+    :param slot: :data:`~txtestserver._model.table.RESPONSE` or
+        :data:`~txtestserver._model.table.ONCE`.
+    :param portable: values must cross to a server process as data.
     """
 
-    def __init__(self, store: StateStore, *, once: bool, portable: bool) -> None:
+    def __init__(self, store: StateStore, *, slot: str, portable: bool) -> None:
         self._store = store
-        self._once = once
+        self._slot = slot
         self._portable = portable
+        self._name = "response_once" if slot == ONCE else "response"
+
+    def _values(self) -> dict[str, Any]:
+        slot = self._slot
+        return self._store.read(lambda table: table.slot(slot))
 
     def __getitem__(self, key: str) -> Any:
         key = canonical_key(key)
-        state = self._store.response_state(self._once)
-        if key in state:
-            return state[key]
-        if self._once:
+        values = self._values()
+        if key in values:
+            return values[key]
+        if self._slot == ONCE:
             raise KeyError(key)
-        return KEYS[split_key(key)[1]]
+        return KEYS[split_key(key)[1]].default
 
     def __setitem__(self, key: str, value: Any) -> None:
-        value = validate(key, value, portable=self._portable)
-        self._store.set_response(self._once, canonical_key(key), value)
+        value = check_value(key, value, portable=self._portable, where=self._name)
+        key, slot = canonical_key(key), self._slot
+        self._store.update(lambda table: table.set(slot, key, value))
 
     def __delitem__(self, key: str) -> None:
-        self._store.delete_response(self._once, canonical_key(key))
+        key, slot = canonical_key(key), self._slot
+        self._store.update(lambda table: table.delete(slot, key))
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._store.response_state(self._once))
+        return iter(self._values())
 
     def __len__(self) -> int:
-        return len(self._store.response_state(self._once))
+        return len(self._values())
 
     def __repr__(self) -> str:
-        name = "response_once" if self._once else "response"
-        return f"<{name} {self._store.response_state(self._once)!r}>"
+        return f"<{self._name} {self._values()!r}>"
 
 
 class RequestView(MutableMapping[str, Any]):

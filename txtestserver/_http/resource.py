@@ -1,6 +1,6 @@
 """
-The one twisted.web resource: it captures each request into the store and
-answers from the store.
+The one twisted.web resource: it captures each request into the store, takes
+the answer from the store's response table, and renders it.
 
 It runs unchanged in the test process (thread engine) and in the server
 process (subprocess engine); only the store behind it differs.
@@ -9,8 +9,9 @@ process (subprocess engine); only the store behind it differs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -18,11 +19,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
-from .._model.keys import Answer, build
 from .._model.record import Record
 from .._state.store import StateStore
 from .._types import TimeReactor
-from .answers import render_answer, render_error
+from .answers import Answer, ErrorAnswer, Reply, choose
 from .capture import capture
 
 __all__ = ["CaptureResource"]
@@ -34,15 +34,17 @@ class CaptureResource(Resource):
     """
     Answers every path and every method.
 
-    For each request: take the answer for its method from the store, record
-    the request (before a ``sleep`` or a callback, so that a test sees it
-    meanwhile), wait ``sleep`` seconds without blocking the reactor, write the
-    answer, mark the request done and call ``on_answered``. An answer written at
-    once is recorded already done, in one store update.
+    For each request: record it, take its answer from the store (using up
+    what it takes, in one atomic step), wait the answer's ``sleep`` without
+    blocking the reactor, render it, mark the request done and call
+    ``on_answered``. The request is recorded before a ``sleep`` or a
+    callback, so that a test sees it meanwhile; an answer written at once is
+    recorded already done, in one store update.
 
     :param store: where the response is read and the request recorded.
     :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
-    :param on_answered: called in the reactor thread after each answered request.
+    :param on_answered: called in the reactor thread after each answered
+        request.
     :param config: keep-alive and the body limit apply here, the header
         limits in the connection (:class:`~txtestserver._http.site.ServerSite`).
     """
@@ -61,54 +63,63 @@ class CaptureResource(Resource):
         self._store = store
         self._reactor = reactor
         self._on_answered = on_answered
-        self.keep_alive = config.keep_alive
+        self._reply = Reply(keep_alive=config.keep_alive)
         self._body_limit = config.body_limit
 
     def render(self, request: Request) -> int:
         record = capture(request, self._body_limit)
-        try:
-            answer = build(self._store.take_response(request.method.decode("latin-1").upper()))
-        except Exception as e:
-            self._store.record(record)
-            _log.failure("txtestserver could not build the response")
-            render_error(request, 500, f"cannot build the response: {e!r}", self.keep_alive)
-        else:
-            if answer.sleep == 0 and answer.callback is None:
-                # The usual case, answered at once. Twisted sends nothing before
-                # render() returns, so the request is recorded as answered in
-                # one store update, never later than the client sees the answer
-                # (the server process writes its state file once, not twice).
-                self._answer(request, answer)
-                self._store.record(record, done=bool(request.finished))
-                if request.finished:
-                    self._call_on_answered()
-                return NOT_DONE_YET
-            # Recorded before the answer: a test sees it during a sleep, and a
-            # callback sees it in server.request.
-            self._store.record(record)
-            if answer.sleep > 0:
-                delay = deferLater(
-                    self._reactor,  # type: ignore[arg-type]
-                    answer.sleep,
-                    self._answer,
-                    request,
-                    answer,
-                )
-                delay.addErrback(lambda f: f.trap(CancelledError))
-                # A client that gives up (or stop()) leaves no pending call behind.
-                request.notifyFinish().addErrback(lambda _: delay.cancel())
-            else:
-                self._answer(request, answer)
+        answer = self._take(record)
+        if answer.immediate and not answer.sleep:
+            # The usual case, answered at once. Twisted sends nothing before
+            # render() returns, so the request is recorded as answered in
+            # one store update, never later than the client sees the answer
+            # (the server process writes its state file once, not twice).
+            answer.render(request, self._reply)
+            self._store.record(record, done=bool(request.finished))
+            if request.finished:
+                self._call_on_answered()
+            return NOT_DONE_YET
+        # Recorded before the answer: a test sees it during a sleep, and a
+        # callback sees it in server.request.
+        self._store.record(record)
         if request.finished:
             self._finished(None, record)
         else:
             request.notifyFinish().addCallbacks(
                 self._finished, lambda _: None, callbackArgs=(record,)
             )
+        if answer.sleep:
+            pending: Deferred[Any] | None = deferLater(
+                self._reactor,  # type: ignore[arg-type]
+                answer.sleep,
+                self._render,
+                request,
+                answer,
+            )
+        else:
+            pending = self._render(request, answer)
+        if pending is not None:
+            self._cancel_when_gone(request, pending)
         return NOT_DONE_YET
 
-    def _answer(self, request: Request, answer: Answer) -> None:
-        render_answer(request, answer, self.keep_alive)
+    @staticmethod
+    def _cancel_when_gone(request: Request, pending: Deferred[Any]) -> None:
+        """A client that gives up (or stop()) leaves no pending call behind."""
+        pending.addErrback(lambda f: f.trap(CancelledError))
+        request.notifyFinish().addErrback(lambda _: pending.cancel())
+
+    def _take(self, record: Record) -> Answer:
+        """The answer to ``record``, or an error answer if none can be made."""
+        try:
+            return choose(self._store.update(lambda table: table.take(record)))
+        except Exception as e:
+            _log.failure("txtestserver could not build the response")
+            return ErrorAnswer(500, f"cannot build the response: {e!r}")
+
+    def _render(self, request: Request, answer: Answer) -> Deferred[Any] | None:
+        if request.finished or request.channel is None:
+            return None  # the client left during the sleep
+        return answer.render(request, self._reply)
 
     def _finished(self, _: object, record: Record) -> None:
         self._store.mark_done(record)

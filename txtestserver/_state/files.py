@@ -5,7 +5,8 @@ server process, kept as files in a private directory.
 Files in the directory (mode 0700; every file 0600):
 
 ``response.json``
-    ``response`` and ``response_once``: ``{"response": {...}, "once": {...}}``.
+    The :class:`~txtestserver._model.table.ResponseTable`, one document
+    (:meth:`~txtestserver._model.table.ResponseTable.to_data`).
 ``requests.jsonl``
     The recorded requests, one JSON line each, appended (recording stays
     O(1) however many requests came before).
@@ -48,15 +49,17 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from .._errors import TestServerError
-from .._model.keys import ResponseState, resolve
 from .._model.record import Record
+from .._model.table import ResponseTable
 from .memory import MemoryStore
 
 __all__ = ["FileStore"]
+
+T = TypeVar("T")
 
 RESPONSE = "response.json"
 REQUESTS = "requests.jsonl"
@@ -184,13 +187,7 @@ class FileStore:
             try:
                 memory = self._memory
                 self._dir = directory
-                self._write_json(
-                    RESPONSE,
-                    {
-                        "response": _encode_state(memory.response_state(False)),
-                        "once": _encode_state(memory.response_state(True)),
-                    },
-                )
+                self._write_json(RESPONSE, memory.read(lambda t: t.to_data(encode)))
                 records = list(memory.history())
                 lines = b"".join(_record_line(r) for r in records)
                 self._write(REQUESTS, lines)
@@ -227,11 +224,7 @@ class FileStore:
                 shutil.rmtree(directory, ignore_errors=True)
 
     def _load(self) -> MemoryStore:
-        memory = MemoryStore()
-        state = self._read_json(RESPONSE)
-        for once, name in ((False, "response"), (True, "once")):
-            for key, value in state[name].items():
-                memory.set_response(once, key, decode(value))
+        memory = MemoryStore(self._read_table())
         records, done = self._sync()
         for record in records:
             memory.record(record)
@@ -241,46 +234,23 @@ class FileStore:
 
     # -- StateStore ------------------------------------------------------------------
 
-    def response_state(self, once: bool) -> ResponseState:
+    def read(self, look: Callable[[ResponseTable], T]) -> T:
         with self._thread_lock:
             if self._dir is None:
-                return self._check_memory().response_state(once)
-            state = self._read_json(RESPONSE)["once" if once else "response"]
-        return {key: decode(value) for key, value in state.items()}
+                return self._check_memory().read(look)
+            table = self._read_table()
+        return look(table)
 
-    def set_response(self, once: bool, key: str, value: Any) -> None:
-        encoded = encode(value)
+    def update(self, change: Callable[[ResponseTable], T]) -> T:
         with self._thread_lock:
             if self._dir is None:
-                self._check_memory().set_response(once, key, value)
-                return
+                return self._check_memory().update(change)
             with self._locked():
-                state = self._read_json(RESPONSE)
-                state["once" if once else "response"][key] = encoded
-                self._write_json(RESPONSE, state)
-
-    def delete_response(self, once: bool, key: str) -> None:
-        with self._thread_lock:
-            if self._dir is None:
-                self._check_memory().delete_response(once, key)
-                return
-            with self._locked():
-                state = self._read_json(RESPONSE)
-                del state["once" if once else "response"][key]
-                self._write_json(RESPONSE, state)
-
-    def take_response(self, method: str) -> dict[str, Any]:
-        with self._thread_lock:
-            if self._dir is None:
-                return self._check_memory().take_response(method)
-            with self._locked():
-                state = self._read_json(RESPONSE)
-                values, used = resolve(state["response"], state["once"], method)
-                if used:
-                    for key in used:
-                        del state["once"][key]
-                    self._write_json(RESPONSE, state)
-        return {key: decode(value) for key, value in values.items()}
+                table = self._read_table()
+                result = change(table)
+                if table.changed:
+                    self._write_json(RESPONSE, table.to_data(encode))
+        return result
 
     def record(self, record: Record, done: bool = False) -> None:
         line = _record_line(record)
@@ -337,7 +307,7 @@ class FileStore:
                 self._check_memory().reset()
                 return
             with self._locked():
-                self._write_json(RESPONSE, {"response": {}, "once": {}})
+                self._write_json(RESPONSE, ResponseTable().to_data(encode))
                 self._write(REQUESTS, b"")
                 self._write_json(STATUS, {"count": 0, "end": 0, "done": False})
                 self._records, self._offset = [], 0
@@ -381,6 +351,12 @@ class FileStore:
             f"the server state in {self._dir} cannot be used ({error}): "
             "was the directory removed or changed by something else?"
         ) from error
+
+    def _read_table(self) -> ResponseTable:
+        try:
+            return ResponseTable.from_data(self._read_json(RESPONSE), decode)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            self._fail(e)
 
     def _read_json(self, name: str) -> Any:
         # os-level calls: the server process reads a file or two per request,
@@ -439,7 +415,3 @@ class FileStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-
-def _encode_state(state: ResponseState) -> dict[str, Any]:
-    return {key: encode(value) for key, value in state.items()}

@@ -1,57 +1,44 @@
 """
 The thread engine's state: plain Python objects behind one lock.
 
-A store holds what the test set (``response``, ``response_once``) and what
-clients sent (the recorded requests and the ``done`` flag).
+The lock is held only for dict and list operations, never while doing I/O.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from .._model.keys import ResponseState, resolve
 from .._model.record import Record
+from .._model.table import ResponseTable
 
 __all__ = ["MemoryStore"]
+
+T = TypeVar("T")
 
 
 class MemoryStore:
     """
-    The thread engine's store: plain Python objects behind one lock.
+    A :class:`~txtestserver._state.store.StateStore` in this process's memory.
 
-    The lock is held only for dict and list operations, never while doing I/O.
+    :param table: the answers to start with (the final state of a server
+        process, loaded back); empty by default.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, table: ResponseTable | None = None) -> None:
         self._lock = threading.Lock()
-        self._response: ResponseState = {}
-        self._once: ResponseState = {}
+        self._table = table if table is not None else ResponseTable()
         self._history: list[Record] = []
         self._done = False
 
-    def _state(self, once: bool) -> ResponseState:
-        return self._once if once else self._response
-
-    def response_state(self, once: bool) -> ResponseState:
+    def read(self, look: Callable[[ResponseTable], T]) -> T:
         with self._lock:
-            return dict(self._state(once))
+            return look(self._table)
 
-    def set_response(self, once: bool, key: str, value: Any) -> None:
+    def update(self, change: Callable[[ResponseTable], T]) -> T:
         with self._lock:
-            self._state(once)[key] = value
-
-    def delete_response(self, once: bool, key: str) -> None:
-        with self._lock:
-            del self._state(once)[key]
-
-    def take_response(self, method: str) -> dict[str, Any]:
-        with self._lock:
-            values, used = resolve(self._response, self._once, method)
-            for key in used:
-                del self._once[key]
-        return values
+            return change(self._table)
 
     def record(self, record: Record, done: bool = False) -> None:
         with self._lock:
@@ -73,7 +60,6 @@ class MemoryStore:
 
     def reset(self) -> None:
         with self._lock:
-            self._response.clear()
-            self._once.clear()
+            self._table.clear()
             self._history = []
             self._done = False

@@ -2,40 +2,38 @@
 The interface of a state store: what the views and the HTTP resource may ask
 of the state, whichever engine keeps it (:mod:`.memory` in the test process,
 :mod:`.files` shared with a server process).
+
+A store holds the :class:`~txtestserver._model.table.ResponseTable` (what
+the test set) and what clients sent (the recorded requests and the ``done``
+flag). Every method is atomic: the test's thread and the server (another
+thread or another process) may call them at the same time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
-from .._model.keys import ResponseState
 from .._model.record import Record
+from .._model.table import ResponseTable
 
 __all__ = ["StateStore"]
 
+T = TypeVar("T")
+
 
 class StateStore(Protocol):
-    """
-    The state shared by the test (through the views) and the HTTP resource.
+    """The state shared by the test (through the views) and the HTTP resource."""
 
-    Every method is atomic: the test's thread and the server (another thread
-    or another process) may call them at the same time.
-    """
-
-    def response_state(self, once: bool) -> ResponseState:
-        """A copy of ``response`` (or ``response_once`` if ``once``)."""
-
-    def set_response(self, once: bool, key: str, value: Any) -> None:
-        """Set one (already validated) key of ``response`` or ``response_once``."""
-
-    def delete_response(self, once: bool, key: str) -> None:
-        """Remove one key; ``KeyError`` if it is not set."""
-
-    def take_response(self, method: str) -> dict[str, Any]:
+    def read(self, look: Callable[[ResponseTable], T]) -> T:
         """
-        The resolved response values for one request, removing the
-        ``response_once`` keys it uses in the same atomic step.
+        ``look(table)`` on a consistent table; ``look`` must not change it.
+        """
+
+    def update(self, change: Callable[[ResponseTable], T]) -> T:
+        """
+        ``change(table)`` as one atomic read-modify-write; what it changes is
+        kept (the take of a ``once`` value, a test setting a key).
         """
 
     def record(self, record: Record, done: bool = False) -> None:
@@ -59,4 +57,4 @@ class StateStore(Protocol):
         """Every request recorded since start or reset, oldest first."""
 
     def reset(self) -> None:
-        """Forget requests and ``done``; response and response_once to defaults."""
+        """Forget requests and ``done``; every slot of the table emptied."""
