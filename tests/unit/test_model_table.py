@@ -1,4 +1,4 @@
-"""The response rules in isolation: key names, precedence, building an answer."""
+"""The response table in isolation: key names and precedence."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from txtestserver import TestServerError
-from txtestserver._http.answers import ErrorAnswer, StaticAnswer, choose
-from txtestserver._model.keys import KEYS, canonical_key, check_value, defaults
+from txtestserver._model.keys import KEYS, canonical_key, check_value
 from txtestserver._model.table import ONCE, RESPONSE, ResponseTable
 
 
@@ -58,22 +57,3 @@ def test_portable_values_refuse_functions_and_iterators() -> None:
         check_value("callback", lambda request: b"", portable=True)
     with pytest.raises(TestServerError, match="cannot be an iterator"):
         check_value("data", iter([b"a"]), portable=True)
-
-
-def build(values: dict[str, Any]) -> Any:
-    answer = choose(values)
-    assert isinstance(answer, (StaticAnswer, ErrorAnswer))
-    return answer
-
-
-def test_build_iterator_then_exhausted() -> None:
-    values = dict(defaults(), data=iter([b"one", "two"]))
-    assert build(values).body == b"one"
-    assert build(values).body == b"two"
-    exhausted = build(values)
-    assert exhausted.code == 500
-    assert isinstance(exhausted, ErrorAnswer) and "exhausted" in exhausted.message
-
-
-def test_build_encodes_str_with_charset() -> None:
-    assert build(dict(defaults(), data="é", charset="latin-1")).body == b"\xe9"
