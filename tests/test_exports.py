@@ -14,7 +14,14 @@ def test_all_names_resolve() -> None:
 
 
 def test_public_names() -> None:
-    expected = {"DeferredTestServer", "TestServer", "TestServerError", "WaitTimeoutError"}
+    expected = {
+        "DeferredTestServer",
+        "TestServer",
+        "TestServerError",
+        "WaitTimeoutError",
+        "ndjson",
+        "sse",
+    }
     assert expected <= set(txtestserver.__all__)
     assert all(not name.startswith("_") or name == "__version__" for name in txtestserver.__all__)
     assert set(dir(txtestserver)) >= set(txtestserver.__all__)

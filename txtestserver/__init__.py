@@ -14,6 +14,8 @@ inspect what the client sent::
 
 :class:`TestServer` blocks (plain unittest and pytest code);
 :class:`DeferredTestServer` returns Deferreds (trial, Twisted code).
+:func:`sse` and :func:`ndjson` make the pieces of a streamed body
+(``response['chunks']``).
 
 Importing the package does not import Twisted: the two server classes are
 loaded on first use, so the pytest plugin costs nothing to projects that
@@ -31,6 +33,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._blocking import TestServer
     from ._deferred import DeferredTestServer
+    from ._formats import ndjson, sse
 
 __all__ = [
     "DeferredTestServer",
@@ -38,10 +41,17 @@ __all__ = [
     "TestServerError",
     "WaitTimeoutError",
     "__version__",
+    "ndjson",
+    "sse",
 ]
 
 #: Names loaded on first access (PEP 562), with the module that defines them.
-_LAZY = {"TestServer": "._blocking", "DeferredTestServer": "._deferred"}
+_LAZY = {
+    "TestServer": "._blocking",
+    "DeferredTestServer": "._deferred",
+    "sse": "._formats",
+    "ndjson": "._formats",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -80,7 +80,7 @@ class RequestView(MutableMapping[str, Any]):
     ``server.request``: what the latest client sent.
 
     Keys: ``args``, ``headers``, ``cookies``, ``path``, ``method``, ``data``,
-    ``files``, ``client_ip``, ``done`` and ``charset``. Only ``charset`` can be
+    ``files``, ``client_ip``, ``fault``, ``done`` and ``charset``. Only ``charset`` can be
     set: it decodes the path, args and form fields.
     """
 

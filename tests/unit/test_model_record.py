@@ -6,7 +6,7 @@ from txtestserver._model.record import parse
 
 
 def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: bytes = b"GET"):
-    return (method, uri, headers, body, "127.0.0.1")
+    return (method, uri, headers, body, "127.0.0.1", None)
 
 
 def test_invalid_bytes_in_path_and_query_do_not_raise() -> None:

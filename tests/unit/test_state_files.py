@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import txtestserver
 from txtestserver import TestServerError
+from txtestserver._model.keys import FAULTS
 from txtestserver._model.keys import check_value as validate
 from txtestserver._model.record import Record
 from txtestserver._model.table import ONCE
@@ -41,11 +42,11 @@ def response_state(store: FileStore, once: bool) -> dict[str, Any]:
 
 
 def take_response(store: FileStore, method: str) -> dict[str, Any]:
-    return store.update(lambda table: table.take((method.encode(), b"/", b"", b"", "::1")))
+    return store.update(lambda table: table.take((method.encode(), b"/", b"", b"", "::1", None)))
 
 
 def record(n: int = 0, body: bytes = b"") -> Record:
-    return (b"GET", b"/%d" % n, b"X-N: %d\r\n" % n, body, "127.0.0.1")
+    return (b"GET", b"/%d" % n, b"X-N: %d\r\n" % n, body, "127.0.0.1", None)
 
 
 @pytest.fixture
@@ -214,8 +215,17 @@ def test_encode_round_trips_exactly(value: object) -> None:
     assert repr(back) == repr(value)  # repr: nan == nan, and tuple vs list differ
 
 
-@given(st.tuples(st.binary(), st.binary(), st.binary(), st.binary(), st.text()))
-def test_records_round_trip_exactly(fields: tuple[bytes, bytes, bytes, bytes, str]) -> None:
+@given(
+    st.tuples(
+        st.binary(),
+        st.binary(),
+        st.binary(),
+        st.binary(),
+        st.text(),
+        st.none() | st.sampled_from(FAULTS),
+    )
+)
+def test_records_round_trip_exactly(fields: Record) -> None:
     store = FileStore()
     directory = store.create()
     try:

@@ -1,17 +1,17 @@
 """
-Where an answer is chosen and rendered: the answer kinds.
+The answer kinds every server has: what an answer is (:class:`Answer`), a
+static one, a callback's, an error.
 
 Each kind is a class that makes itself from the response values a request
 takes (``from_values``) and writes itself onto a twisted.web request
-(``render``). :func:`choose` picks the kind from :data:`KINDS`: the first
-entry whose key has a value wins, else a :class:`StaticAnswer`. A new kind
-(a stream, a fault, raw bytes) is one class here and one entry in
-:data:`KINDS`; the resource does not change.
+(``render``). :mod:`.kinds` chooses the kind for a request; the kinds that
+stream (:mod:`.streams`) or misbehave on purpose (:mod:`.faults`) have
+modules of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -20,34 +20,18 @@ from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._model.keys import load_callback
-from .._version import __version__
+from .writing import SERVER_HEADER, Reply, finish, render_error, start
 
 __all__ = [
-    "KINDS",
     "SERVER_HEADER",
     "Answer",
     "CallbackAnswer",
     "ErrorAnswer",
     "Reply",
     "StaticAnswer",
-    "choose",
 ]
 
-#: The default ``Server`` header.
-SERVER_HEADER = f"txtestserver/{__version__}".encode()
-
 _log = Logger()
-
-
-class Reply(NamedTuple):
-    """
-    How this server replies, whatever the answer: the settings an answer
-    needs from its server.
-
-    :ivar keep_alive: keep the connection open after the answer.
-    """
-
-    keep_alive: bool
 
 
 class Answer(Protocol):
@@ -56,9 +40,15 @@ class Answer(Protocol):
 
     :ivar sleep: seconds to wait (without blocking the reactor) before
         :meth:`render`.
-    :ivar immediate: :meth:`render` finishes the request before it returns
-        and runs no test code, so the resource may record the request once
-        it is answered (one store update instead of two).
+    :ivar immediate: :meth:`render` does all it will do before it returns
+        (it finishes the request, or carries out a fault) and runs no test
+        code, so the resource may record the request once it is answered
+        (one store update instead of two).
+    :ivar closes: :meth:`render` ends the exchange by closing the
+        connection instead of finishing the request (a fault, raw bytes):
+        the request counts as answered once :meth:`render` has returned.
+    :ivar fault: the ``response['fault']`` this answer carries out, recorded
+        with the request (``request['fault']``); None for a normal answer.
     """
 
     @property
@@ -67,50 +57,17 @@ class Answer(Protocol):
     @property
     def immediate(self) -> bool: ...
 
+    @property
+    def closes(self) -> bool: ...
+
+    @property
+    def fault(self) -> str | None: ...
+
     def render(self, request: Request, reply: Reply) -> Deferred[Any] | None:
         """
         Write the answer; return a Deferred if it finishes later (the
         resource cancels it when the client leaves or the server stops).
         """
-
-
-# -- writing ------------------------------------------------------------------------------
-
-
-def start(
-    request: Request,
-    code: int,
-    reply: Reply,
-    headers: Sequence[tuple[str, str]] = (),
-    cookies: Sequence[tuple[str, str]] = (),
-    charset: str = "utf-8",
-) -> None:
-    """The status line and headers: defaults first, then what the test set."""
-    request.setResponseCode(code)
-    out = request.responseHeaders
-    out.setRawHeaders(b"server", [SERVER_HEADER])
-    out.setRawHeaders(b"content-type", [f"text/html; charset={charset}".encode()])
-    grouped: dict[bytes, list[bytes]] = {}
-    for name, value in headers:
-        grouped.setdefault(name.lower().encode("latin-1"), []).append(value.encode("utf-8"))
-    for key, values in grouped.items():
-        out.setRawHeaders(key, values)
-    for name, value in cookies:
-        out.addRawHeader(b"set-cookie", f"{name}={value}".encode())
-    if not reply.keep_alive:
-        out.setRawHeaders(b"connection", [b"close"])
-        request.channel.persistent = False
-
-
-def finish(request: Request, body: bytes) -> None:
-    """The body (with its length, unless the test set one), then the end."""
-    if request.finished or request.channel is None:
-        return  # the client went away
-    if not request.responseHeaders.hasHeader(b"content-length"):
-        request.setHeader(b"content-length", b"%d" % len(body))
-    if request.method != b"HEAD":
-        request.write(body)
-    request.finish()
 
 
 # -- the kinds ------------------------------------------------------------------------------
@@ -126,6 +83,8 @@ class ErrorAnswer(NamedTuple):
     message: str
     sleep: float = 0.0
     immediate: bool = True
+    closes: bool = False
+    fault: str | None = None
 
     def render(self, request: Request, reply: Reply) -> None:
         render_error(request, self.code, self.message, reply)
@@ -146,6 +105,8 @@ class StaticAnswer(NamedTuple):
     charset: str
     sleep: float
     immediate: bool = True
+    closes: bool = False
+    fault: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> StaticAnswer | ErrorAnswer:
@@ -199,6 +160,8 @@ class CallbackAnswer(NamedTuple):
     sleep: float
     callback: Callable[[Request], Any]
     immediate: bool = False
+    closes: bool = False
+    fault: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> CallbackAnswer:
@@ -261,40 +224,3 @@ def _callback_failed(request: Request, failure: Failure, reply: Reply) -> Failur
         reply,
     )
     return None
-
-
-def render_error(request: Request, code: int, message: str, reply: Reply) -> None:
-    """Answer ``code`` with ``message`` as a plain-text body."""
-    if request.finished or request.channel is None:
-        return
-    if request.startedWriting:
-        # Too late for a clean status: cut the connection so the client sees
-        # the failure instead of a truncated body that looks complete.
-        request.channel.transport.abortConnection()  # type: ignore[union-attr]
-        return
-    _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
-    start(request, code, reply)
-    request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
-    request.responseHeaders.removeHeader(b"content-length")
-    finish(request, f"txtestserver: {message}\n".encode())
-
-
-# -- choosing -------------------------------------------------------------------------------
-
-#: ``(key, make)``, highest precedence first: the first key whose value is
-#: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
-KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
-    ("callback", CallbackAnswer.from_values),
-]
-
-
-def choose(values: Mapping[str, Any]) -> Answer:
-    """
-    The answer to one request, from the response values it took.
-
-    :param values: every response key's value (defaults included).
-    """
-    for key, make in KINDS:
-        if values[key] is not None:
-            return make(values)
-    return StaticAnswer.from_values(values)

@@ -16,7 +16,8 @@ __all__ = ["capture"]
 
 def capture(request: Request, body_limit: int) -> Record:
     """
-    Record what a client sent.
+    Record what a client sent (with no fault: the resource names the fault,
+    if any, once it has taken the answer).
 
     :param request: the twisted.web request, with its body fully received.
     :param body_limit: keep at most this many bytes of the body.
@@ -36,4 +37,4 @@ def capture(request: Request, body_limit: int) -> Record:
     content.seek(0)
     address = request.getClientAddress()
     host = getattr(address, "host", None) or str(address)
-    return (request.method, request.uri, b"".join(lines), body, host)
+    return (request.method, request.uri, b"".join(lines), body, host, None)

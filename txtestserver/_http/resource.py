@@ -19,11 +19,13 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
-from .._model.record import Record
+from .._model.record import Record, with_fault
 from .._state.store import StateStore
 from .._types import TimeReactor
-from .answers import Answer, ErrorAnswer, Reply, choose
+from .answers import Answer, ErrorAnswer
 from .capture import capture
+from .kinds import choose
+from .writing import Reply
 
 __all__ = ["CaptureResource"]
 
@@ -37,12 +39,15 @@ class CaptureResource(Resource):
     For each request: record it, take its answer from the store (using up
     what it takes, in one atomic step), wait the answer's ``sleep`` without
     blocking the reactor, render it, mark the request done and call
-    ``on_answered``. The request is recorded before a ``sleep`` or a
-    callback, so that a test sees it meanwhile; an answer written at once is
-    recorded already done, in one store update.
+    ``on_answered``. The request is recorded before a ``sleep``, a callback
+    or a stream, so that a test sees it meanwhile; an answer written at once
+    is recorded already done, in one store update. A request is done when
+    its answer is finished, or when a fault that closes the connection has
+    been carried out; never for a fault that leaves it hanging.
 
     :param store: where the response is read and the request recorded.
-    :param reactor: schedules ``sleep`` (a ``Clock`` in unit tests).
+    :param reactor: schedules ``sleep`` and paces streams (a ``Clock`` in
+        unit tests).
     :param on_answered: called in the reactor thread after each answered
         request.
     :param config: keep-alive and the body limit apply here, the header
@@ -63,20 +68,23 @@ class CaptureResource(Resource):
         self._store = store
         self._reactor = reactor
         self._on_answered = on_answered
-        self._reply = Reply(keep_alive=config.keep_alive)
+        self._reply = Reply(keep_alive=config.keep_alive, reactor=reactor)
         self._body_limit = config.body_limit
 
     def render(self, request: Request) -> int:
         record = capture(request, self._body_limit)
         answer = self._take(record)
+        if answer.fault is not None:
+            record = with_fault(record, answer.fault)
         if answer.immediate and not answer.sleep:
             # The usual case, answered at once. Twisted sends nothing before
             # render() returns, so the request is recorded as answered in
             # one store update, never later than the client sees the answer
             # (the server process writes its state file once, not twice).
             answer.render(request, self._reply)
-            self._store.record(record, done=bool(request.finished))
-            if request.finished:
+            done = answer.closes or bool(request.finished)
+            self._store.record(record, done=done)
+            if done:
                 self._call_on_answered()
             return NOT_DONE_YET
         # Recorded before the answer: a test sees it during a sleep, and a
@@ -95,9 +103,10 @@ class CaptureResource(Resource):
                 self._render,
                 request,
                 answer,
+                record,
             )
         else:
-            pending = self._render(request, answer)
+            pending = self._render(request, answer, record)
         if pending is not None:
             self._cancel_when_gone(request, pending)
         return NOT_DONE_YET
@@ -116,10 +125,13 @@ class CaptureResource(Resource):
             _log.failure("txtestserver could not build the response")
             return ErrorAnswer(500, f"cannot build the response: {e!r}")
 
-    def _render(self, request: Request, answer: Answer) -> Deferred[Any] | None:
+    def _render(self, request: Request, answer: Answer, record: Record) -> Deferred[Any] | None:
         if request.finished or request.channel is None:
             return None  # the client left during the sleep
-        return answer.render(request, self._reply)
+        pending = answer.render(request, self._reply)
+        if answer.closes:
+            self._finished(None, record)  # the connection is closing: no finish comes
+        return pending
 
     def _finished(self, _: object, record: Record) -> None:
         self._store.mark_done(record)

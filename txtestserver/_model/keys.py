@@ -10,7 +10,7 @@ portable check passes is plain data (bytes, str, numbers, bools, None, lists
 and tuples of them) that the file store can write as JSON.
 
 A new key is one :func:`register` call (and, if it makes a new kind of
-answer, an entry in :data:`txtestserver._http.answers.KINDS`). Nothing here
+answer, an entry in :data:`txtestserver._http.kinds.KINDS`). Nothing here
 knows HTTP or Twisted.
 """
 
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import codecs
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._errors import TestServerError
 
 __all__ = [
+    "FAULTS",
     "KEYS",
     "ResponseKey",
     "canonical_key",
@@ -200,6 +201,83 @@ def _check_sleep(where: str, value: Any, portable: bool) -> float:
     return float(value)
 
 
+def _check_chunks(where: str, value: Any, portable: bool) -> Any:
+    """
+    None, or the pieces of a streamed body: a list of bytes or str (kept as
+    a list); in the thread engine any other iterable too (a generator), kept
+    as it is and read while the answer streams.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bytes, str, bytearray, memoryview)):
+        raise TestServerError(
+            f"{where} must be a list of pieces (bytes or str), not one "
+            f"{type(value).__name__}: use response['data'] for a body in one piece"
+        )
+    if isinstance(value, (list, tuple)):
+        pieces = []
+        for piece in value:
+            if isinstance(piece, (bytearray, memoryview)):
+                piece = bytes(piece)
+            if not isinstance(piece, (bytes, str)):
+                raise TestServerError(
+                    f"{where}: every piece must be bytes or str, not {type(piece).__name__}"
+                )
+            pieces.append(piece)
+        return pieces
+    if not isinstance(value, Iterable):
+        raise TestServerError(
+            f"{where} must be a list of bytes or str pieces, not {type(value).__name__}"
+        )
+    if portable:
+        raise TestServerError(
+            f"{where} cannot be a {type(value).__name__}: {_HINT_SUBPROCESS}. "
+            "Give a list of pieces (list(generator) if it is finite), or use the thread engine"
+        )
+    return value
+
+
+def _check_throttle(where: str, value: Any, portable: bool) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise TestServerError(
+            f"{where} must be a number of bytes per second > 0 (or None), not {value!r}"
+        )
+    return float(value)
+
+
+#: The values of ``response['fault']``: how the server misbehaves instead of
+#: answering. :mod:`txtestserver._http.faults` carries each one out.
+FAULTS = (
+    "reset",
+    "empty",
+    "garbage",
+    "malformed_chunk",
+    "truncated",
+    "reset_mid_body",
+    "stall",
+    "no_answer",
+)
+
+
+def _check_fault(where: str, value: Any, portable: bool) -> str | None:
+    if value is None or value in FAULTS:
+        return value  # type: ignore[no-any-return]
+    raise TestServerError(f"{where} must be None or one of {', '.join(FAULTS)}; not {value!r}")
+
+
+def _check_raw(where: str, value: Any, portable: bool) -> bytes | str | None:
+    if value is None or isinstance(value, (bytes, str)):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TestServerError(
+        f"{where} must be bytes (the exact answer, status line included) or None, "
+        f"not {type(value).__name__}"
+    )
+
+
 def check_charset(where: str, value: object, portable: bool = True) -> str:
     """
     Check a charset a test sets (``response['charset']``, ``request['charset']``).
@@ -243,3 +321,8 @@ register("cookies", [], _check_pairs)
 register("callback", None, _check_callback)
 register("sleep", 0.0, _check_sleep)
 register("charset", "utf-8", check_charset)
+register("chunks", None, _check_chunks)
+register("chunk_delay", 0.0, _check_sleep)
+register("throttle", None, _check_throttle)
+register("fault", None, _check_fault)
+register("raw", None, _check_raw)

@@ -17,12 +17,19 @@ from urllib.parse import unquote_to_bytes
 from multidict import CIMultiDict, MultiDict
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-__all__ = ["Record", "empty", "parse"]
+__all__ = ["Record", "empty", "parse", "with_fault"]
 
-#: ``(method, uri, headers, body, client_ip)``: ``method`` and ``uri`` as the
-#: client sent them; ``headers`` as ``b"Name: value\r\n"`` lines in arrival
-#: order (repeats kept); ``body`` the raw bytes (cut at the server's limit).
-Record = tuple[bytes, bytes, bytes, bytes, str]
+#: ``(method, uri, headers, body, client_ip, fault)``: ``method`` and ``uri``
+#: as the client sent them; ``headers`` as ``b"Name: value\r\n"`` lines in
+#: arrival order (repeats kept); ``body`` the raw bytes (cut at the server's
+#: limit); ``fault`` the answer side: the ``response['fault']`` the request was
+#: answered with, or None for a normal answer.
+Record = tuple[bytes, bytes, bytes, bytes, str, str | None]
+
+
+def with_fault(record: Record, fault: str) -> Record:
+    """``record`` answered with ``response['fault']`` ``fault``."""
+    return (*record[:5], fault)
 
 
 def empty(charset: str = "utf-8") -> dict[str, Any]:
@@ -36,6 +43,7 @@ def empty(charset: str = "utf-8") -> dict[str, Any]:
         "data": None,
         "files": {},
         "client_ip": None,
+        "fault": None,
         "done": False,
         "charset": charset,
     }
@@ -50,7 +58,7 @@ def parse(record: Record, charset: str) -> dict[str, Any]:
         bytes that are not valid in it become U+FFFD (headers fall back to
         latin-1, which keeps every byte).
     """
-    method, uri, raw_headers, body, client_ip = record
+    method, uri, raw_headers, body, client_ip, fault = record
     raw_path, _, query = uri.partition(b"?")
     headers = CIMultiDict[str]()
     for line in raw_headers.split(b"\r\n"):
@@ -73,6 +81,7 @@ def parse(record: Record, charset: str) -> dict[str, Any]:
         "data": body,
         "files": files,
         "client_ip": client_ip,
+        "fault": fault,
         "charset": charset,
     }
 

@@ -127,15 +127,22 @@ def decode(data: Any) -> Any:
 
 
 def _record_line(record: Record) -> bytes:
-    method, uri, headers, body, client_ip = record
+    method, uri, headers, body, client_ip, fault = record
     fields = [base64.b64encode(b).decode("ascii") for b in (method, uri, headers, body)]
-    return _encode_json([*fields, client_ip]).encode("ascii") + b"\n"
+    return _encode_json([*fields, client_ip, fault]).encode("ascii") + b"\n"
 
 
 def _parse_record(line: bytes) -> Record:
-    method, uri, headers, body, client_ip = json.loads(line)
+    method, uri, headers, body, client_ip, fault = json.loads(line)
     b64 = base64.b64decode
-    return (b64(method), b64(uri), b64(headers), b64(body), str(client_ip))
+    return (
+        b64(method),
+        b64(uri),
+        b64(headers),
+        b64(body),
+        str(client_ip),
+        None if fault is None else str(fault),
+    )
 
 
 class FileStore:

@@ -1,0 +1,42 @@
+"""
+Which kind of answer a request gets: :data:`KINDS` and :func:`choose`.
+
+A new kind of answer is one class (in :mod:`.answers` or a module of its
+own) and one entry in :data:`KINDS`; the resource does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .answers import Answer, CallbackAnswer, StaticAnswer
+from .faults import FaultAnswer, RawAnswer
+from .streams import StreamAnswer
+
+__all__ = ["KINDS", "choose"]
+
+#: ``(key, make)``, highest precedence first: the first key whose value is
+#: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
+#: Raw bytes beat a fault, a fault beats a callback, a callback beats a
+#: stream; ``throttle`` alone streams the plain body. ``sleep`` applies to
+#: every kind (the resource waits it before rendering).
+KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
+    ("raw", RawAnswer.from_values),
+    ("fault", FaultAnswer.from_values),
+    ("callback", CallbackAnswer.from_values),
+    ("chunks", StreamAnswer.from_chunks),
+    ("throttle", StreamAnswer.from_data),
+]
+
+
+def choose(values: Mapping[str, Any]) -> Answer:
+    """
+    The answer to one request, from the response values it took.
+
+    :param values: every response key's value (defaults included).
+    """
+    for key, make in KINDS:
+        if values[key] is not None:
+            return make(values)
+    return StaticAnswer.from_values(values)

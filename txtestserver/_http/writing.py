@@ -1,0 +1,96 @@
+"""
+How an answer is written onto a twisted.web request: the settings every
+answer needs from its server (:class:`Reply`), the status line and headers
+(:func:`start`), a whole body (:func:`finish`) and an error answer
+(:func:`render_error`). The answer kinds (:mod:`.answers`, :mod:`.streams`,
+:mod:`.faults`) are built on these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from twisted.logger import Logger
+from twisted.web.server import Request
+
+from .._types import TimeReactor
+from .._version import __version__
+
+__all__ = ["SERVER_HEADER", "Reply", "finish", "render_error", "start"]
+
+#: The default ``Server`` header.
+SERVER_HEADER = f"txtestserver/{__version__}".encode()
+
+_log = Logger()
+
+
+class Reply(NamedTuple):
+    """
+    How this server replies, whatever the answer: the settings an answer
+    needs from its server.
+
+    :ivar keep_alive: keep the connection open after the answer.
+    :ivar reactor: paces what an answer writes over time (a stream's
+        pieces, a throttled body); a ``Clock`` in unit tests.
+    """
+
+    keep_alive: bool
+    reactor: TimeReactor
+
+
+def start(
+    request: Request,
+    code: int,
+    reply: Reply,
+    headers: Sequence[tuple[str, str]] = (),
+    cookies: Sequence[tuple[str, str]] = (),
+    charset: str = "utf-8",
+) -> None:
+    """The status line and headers: defaults first, then what the test set."""
+    request.setResponseCode(code)
+    out = request.responseHeaders
+    out.setRawHeaders(b"server", [SERVER_HEADER])
+    out.setRawHeaders(b"content-type", [f"text/html; charset={charset}".encode()])
+    grouped: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        grouped.setdefault(name.lower().encode("latin-1"), []).append(value.encode("utf-8"))
+    for key, values in grouped.items():
+        out.setRawHeaders(key, values)
+    for name, value in cookies:
+        out.addRawHeader(b"set-cookie", f"{name}={value}".encode())
+    if not reply.keep_alive:
+        out.setRawHeaders(b"connection", [b"close"])
+        request.channel.persistent = False
+
+
+def gone(request: Request) -> bool:
+    """The request is answered already, or its client went away."""
+    return bool(request.finished) or request.channel is None
+
+
+def finish(request: Request, body: bytes) -> None:
+    """The body (with its length, unless the test set one), then the end."""
+    if gone(request):
+        return
+    if not request.responseHeaders.hasHeader(b"content-length"):
+        request.setHeader(b"content-length", b"%d" % len(body))
+    if request.method != b"HEAD":
+        request.write(body)
+    request.finish()
+
+
+def render_error(request: Request, code: int, message: str, reply: Reply) -> None:
+    """Answer ``code`` with ``message`` as a plain-text body."""
+    if gone(request):
+        return
+    if request.startedWriting:
+        # Too late for a clean status: cut the connection so the client sees
+        # the failure instead of a truncated body that looks complete.
+        request.channel.transport.abortConnection()  # type: ignore[union-attr]
+        return
+    _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
+    start(request, code, reply)
+    request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
+    request.responseHeaders.removeHeader(b"content-length")
+    finish(request, f"txtestserver: {message}\n".encode())
