@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from tests._load import Watcher, lost_requests, run_load
+from tests._load import Watcher, check_request, lost_requests, request_id, run_load
 from tests._raw import check_serving, server_log_errors
 from txtestserver import TestServer
 
@@ -97,3 +98,49 @@ def test_wait_request_under_load(engine: str) -> None:
         server.wait_request(10)
         assert server.request["done"] is True
         assert len(server.requests) == 500
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
+def test_waits_under_load(engine: str, keep_alive: bool) -> None:
+    """
+    Waits begun before the load see it all: ``wait_requests`` every request
+    exactly once, ``wait_for`` the one it looks for; none is left behind.
+    """
+    per_client = 25
+    total = CLIENTS * per_client
+    wanted = request_id(7, 20)
+    server = TestServer(engine=engine)
+    server.start(keep_alive=keep_alive)
+    results: dict[str, Any] = {}
+    try:
+        server.response["data"] = b"ok"
+        waits = [
+            threading.Thread(
+                target=lambda: results.setdefault("all", server.wait_requests(total, 120))
+            ),
+            threading.Thread(
+                target=lambda: results.setdefault(
+                    "one", server.wait_for(lambda r: r["path"] == f"/load/{wanted}", 120)
+                )
+            ),
+        ]
+        for thread in waits:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(server._waits) < 2:  # both have begun before the first request
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        result = run_load(server, CLIENTS, per_client, expected=b"ok")
+        for thread in waits:
+            thread.join(120)
+        assert result.errors == []
+        everything = results["all"]
+        assert len(everything) == total
+        assert sorted(check_request(r) or "" for r in everything) == sorted(
+            request_id(c, n) for c in range(CLIENTS) for n in range(per_client)
+        )
+        assert all(r["response_code"] == 200 for r in everything)
+        assert results["one"]["headers"]["X-Id"] == wanted
+        assert len(server._waits) == 0
+    finally:
+        server.stop()

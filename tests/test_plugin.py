@@ -143,3 +143,73 @@ def test_entry_point_declared() -> None:
     script = project["scripts"]["txtestserver"]
     module_name, _, function = script.partition(":")
     assert callable(getattr(importlib.import_module(module_name), function))
+
+
+def test_a_server_side_error_fails_the_test_that_caused_it(
+    project: pytest.Pytester, engine: str
+) -> None:
+    project.makepyfile(
+        test_errors="""
+        import urllib.error
+        from urllib.request import urlopen
+
+        import pytest
+        from txtestserver import ServerSideError
+
+
+        def get(url):
+            try:
+                urlopen(url).read()
+            except urllib.error.HTTPError as e:
+                return e.code
+            return 200
+
+
+        def test_causes_an_error(test_server):
+            test_server.response["callback"] = "test_errors:explodes"
+            assert get(test_server.get_url("/boom")) == 500
+
+
+        def test_after_it_starts_clean(test_server):
+            assert list(test_server.errors) == []
+            assert get(test_server.get_url("/fine")) == 200
+
+
+        @pytest.mark.allow_server_errors
+        def test_marked(test_server):
+            test_server.response["callback"] = "test_errors:explodes"
+            assert get(test_server.get_url("/marked")) == 500
+
+
+        def test_checks_itself(test_server):
+            test_server.response["callback"] = "test_errors:explodes"
+            get(test_server.get_url("/checked"))
+            with pytest.raises(ServerSideError, match="GET /checked"):
+                test_server.check()
+
+
+        def test_clears_them(test_server):
+            test_server.response["callback"] = "test_errors:explodes"
+            get(test_server.get_url("/cleared"))
+            test_server.errors.clear()
+
+
+        def explodes(request):
+            raise RuntimeError("the callback failed on purpose")
+        """
+    )
+    result = run(project, f"--txtestserver-engine={engine}")
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_causes_an_error*",
+            "*ServerSideError: the server had 1 error while answering (oldest first):*",
+            "*1. GET /boom HTTP/1.1: response?'callback'? raised RuntimeError: "
+            "the callback failed on purpose*",
+        ]
+    )
+
+
+def test_the_marker_is_registered(project: pytest.Pytester) -> None:
+    result = run(project, "--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.allow_server_errors*"])

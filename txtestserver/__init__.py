@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import TestServerError, WaitTimeoutError
+from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeferredTestServer",
+    "ServerSideError",
     "TestServer",
     "TestServerError",
     "WaitTimeoutError",

@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python import threadable
 from twisted.python.failure import Failure
 
-from ._core import ServerCore
+from ._core import ServerCore, check_seconds
 from ._errors import TestServerError
 from ._types import ProcessReactor
 
@@ -80,13 +80,19 @@ def _blocking_call(
 
         d.addBoth(keep)
 
+    def cancel() -> None:
+        for d in running:
+            d.cancel()
+
     reactor.callFromThread(run)
-    if not finished.wait(timeout):
-
-        def cancel() -> None:
-            for d in running:
-                d.cancel()
-
+    try:
+        over = finished.wait(timeout)
+    except BaseException:
+        # Interrupted (Ctrl-C, a signal handler that raised): the call in the
+        # reactor thread is cancelled too, leaving no waiter or timer there.
+        reactor.callFromThread(cancel)
+        raise
+    if not over:
         reactor.callFromThread(cancel)
         raise TestServerError(f"TestServer.{what} did not finish within {timeout} s")
     result = outcome[0]
@@ -133,12 +139,52 @@ class TestServer(ServerCore):
 
     def wait_request(self, timeout: float = 5.0) -> None:
         """
-        Return as soon as ``request['done']`` is true (at once if it already is).
+        Return as soon as ``request['done']`` is true (at once if it already
+        is, even when that request was answered long ago): for "the next
+        request", use :meth:`wait_requests` or :meth:`wait_for`.
 
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`, whose message says what
+            did arrive.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
+        """
+        timeout = check_seconds("wait_request(timeout)", timeout)
+        _blocking_call("wait_request()", timeout + self._call_timeout, self._wait_request, timeout)
+
+    def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """
+        Return once ``count`` requests since start or reset are answered
+        (at once if they already are).
+
+        :param count: how many requests.
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`, whose message says how
+            many did arrive.
+        :return: the first ``count`` answered requests, oldest first, each a
+            dict like ``server.request``.
+        """
+        timeout = check_seconds("wait_requests(timeout)", timeout)
+        return _blocking_call(
+            "wait_requests()", timeout + self._call_timeout, self._wait_requests, count, timeout
+        )
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """
+        Return the first answered request for which ``predicate(request)``
+        is true, oldest first; requests answered before the call count.
+
+        :param predicate: takes a request dict (like ``server.request``); it
+            runs in the server's reactor thread, and an exception it raises
+            is raised here.
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`.
         """
-        _blocking_call("wait_request()", timeout + self._call_timeout, self._wait_request, timeout)
+        timeout = check_seconds("wait_for(timeout)", timeout)
+        return _blocking_call(
+            "wait_for()", timeout + self._call_timeout, self._wait_for, predicate, timeout
+        )
 
     def __enter__(self) -> TestServer:
         self.start()

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from ._deferred import DeferredTestServer
 from ._errors import TestServerError
+from ._state.store import Ticket
 from ._version import __version__
 
 __all__ = ["format_request", "main"]
@@ -143,11 +144,11 @@ class _PrintingServer(DeferredTestServer):
         self._out = out
         self._printed = 0
 
-    def _answered(self) -> None:
+    def _answered(self, ticket: Ticket) -> None:
         # The hook the engine calls after each answered request (it also
-        # wakes wait_request). Prints every request recorded since the last
+        # wakes the waits). Prints every request recorded since the last
         # call, so one whose client gave up is shown with the next.
-        super()._answered()
+        super()._answered(ticket)
         new = self.requests[self._printed :]
         self._printed += len(new)
         for request in new:

@@ -11,6 +11,8 @@ in crochet's reactor thread and blocks on them.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -23,12 +25,49 @@ from ._config import (
     ServerConfig,
 )
 from ._engines import make_engine
-from ._errors import TestServerError, WaitTimeoutError
+from ._errors import ServerSideError, TestServerError
+from ._model.record import Entry, parse
 from ._model.table import ONCE, RESPONSE
+from ._problems import describe_errors, error_dicts
+from ._state.store import Ticket
 from ._types import ProcessReactor
-from ._views import RequestsView, RequestView, ResponseView
+from ._views import ErrorsView, RequestsView, RequestView, ResponseView
+from ._waits import CountWait, LatestWait, Waits
 
-__all__ = ["ServerCore"]
+__all__ = ["ServerCore", "check_count", "check_seconds"]
+
+
+def check_seconds(what: str, value: object) -> float:
+    """
+    Check a timeout a test gives (``wait_request(timeout)``, ``call_timeout``).
+
+    :param what: names the argument in the error message.
+    :return: the timeout as a float.
+    :raise TestServerError: not a finite number of seconds of at least 0
+        (``inf``, ``nan``, a negative number, a bool, a str).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise TestServerError(
+            f"{what} must be a finite number of seconds >= 0, not {value!r}: "
+            "a test should not wait for ever"
+        )
+    return float(value)
+
+
+def check_count(what: str, value: object) -> int:
+    """
+    Check a number of requests a test waits for.
+
+    :raise TestServerError: not an int of at least 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TestServerError(f"{what} must be an int of at least 1, not {value!r}")
+    return value
 
 
 class ServerCore:
@@ -102,7 +141,9 @@ class ServerCore:
         # While a start is under way: who waits for it to settle (see _stop).
         self._starting: list[Deferred[None]] | None = None
         self._lost: TestServerError | None = None
-        self._waiters: list[Deferred[None]] = []
+        self._waits = Waits(store, self._reactor, self._url_or_none)
+        #: What went wrong while answering, oldest first (:meth:`check`).
+        self.errors = ErrorsView(store, self.request)
 
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
@@ -139,9 +180,32 @@ class ServerCore:
         return f"http://{host}:{port}{path or '/'}"
 
     def reset(self) -> None:
-        """Response back to defaults, requests forgotten, response_once emptied."""
+        """
+        Response back to defaults, requests and server-side errors
+        forgotten, response_once emptied.
+        """
         self._engine.store.reset()
         self.request.reset()
+
+    def check(self) -> None:
+        """
+        Fail if anything went wrong while answering: raise
+        :class:`~txtestserver.ServerSideError` describing every error of
+        :attr:`errors` (with the request that caused it and its traceback),
+        then forget them. Does nothing when there is none.
+
+        The pytest fixtures call it after each test, so a server-side error
+        fails the test that caused it.
+        """
+        taken = self._engine.store.take_errors()
+        if taken:
+            raise ServerSideError(describe_errors(taken), error_dicts(taken, self.request.charset))
+
+    def _url_or_none(self) -> str | None:
+        return self.get_url() if self.port is not None else None
+
+    def _decode(self, entry: Entry) -> dict[str, Any]:
+        return parse(entry, self.request.charset)
 
     # -- in the reactor thread ----------------------------------------------
 
@@ -185,7 +249,7 @@ class ServerCore:
             return succeed(None)
         self._running = False
         self.port = None
-        self._fail_waiters(TestServerError("the server was stopped while waiting for a request"))
+        self._waits.fail_all(TestServerError("the server was stopped while waiting for a request"))
         stopped = self._engine.stop()
         if lost is not None:
             stopped.addCallback(lambda _: Failure(TestServerError(*lost.args)))
@@ -196,19 +260,44 @@ class ServerCore:
         Fire as soon as ``request['done']`` is true.
 
         :param timeout: seconds; then fail with :class:`WaitTimeoutError`.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
+        timeout = check_seconds("wait_request(timeout)", timeout)
         self._check_running("wait_request()")
-        if self._engine.store.last_request()[1]:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred(self._forget_waiter)
-        self._waiters.append(waiter)
-        timer = self._reactor.callLater(
-            timeout,
-            self._timed_out,
-            waiter,
-            WaitTimeoutError(f"no request was answered within {timeout} s"),
-        )
-        return waiter.addBoth(self._cancel_timer, timer)
+        return self._waits.start(LatestWait(), timeout)
+
+    def _wait_requests(self, count: int, timeout: float) -> Deferred[list[dict[str, Any]]]:
+        """
+        Fire with the first ``count`` answered requests (oldest first) once
+        there are that many since start or reset.
+        """
+        count = check_count("wait_requests(count)", count)
+        timeout = check_seconds("wait_requests(timeout)", timeout)
+        self._check_running("wait_requests()")
+        wait = CountWait(f"wait_requests({count})", count, None, self._decode)
+        return self._waits.start(wait, timeout)
+
+    def _wait_for(
+        self, predicate: Callable[[dict[str, Any]], object], timeout: float
+    ) -> Deferred[dict[str, Any]]:
+        """
+        Fire with the first answered request (oldest first, those answered
+        already included) for which ``predicate(request)`` is true.
+        """
+        if not callable(predicate):
+            raise TestServerError(
+                f"wait_for() takes a function of the request dict, not {predicate!r}"
+            )
+        timeout = check_seconds("wait_for(timeout)", timeout)
+        self._check_running("wait_for()")
+        decode = self._decode
+
+        def want(entry: Entry) -> bool:
+            return bool(predicate(decode(entry)))
+
+        name = getattr(predicate, "__name__", None) or repr(predicate)
+        wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
+        return self._waits.start(wait, timeout)
 
     # -- engine events --------------------------------------------------------
 
@@ -218,35 +307,11 @@ class ServerCore:
         if not self._running:
             raise TestServerError(f"{what} needs a running server: call start() first")
 
-    def _answered(self) -> None:
-        if not self._waiters or not self._engine.store.last_request()[1]:
-            return  # an older request was answered; the latest is in progress
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+    def _answered(self, ticket: Ticket) -> None:
+        if len(self._waits):
+            self._waits.answered(ticket)
 
     def _engine_lost(self, reason: TestServerError) -> None:
         self._lost = reason
         self._running = False
-        self._fail_waiters(reason)
-
-    def _fail_waiters(self, error: TestServerError) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.errback(error)
-
-    def _forget_waiter(self, waiter: Deferred[None]) -> None:
-        """The caller cancelled its wait (Deferred.cancel)."""
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-
-    def _timed_out(self, waiter: Deferred[None], error: WaitTimeoutError) -> None:
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-            waiter.errback(error)
-
-    @staticmethod
-    def _cancel_timer(result: Any, timer: Any) -> Any:
-        if timer.active():
-            timer.cancel()
-        return result
+        self._waits.fail_all(reason)

@@ -5,6 +5,9 @@ reactor thread (trial TestCases, Twisted programs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from ._core import ServerCore
@@ -45,9 +48,43 @@ class DeferredTestServer(ServerCore):
 
     def wait_request(self, timeout: float = 5.0) -> Deferred[None]:
         """
-        Wait until ``request['done']`` is true (at once if it already is).
+        Wait until ``request['done']`` is true (at once if it already is,
+        even when that request was answered long ago): for "the next
+        request", use :meth:`wait_requests` or :meth:`wait_for`.
 
         :param timeout: seconds before failing with
             :class:`~txtestserver.WaitTimeoutError`.
+        :return: fails with :class:`~txtestserver.TestServerError` if
+            ``timeout`` is not a finite number >= 0. Cancelling it forgets
+            the wait and its timer.
         """
         return maybeDeferred(self._wait_request, timeout)
+
+    def wait_requests(self, count: int, timeout: float = 5.0) -> Deferred[list[dict[str, Any]]]:
+        """
+        Wait until ``count`` requests since start or reset are answered.
+
+        :param count: how many requests.
+        :param timeout: seconds before failing with
+            :class:`~txtestserver.WaitTimeoutError`.
+        :return: fires with the first ``count`` answered requests, oldest
+            first, each a dict like ``server.request``. Cancelling it
+            forgets the wait and its timer.
+        """
+        return maybeDeferred(self._wait_requests, count, timeout)
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
+    ) -> Deferred[dict[str, Any]]:
+        """
+        Wait for the first answered request for which ``predicate(request)``
+        is true, oldest first; requests answered before the call count.
+
+        :param predicate: takes a request dict (like ``server.request``); an
+            exception it raises fails the Deferred.
+        :param timeout: seconds before failing with
+            :class:`~txtestserver.WaitTimeoutError`.
+        :return: fires with that request. Cancelling it forgets the wait and
+            its timer.
+        """
+        return maybeDeferred(self._wait_for, predicate, timeout)

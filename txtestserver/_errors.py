@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["TestServerError", "WaitTimeoutError"]
+from typing import Any
+
+__all__ = ["ServerSideError", "TestServerError", "WaitTimeoutError"]
 
 
 class TestServerError(Exception):
@@ -19,5 +21,27 @@ class TestServerError(Exception):
 
 class WaitTimeoutError(TestServerError):
     """
-    ``wait_request(timeout)`` saw no answered request within ``timeout``.
+    A wait (``wait_request``, ``wait_requests``, ``wait_for``,
+    ``route.wait``) did not see what it waited for within its timeout. The
+    message says what it waited for and what did arrive.
     """
+
+
+class ServerSideError(TestServerError):
+    """
+    Something went wrong inside the server while it answered (raised by
+    ``server.check()``, which the pytest fixtures call after each test): a
+    callback raised or returned something unusable, an iterator ran out, a
+    request nobody expected arrived (strict mode).
+
+    The message names each error with the request line that caused it and
+    its traceback.
+
+    :ivar errors: the errors, as in ``server.errors``: dicts with
+        ``message``, ``traceback`` (str or None) and ``request`` (the request
+        dict, or None).
+    """
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors

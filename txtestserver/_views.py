@@ -14,11 +14,12 @@ from typing import Any, overload
 
 from ._errors import TestServerError
 from ._model.keys import KEYS, canonical_key, check_charset, check_value, split_key
-from ._model.record import Record, empty, parse
+from ._model.record import ANSWERED, Entry, empty, parse
 from ._model.table import ONCE
+from ._problems import error_dicts
 from ._state.store import StateStore
 
-__all__ = ["RequestView", "RequestsView", "ResponseView"]
+__all__ = ["ErrorsView", "RequestView", "RequestsView", "ResponseView"]
 
 
 class ResponseView(MutableMapping[str, Any]):
@@ -80,25 +81,26 @@ class RequestView(MutableMapping[str, Any]):
     ``server.request``: what the latest client sent.
 
     Keys: ``args``, ``headers``, ``cookies``, ``path``, ``method``, ``data``,
-    ``files``, ``client_ip``, ``fault``, ``done`` and ``charset``. Only ``charset`` can be
-    set: it decodes the path, args and form fields.
+    ``files``, ``client_ip``, the journal's ``http_version``, ``time``,
+    ``connection``, ``response_code``, ``route`` and ``fault``, ``done`` and
+    ``charset``. Only ``charset`` can be set: it decodes the path, args and
+    form fields.
     """
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._charset = "utf-8"
-        self._cache: tuple[Record, str, dict[str, Any]] | None = None
+        self._cache: tuple[Entry, str, dict[str, Any]] | None = None
 
     def _current(self) -> dict[str, Any]:
-        record, done = self._store.last_request()
-        if record is None:
-            result = empty(self._charset)
-        else:
-            cached = self._cache
-            if cached is None or cached[0] is not record or cached[1] != self._charset:
-                cached = self._cache = (record, self._charset, parse(record, self._charset))
-            result = dict(cached[2])
-        result["done"] = done
+        entry = self._store.last_request()
+        if entry is None:
+            return empty(self._charset)
+        cached = self._cache
+        if cached is None or cached[0] is not entry or cached[1] != self._charset:
+            cached = self._cache = (entry, self._charset, parse(entry, self._charset))
+        result = dict(cached[2])
+        result["done"] = entry[ANSWERED]
         return result
 
     def __getitem__(self, key: str) -> Any:
@@ -179,3 +181,46 @@ class RequestsView(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"<requests: {len(self)} recorded>"
+
+
+class ErrorsView(Sequence[dict[str, Any]]):
+    """
+    ``server.errors``: what went wrong while answering since start or reset,
+    oldest first, each a dict: ``message`` (str), ``traceback`` (str or
+    None) and ``request`` (the request dict that caused it, or None).
+    ``server.errors.clear()`` forgets them (as ``server.check()`` does after
+    raising).
+    """
+
+    def __init__(self, store: StateStore, request: RequestView) -> None:
+        self._store = store
+        self._request = request
+
+    def _all(self) -> list[dict[str, Any]]:
+        return error_dicts(self._store.errors(), self._request.charset)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._store.errors())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return self._all() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def clear(self) -> None:
+        """Forget every error."""
+        self._store.take_errors()
+
+    def __repr__(self) -> str:
+        return f"<errors {[e['message'] for e in self._all()]!r}>"

@@ -5,7 +5,9 @@ Installed with the package (entry point ``pytest11``), so every test can ask
 for them:
 
 - ``test_server``: a started :class:`~txtestserver.TestServer`, reset before
-  each test (response back to defaults, recorded requests forgotten).
+  each test (response back to defaults, recorded requests forgotten), and
+  checked after it: a server-side error fails the test that caused it
+  (``server.check()``), unless the test is marked ``allow_server_errors``.
 - ``test_server_session``: the same server without the reset; it is started
   once per test session and stopped at the end of the session.
 
@@ -27,7 +29,7 @@ import pytest
 if TYPE_CHECKING:
     from . import TestServer
 
-__all__ = ["pytest_addoption"]
+__all__ = ["pytest_addoption", "pytest_configure"]
 
 ENGINES = ("thread", "subprocess")
 
@@ -46,6 +48,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``allow_server_errors`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "allow_server_errors: the test causes server-side errors on purpose; the "
+        "txtestserver fixtures forget them after it instead of failing it "
+        "(server.check())",
+    )
+
+
+def check_after(server: TestServer, request: pytest.FixtureRequest) -> None:
+    """
+    After a test: fail it with :class:`~txtestserver.ServerSideError` if the
+    server had errors while answering it, unless it is marked
+    ``allow_server_errors`` (then they are forgotten).
+    """
+    if request.node.get_closest_marker("allow_server_errors") is not None:
+        server.errors.clear()
+    else:
+        server.check()
+
+
 @pytest.fixture(scope="session", name="test_server_session")
 def _test_server_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
     """A server started once for the whole session (not reset between tests)."""
@@ -60,7 +84,13 @@ def _test_server_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
 
 
 @pytest.fixture(name="test_server")
-def _test_server(test_server_session: TestServer) -> TestServer:
-    """The session's server after ``reset()``: a clean server for one test."""
+def _test_server(
+    test_server_session: TestServer, request: pytest.FixtureRequest
+) -> Iterator[TestServer]:
+    """
+    The session's server after ``reset()``: a clean server for one test,
+    checked after it (:func:`check_after`).
+    """
     test_server_session.reset()
-    return test_server_session
+    yield test_server_session
+    check_after(test_server_session, request)

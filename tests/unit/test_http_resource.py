@@ -12,6 +12,7 @@ from twisted.internet.task import Clock
 
 from txtestserver._http.resource import CaptureResource
 from txtestserver._model.keys import canonical_key, check_value
+from txtestserver._model.record import answered as is_answered
 from txtestserver._model.table import ONCE, RESPONSE
 from txtestserver._state.memory import MemoryStore
 
@@ -31,7 +32,7 @@ def make(
         set_response(store, RESPONSE, "sleep", sleep)
     clock = Clock()
     done: list[int] = []
-    resource = CaptureResource(store, clock, lambda: done.append(1))
+    resource = CaptureResource(store, clock, lambda ticket: done.append(1))
     return StubTreq(resource), clock, store, done
 
 
@@ -47,7 +48,8 @@ def test_sleep_answers_exactly_after_the_delay() -> None:
     answered = settled(client.get("http://example.test/"))
     client.flush()
     # Recorded at once, not answered yet.
-    record, is_done = store.last_request()
+    record = store.last_request()
+    is_done = is_answered(record)
     assert record is not None and not is_done
     assert answered == []
     clock.advance(1.999)
@@ -59,7 +61,7 @@ def test_sleep_answers_exactly_after_the_delay() -> None:
     client.flush()
     assert body == [b"late"]
     assert done == [1]
-    assert store.last_request()[1] is True
+    assert is_answered(store.last_request()) is True
     assert clock.getDelayedCalls() == []
 
 
@@ -85,7 +87,7 @@ def test_client_that_gives_up_leaves_no_pending_call() -> None:
     client.flush()
     assert clock.getDelayedCalls() == []
     assert done == []
-    assert store.last_request()[1] is False
+    assert is_answered(store.last_request()) is False
     answered.addErrback(lambda _: None)
 
 
@@ -102,15 +104,16 @@ def test_done_is_false_while_the_latest_request_is_in_progress() -> None:
     client, clock, store, _ = make(**{"post.sleep": 5.0})
     settled(client.get("http://example.test/first"))
     client.flush()
-    assert store.last_request()[1] is True
+    assert is_answered(store.last_request()) is True
     settled(client.post("http://example.test/second", data=b"x"))
     client.flush()
-    record, is_done = store.last_request()
+    record = store.last_request()
+    is_done = is_answered(record)
     assert record is not None and record[1] == b"/second"
     assert is_done is False  # not the first request's flag
     clock.advance(5)
     client.flush()
-    assert store.last_request()[1] is True
+    assert is_answered(store.last_request()) is True
 
 
 def test_an_older_request_answered_late_does_not_mark_the_latest_done() -> None:
@@ -122,9 +125,10 @@ def test_an_older_request_answered_late_does_not_mark_the_latest_done() -> None:
     client.flush()
     clock.advance(1)  # the old one is answered; the new one still sleeps
     client.flush()
-    record, is_done = store.last_request()
+    record = store.last_request()
+    is_done = is_answered(record)
     assert record is not None and record[1] == b"/new"
     assert is_done is False
     clock.advance(4)
     client.flush()
-    assert store.last_request()[1] is True
+    assert is_answered(store.last_request()) is True

@@ -18,6 +18,8 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from tests.unit.test_http_resource import set_response, settled
 from txtestserver._http.resource import CaptureResource
+from txtestserver._model.record import FAULT
+from txtestserver._model.record import answered as is_answered
 from txtestserver._model.table import ONCE, RESPONSE
 from txtestserver._state.memory import MemoryStore
 
@@ -31,7 +33,7 @@ class Stream:
             set_response(self.store, RESPONSE, key, value)
         self.clock = Clock()
         self.answered: list[int] = []
-        resource = CaptureResource(self.store, self.clock, lambda: self.answered.append(1))
+        resource = CaptureResource(self.store, self.clock, lambda ticket: self.answered.append(1))
         self.client = StubTreq(resource)
         self.received: list[bytes] = []
         self.collected: list[Any] = []
@@ -56,7 +58,7 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        return self.store.last_request()[1]
+        return is_answered(self.store.last_request())
 
     @property
     def body(self) -> bytes:
@@ -212,7 +214,7 @@ def test_no_answer_and_stall_are_never_done() -> None:
         stream.advance(3600)
         assert len(response) == (1 if fault == "stall" else 0)  # only stall sends headers
         assert not stream.done and stream.answered == []
-        assert stream.store.history()[-1][5] == fault
+        assert stream.store.history()[-1][FAULT] == fault
 
 
 def test_a_fault_after_a_sleep_is_done_once_carried_out() -> None:
@@ -224,9 +226,9 @@ def test_a_fault_after_a_sleep_is_done_once_carried_out() -> None:
     assert not stream.done
     stream.advance(1.0)
     assert stream.done and stream.answered == [1]
-    assert stream.store.history()[-1][5] == "empty"
+    assert stream.store.history()[-1][FAULT] == "empty"
     stream.get()  # the next request: a normal answer, no fault recorded
-    assert stream.body == b"body" and stream.store.history()[-1][5] is None
+    assert stream.body == b"body" and stream.store.history()[-1][FAULT] is None
 
 
 class _Leaver:

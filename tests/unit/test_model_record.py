@@ -6,7 +6,21 @@ from txtestserver._model.record import parse
 
 
 def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: bytes = b"GET"):
-    return (method, uri, headers, body, "127.0.0.1", None)
+    return (
+        method,
+        uri,
+        headers,
+        body,
+        "127.0.0.1",
+        b"HTTP/1.1",
+        0.0,
+        1,
+        True,
+        200,
+        None,
+        None,
+        None,
+    )
 
 
 def test_invalid_bytes_in_path_and_query_do_not_raise() -> None:

@@ -24,7 +24,7 @@ import txtestserver
 from txtestserver import TestServerError
 from txtestserver._model.keys import FAULTS
 from txtestserver._model.keys import check_value as validate
-from txtestserver._model.record import Record
+from txtestserver._model.record import RECORD_FIELDS, Entry, answered
 from txtestserver._model.table import ONCE
 from txtestserver._model.table import RESPONSE as PERMANENT
 from txtestserver._state.files import RESPONSE, FileStore, decode, encode
@@ -42,11 +42,42 @@ def response_state(store: FileStore, once: bool) -> dict[str, Any]:
 
 
 def take_response(store: FileStore, method: str) -> dict[str, Any]:
-    return store.update(lambda table: table.take((method.encode(), b"/", b"", b"", "::1", None)))
+    request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1)
+    return store.update(lambda table: table.take(request))
 
 
-def record(n: int = 0, body: bytes = b"") -> Record:
-    return (b"GET", b"/%d" % n, b"X-N: %d\r\n" % n, body, "127.0.0.1", None)
+#: The outcome of a request answered 200 by no route, without a fault.
+OK = (True, 200, None, None, None)
+
+
+def record(n: int = 0, body: bytes = b"") -> Entry:
+    """A journal entry not answered yet."""
+    return (
+        b"GET",
+        b"/%d" % n,
+        b"X-N: %d\r\n" % n,
+        body,
+        "127.0.0.1",
+        b"HTTP/1.1",
+        1764000000.25 + n,
+        n,
+        False,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def done(entry: Entry) -> Entry:
+    """``entry`` once answered 200."""
+    return entry[:RECORD_FIELDS] + OK
+
+
+def latest(store: FileStore) -> tuple[Entry | None, bool]:
+    """The latest entry and ``done``."""
+    entry = store.last_request()
+    return entry, answered(entry)
 
 
 @pytest.fixture
@@ -80,8 +111,7 @@ def test_close_keeps_the_final_state_and_removes_the_directory(
     set_response(parent, True, "post.data", ALL_BYTES)
     first, second = record(1, ALL_BYTES), record(2)
     child.record(first)
-    child.record(second)
-    child.mark_done(second)
+    child.complete(child.record(second), OK)
     directory = parent.directory
     assert directory is not None
     parent.close()
@@ -89,13 +119,13 @@ def test_close_keeps_the_final_state_and_removes_the_directory(
     assert parent.directory is None
     assert response_state(parent, False) == {"headers": [("X-A", "1"), ("X-A", "2")]}
     assert response_state(parent, True) == {"post.data": ALL_BYTES}
-    assert list(parent.history()) == [first, second]
-    assert parent.last_request() == (second, True)
+    assert list(parent.history()) == [first, done(second)]
+    assert latest(parent) == (done(second), True)
     # A new directory starts from that state.
     parent.create()
-    assert list(parent.history()) == [first, second]
+    assert list(parent.history()) == [first, done(second)]
     assert response_state(parent, True) == {"post.data": ALL_BYTES}
-    assert parent.last_request()[1] is True
+    assert latest(parent)[1] is True
 
 
 def test_state_set_in_memory_moves_into_the_files() -> None:
@@ -123,39 +153,38 @@ def test_take_response_consumes_once_values_for_both_processes(
 def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) -> None:
     parent, child = stores
     old, new = record(1), record(2)
-    child.record(old)
-    child.record(new)
-    child.mark_done(old)  # answered late: does not mark the newer one
-    assert parent.last_request() == (new, False)
-    child.mark_done(new)
-    assert parent.last_request() == (new, True)
+    old_ticket = child.record(old)
+    new_ticket = child.record(new)
+    child.complete(old_ticket, OK)  # answered late: does not mark the newer one
+    assert latest(parent) == (new, False)
+    child.complete(new_ticket, OK)
+    assert latest(parent) == (done(new), True)
     child.record(record(3))
-    assert parent.last_request()[1] is False
+    assert latest(parent)[1] is False
 
 
 def test_a_request_recorded_as_answered_is_done_at_once(
     stores: tuple[FileStore, FileStore],
 ) -> None:
     parent, child = stores
-    answered = record(1)
-    child.record(answered, done=True)
-    assert parent.last_request() == (answered, True)
+    answered_at_once = done(record(1))
+    child.record(answered_at_once)
+    assert latest(parent) == (answered_at_once, True)
     child.record(record(2))
-    assert parent.last_request()[1] is False
+    assert latest(parent)[1] is False
     parent.close()
-    parent.record(record(3), done=True)  # in memory, between runs, the same
-    assert parent.last_request()[1] is True
+    parent.record(done(record(3)))  # in memory, between runs, the same
+    assert latest(parent)[1] is True
 
 
 def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
     parent, child = stores
-    latest = record(1)
-    child.record(latest)
+    ticket = child.record(record(1))
     set_response(parent, False, "data", b"x")
     assert len(parent.history()) == 1
     parent.reset()
-    child.mark_done(latest)  # answered after the reset: nothing to mark
-    assert parent.last_request() == (None, False)
+    child.complete(ticket, OK)  # answered after the reset: nothing to mark
+    assert latest(parent) == (None, False)
     assert parent.history() == []
     assert response_state(parent, False) == {}
     child.record(record(2))
@@ -174,7 +203,7 @@ def test_history_is_read_incrementally_and_keeps_identity(
     assert [r[1] for r in second] == [b"/0", b"/1", b"/2", b"/3"]
     # Requests already read are not parsed again (the views cache by identity).
     assert all(a is b for a, b in zip(first, second[:3], strict=True))
-    assert parent.last_request()[0] is second[-1]
+    assert parent.last_request() is second[-1]
 
 
 def test_no_update_is_lost_between_two_writers(stores: tuple[FileStore, FileStore]) -> None:
@@ -222,15 +251,22 @@ def test_encode_round_trips_exactly(value: object) -> None:
         st.binary(),
         st.binary(),
         st.text(),
+        st.binary(),
+        st.floats(allow_nan=False),
+        st.integers(0, 2**53),
+        st.booleans(),
+        st.none() | st.integers(100, 999),
+        st.none() | st.integers(0, 2**53),
+        st.none() | st.text(),
         st.none() | st.sampled_from(FAULTS),
     )
 )
-def test_records_round_trip_exactly(fields: Record) -> None:
+def test_records_round_trip_exactly(fields: Entry) -> None:
     store = FileStore()
     directory = store.create()
     try:
         FileStore(directory).record(fields)
-        assert store.last_request()[0] == fields
+        assert store.last_request() == fields
     finally:
         store.close()
 
@@ -313,7 +349,7 @@ def test_broken_store_raises_until_closed_again() -> None:
     with pytest.raises(TestServerError, match="signal 9"):
         set_response(store, False, "code", 201)
     store.close()
-    assert store.last_request() == (None, False)
+    assert latest(store) == (None, False)
 
 
 def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:

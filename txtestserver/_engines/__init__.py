@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 
 from .._config import ServerConfig
 from .._errors import TestServerError
-from .._state.store import StateStore
+from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
 
 __all__ = ["ENGINES", "Engine", "make_engine"]
@@ -39,13 +39,13 @@ class Engine(Protocol):
     def start(
         self,
         config: ServerConfig,
-        on_answered: Callable[[], None],
+        on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
     ) -> Deferred[int]:
         """
         Listen as ``config`` says; fire with the real port.
 
-        :param on_answered: call after each answered request.
+        :param on_answered: call with the ticket of each answered request.
         :param on_lost: call if the server dies on its own (with the reason).
         """
 

@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._state.files import LOG, FileStore
-from .._state.store import StateStore
+from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
 from .wire import LineReader, ServerEvents, child_argv
 
@@ -81,7 +81,7 @@ class SubprocessEngine:
     def start(
         self,
         config: ServerConfig,
-        on_answered: Callable[[], None],
+        on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
     ) -> Deferred[int]:
         if self._server is not None and not self._server.ended:
@@ -125,7 +125,7 @@ class _ServerProcess(ProcessProtocol):
         self,
         reactor: ProcessReactor,
         store: FileStore,
-        on_answered: Callable[[], None],
+        on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
     ) -> None:
         self._reactor = reactor
@@ -157,10 +157,10 @@ class _ServerProcess(ProcessProtocol):
             self._cancel_timer()
             self.started.callback(port)
 
-    def answered(self) -> None:
+    def answered(self, generation: int, index: int) -> None:
         if self._state == "running":
             try:
-                self._on_answered()
+                self._on_answered((generation, index))
             except Exception:
                 _log.failure("txtestserver could not handle an answered request")
 

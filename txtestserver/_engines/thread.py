@@ -13,7 +13,7 @@ from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.listen import Listener, serve
 from .._state.memory import MemoryStore
-from .._state.store import StateStore
+from .._state.store import StateStore, Ticket
 from .._types import ServingReactor
 
 __all__ = ["ThreadEngine"]
@@ -36,7 +36,7 @@ class ThreadEngine:
     def start(
         self,
         config: ServerConfig,
-        on_answered: Callable[[], None],
+        on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
     ) -> Deferred[int]:
         self._listener = serve(self._reactor, config, self.store, on_answered)

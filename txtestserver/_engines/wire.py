@@ -50,8 +50,11 @@ class ServerEvents(Protocol):
     def listening(self, port: int) -> None:
         """The port is bound: the server accepts connections."""
 
-    def answered(self) -> None:
-        """A request has been answered (it is recorded as done)."""
+    def answered(self, generation: int, index: int) -> None:
+        """
+        A request has been answered (it is recorded as done); its ticket,
+        ``(generation, index)``, names its journal entry.
+        """
 
     def log(self, text: str) -> None:
         """An error was logged in the server process (with its traceback)."""

@@ -76,7 +76,8 @@ class Answer(Protocol):
 class ErrorAnswer(NamedTuple):
     """
     The configured answer could not be produced: ``code`` with ``message``
-    as a plain-text body, and the message logged as an error.
+    as a plain-text body; the message is logged and reported as a
+    server-side error (with ``traceback`` when an exception caused it).
     """
 
     code: int
@@ -85,9 +86,10 @@ class ErrorAnswer(NamedTuple):
     immediate: bool = True
     closes: bool = False
     fault: str | None = None
+    traceback: str | None = None
 
     def render(self, request: Request, reply: Reply) -> None:
-        render_error(request, self.code, self.message, reply)
+        render_error(request, self.code, self.message, reply, self.traceback)
 
 
 class StaticAnswer(NamedTuple):
@@ -222,5 +224,6 @@ def _callback_failed(request: Request, failure: Failure, reply: Reply) -> Failur
         f"response['callback'] raised {getattr(failure.type, '__name__', 'an error')}: "
         f"{failure.getErrorMessage()}",
         reply,
+        failure.getTraceback(),
     )
     return None

@@ -14,13 +14,13 @@ from .._model.record import Record
 __all__ = ["capture"]
 
 
-def capture(request: Request, body_limit: int) -> Record:
+def capture(request: Request, body_limit: int, now: float) -> Record:
     """
-    Record what a client sent (with no fault: the resource names the fault,
-    if any, once it has taken the answer).
+    Record what a client sent.
 
     :param request: the twisted.web request, with its body fully received.
     :param body_limit: keep at most this many bytes of the body.
+    :param now: the time it arrived (``time.time()`` seconds).
     """
     lines = []
     for name, values in request.requestHeaders.getAllRawHeaders():
@@ -37,4 +37,13 @@ def capture(request: Request, body_limit: int) -> Record:
     content.seek(0)
     address = request.getClientAddress()
     host = getattr(address, "host", None) or str(address)
-    return (request.method, request.uri, b"".join(lines), body, host, None)
+    return (
+        request.method,
+        request.uri,
+        b"".join(lines),
+        body,
+        host,
+        request.clientproto,
+        now,
+        getattr(request.channel, "number", 0),
+    )

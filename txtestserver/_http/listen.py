@@ -17,7 +17,7 @@ from twisted.internet.error import CannotListenError
 
 from .._config import ServerConfig
 from .._errors import TestServerError
-from .._state.store import StateStore
+from .._state.store import StateStore, Ticket
 from .._types import ServingReactor
 from .resource import CaptureResource
 from .site import ServerSite
@@ -66,7 +66,7 @@ def serve(
     reactor: ServingReactor,
     config: ServerConfig,
     store: StateStore,
-    on_answered: Callable[[], None],
+    on_answered: Callable[[Ticket], None],
 ) -> Listener:
     """
     Serve the one resource over ``store`` as ``config`` says. The thread
@@ -75,8 +75,8 @@ def serve(
     :param reactor: runs the server.
     :param config: where to listen, keep-alive and limits.
     :param store: where the response is read and requests are recorded.
-    :param on_answered: called in the reactor thread after each answered
-        request.
+    :param on_answered: called in the reactor thread with the ticket of each
+        answered request.
     :raise TestServerError: the address or port cannot be bound.
     """
     resource = CaptureResource(store, reactor, on_answered, config=config)

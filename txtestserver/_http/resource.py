@@ -19,8 +19,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
-from .._model.record import Record, with_fault
-from .._state.store import StateStore
+from .._model.record import Outcome, Record
+from .._state.store import StateStore, Ticket
 from .._types import TimeReactor
 from .answers import Answer, ErrorAnswer
 from .capture import capture
@@ -31,25 +31,31 @@ __all__ = ["CaptureResource"]
 
 _log = Logger()
 
+#: Where a request recorded before its answer keeps its ticket.
+_TICKET = "_txtestserver_ticket"
+
 
 class CaptureResource(Resource):
     """
     Answers every path and every method.
 
-    For each request: record it, take its answer from the store (using up
+    For each request: capture it, take its answer from the store (using up
     what it takes, in one atomic step), wait the answer's ``sleep`` without
-    blocking the reactor, render it, mark the request done and call
-    ``on_answered``. The request is recorded before a ``sleep``, a callback
-    or a stream, so that a test sees it meanwhile; an answer written at once
-    is recorded already done, in one store update. A request is done when
-    its answer is finished, or when a fault that closes the connection has
-    been carried out; never for a fault that leaves it hanging.
+    blocking the reactor, render it, complete its journal entry (the status
+    sent) and call ``on_answered``. The request is recorded before a
+    ``sleep``, a callback or a stream, so that a test sees it meanwhile,
+    with what is known once the answer is taken (the route, the fault); an
+    answer written at once is recorded already answered, in one store
+    update. A request is answered (done) when its answer is finished, or
+    when a fault that closes the connection has been carried out; never for
+    a fault that leaves it hanging. What goes wrong while answering is
+    recorded as a server-side error of that request (``server.errors``).
 
     :param store: where the response is read and the request recorded.
-    :param reactor: schedules ``sleep`` and paces streams (a ``Clock`` in
-        unit tests).
-    :param on_answered: called in the reactor thread after each answered
-        request.
+    :param reactor: schedules ``sleep``, paces streams and tells the time (a
+        ``Clock`` in unit tests).
+    :param on_answered: called in the reactor thread with the ticket of each
+        answered request.
     :param config: keep-alive and the body limit apply here, the header
         limits in the connection (:class:`~txtestserver._http.site.ServerSite`).
     """
@@ -60,7 +66,7 @@ class CaptureResource(Resource):
         self,
         store: StateStore,
         reactor: TimeReactor,
-        on_answered: Callable[[], None] = lambda: None,
+        on_answered: Callable[[Ticket], None] = lambda ticket: None,
         *,
         config: ServerConfig = DEFAULT_CONFIG,
     ) -> None:
@@ -68,33 +74,43 @@ class CaptureResource(Resource):
         self._store = store
         self._reactor = reactor
         self._on_answered = on_answered
-        self._reply = Reply(keep_alive=config.keep_alive, reactor=reactor)
+        self._reply = Reply(keep_alive=config.keep_alive, reactor=reactor, report=self._report)
         self._body_limit = config.body_limit
+        # Errors reported while an answer renders, before its request is recorded.
+        self._unrecorded: list[tuple[Request, str, str | None]] = []
 
     def render(self, request: Request) -> int:
-        record = capture(request, self._body_limit)
-        answer = self._take(record)
-        if answer.fault is not None:
-            record = with_fault(record, answer.fault)
+        record = capture(request, self._body_limit, self._reactor.seconds())
+        answer, route_id, route = self._take(record)
         if answer.immediate and not answer.sleep:
             # The usual case, answered at once. Twisted sends nothing before
             # render() returns, so the request is recorded as answered in
             # one store update, never later than the client sees the answer
             # (the server process writes its state file once, not twice).
+            # (Concatenation makes the entry faster than unpacking would.)
             answer.render(request, self._reply)
-            done = answer.closes or bool(request.finished)
-            self._store.record(record, done=done)
-            if done:
-                self._call_on_answered()
+            fault = answer.fault
+            if request.finished or answer.closes:
+                code = request.code if request.startedWriting else None
+                ticket = self._store.record(record + (True, code, route_id, route, fault))  # noqa: RUF005
+                if self._unrecorded:
+                    self._record_errors(request, ticket)
+                self._call_on_answered(ticket)
+            else:  # the client left
+                ticket = self._store.record(record + (False, None, route_id, route, fault))  # noqa: RUF005
+                if self._unrecorded:
+                    self._record_errors(request, ticket)
             return NOT_DONE_YET
         # Recorded before the answer: a test sees it during a sleep, and a
         # callback sees it in server.request.
-        self._store.record(record)
+        outcome = (False, None, route_id, route, answer.fault)
+        ticket = self._store.record(record + outcome)
+        setattr(request, _TICKET, ticket)
         if request.finished:
-            self._finished(None, record)
+            self._finished(None, request, ticket, outcome)
         else:
             request.notifyFinish().addCallbacks(
-                self._finished, lambda _: None, callbackArgs=(record,)
+                self._finished, lambda _: None, callbackArgs=(request, ticket, outcome)
             )
         if answer.sleep:
             pending: Deferred[Any] | None = deferLater(
@@ -103,10 +119,11 @@ class CaptureResource(Resource):
                 self._render,
                 request,
                 answer,
-                record,
+                ticket,
+                outcome,
             )
         else:
-            pending = self._render(request, answer, record)
+            pending = self._render(request, answer, ticket, outcome)
         if pending is not None:
             self._cancel_when_gone(request, pending)
         return NOT_DONE_YET
@@ -117,28 +134,61 @@ class CaptureResource(Resource):
         pending.addErrback(lambda f: f.trap(CancelledError))
         request.notifyFinish().addErrback(lambda _: pending.cancel())
 
-    def _take(self, record: Record) -> Answer:
-        """The answer to ``record``, or an error answer if none can be made."""
+    def _take(self, record: Record) -> tuple[Answer, int | None, str | None]:
+        """
+        The answer to ``record`` and the id and name of the route that gives
+        it (None, None: the server's own answer), or an error answer if none
+        can be made.
+        """
         try:
-            return choose(self._store.update(lambda table: table.take(record)))
+            return choose(self._store.update(lambda table: table.take(record))), None, None
         except Exception as e:
             _log.failure("txtestserver could not build the response")
-            return ErrorAnswer(500, f"cannot build the response: {e!r}")
+            error = ErrorAnswer(
+                500, f"cannot build the response: {e!r}", traceback=Failure().getTraceback()
+            )
+            return error, None, None
 
-    def _render(self, request: Request, answer: Answer, record: Record) -> Deferred[Any] | None:
+    def _render(
+        self, request: Request, answer: Answer, ticket: Ticket, outcome: Outcome
+    ) -> Deferred[Any] | None:
         if request.finished or request.channel is None:
             return None  # the client left during the sleep
         pending = answer.render(request, self._reply)
         if answer.closes:
-            self._finished(None, record)  # the connection is closing: no finish comes
+            # The connection is closing: no finish comes.
+            self._finished(None, request, ticket, outcome)
         return pending
 
-    def _finished(self, _: object, record: Record) -> None:
-        self._store.mark_done(record)
-        self._call_on_answered()
+    def _finished(self, _: object, request: Request, ticket: Ticket, outcome: Outcome) -> None:
+        """
+        The answer to ``request`` is complete: the status sent (if one was)
+        into its journal entry, which keeps the rest of ``outcome``.
+        """
+        code = request.code if request.startedWriting else None
+        self._store.complete(ticket, (True, code, *outcome[2:]))
+        self._call_on_answered(ticket)
 
-    def _call_on_answered(self) -> None:
+    def _report(self, request: Request, message: str, traceback: str | None) -> None:
+        """``Reply.report``: an error while answering ``request``."""
+        ticket: Ticket | None = getattr(request, _TICKET, None)
+        if ticket is None:  # rendering at once: recorded right after
+            self._unrecorded.append((request, message, traceback))
+            return
         try:
-            self._on_answered()
+            self._store.add_error(ticket, message, traceback)
+        except Exception:
+            _log.failure("txtestserver could not record a server-side error")
+
+    def _record_errors(self, request: Request, ticket: Ticket) -> None:
+        """The errors reported for ``request`` before it was recorded."""
+        mine = [e for e in self._unrecorded if e[0] is request]
+        self._unrecorded = [e for e in self._unrecorded if e[0] is not request]
+        for _, message, traceback in mine:
+            self._store.add_error(ticket, message, traceback)
+
+    def _call_on_answered(self, ticket: Ticket) -> None:
+        try:
+            self._on_answered(ticket)
         except Exception:
             _log.failure("txtestserver on_answered hook failed", Failure())

@@ -7,6 +7,7 @@ connection tracking that lets ``stop()`` drop every open connection.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from io import BytesIO
 from typing import IO, Any
@@ -25,6 +26,10 @@ from .._config import ServerConfig
 __all__ = ["Channel", "ServerRequest", "ServerSite"]
 
 
+#: Numbers connections from 1, across every server of this process.
+_connection_numbers = itertools.count(1)
+
+
 @implementer(IHalfCloseableProtocol)
 class Channel(HTTPChannel):
     """
@@ -41,6 +46,9 @@ class Channel(HTTPChannel):
     """
 
     site: ServerSite
+    #: This connection's number (``request['connection']``), unique in this
+    #: process: requests that came on one connection share it.
+    number = 0
 
     def readConnectionLost(self) -> None:
         # HTTPChannel.loseConnection, not the transport's: the channel is the
@@ -52,6 +60,7 @@ class Channel(HTTPChannel):
 
     def connectionMade(self) -> None:
         super().connectionMade()  # type: ignore[no-untyped-call]
+        self.number = next(_connection_numbers)
         self.site.channels.add(self)
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:

@@ -8,7 +8,7 @@ answer needs from its server (:class:`Reply`), the status line and headers
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from twisted.logger import Logger
@@ -25,6 +25,10 @@ SERVER_HEADER = f"txtestserver/{__version__}".encode()
 _log = Logger()
 
 
+def _no_report(request: Request, message: str, traceback: str | None) -> None:
+    pass
+
+
 class Reply(NamedTuple):
     """
     How this server replies, whatever the answer: the settings an answer
@@ -33,10 +37,14 @@ class Reply(NamedTuple):
     :ivar keep_alive: keep the connection open after the answer.
     :ivar reactor: paces what an answer writes over time (a stream's
         pieces, a throttled body); a ``Clock`` in unit tests.
+    :ivar report: ``report(request, message, traceback)``: the answer to
+        ``request`` went wrong, a server-side error (``server.errors``);
+        ``traceback`` is None when no exception was involved.
     """
 
     keep_alive: bool
     reactor: TimeReactor
+    report: Callable[[Request, str, str | None], None] = _no_report
 
 
 def start(
@@ -80,8 +88,14 @@ def finish(request: Request, body: bytes) -> None:
     request.finish()
 
 
-def render_error(request: Request, code: int, message: str, reply: Reply) -> None:
-    """Answer ``code`` with ``message`` as a plain-text body."""
+def render_error(
+    request: Request, code: int, message: str, reply: Reply, traceback: str | None = None
+) -> None:
+    """
+    Report ``message`` as a server-side error, and answer ``code`` with it
+    as a plain-text body (if the client is still there).
+    """
+    reply.report(request, message, traceback)
     if gone(request):
         return
     if request.startedWriting:

@@ -1,35 +1,106 @@
 """
-A recorded request: the flat :data:`Record` kept for each request, and
-:func:`parse`, which makes the ``server.request`` dict of it.
+The request journal: one flat :data:`Entry` per request, and :func:`parse`,
+which makes the ``server.request`` dict of it.
 
-The record is a plain tuple of bytes and str, made in the reactor thread
-(:mod:`txtestserver._http.capture`) with no parsing at all, so recording
-costs little and 200,000 kept records put no load on the garbage collector
-(tuples of atomic values are untracked). The parsing into args, headers,
-cookies and files happens in :func:`parse`, when a test reads the request.
+An entry is a plain tuple of atomic values (bytes, str, numbers, bools,
+None): a :data:`Record` of what the client sent, made in the reactor thread
+(:mod:`txtestserver._http.capture`) with no parsing at all, followed by an
+:data:`Outcome` saying how the server answered. Recording costs little and
+200,000 kept entries put no load on the garbage collector (tuples of atomic
+values are untracked). The parsing into args, headers, cookies and files
+happens in :func:`parse`, when a test reads the request.
+
+A new journal field is one more position: in :data:`Record` when it is known
+on arrival (set in ``capture``), in :data:`Outcome` when it is known when
+answered (set in the resource's ``outcome``); then one key in :func:`parse`
+and :func:`empty`, and its kind in the file store's line codec
+(:data:`txtestserver._state.files.BYTES_FIELDS` for bytes). Keep entries
+flat: no dict, list or object inside.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from multidict import CIMultiDict, MultiDict
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-__all__ = ["Record", "empty", "parse", "with_fault"]
+__all__ = [
+    "ANSWERED",
+    "CODE",
+    "FAULT",
+    "PENDING",
+    "RECORD_FIELDS",
+    "ROUTE",
+    "ROUTE_ID",
+    "Entry",
+    "Outcome",
+    "Record",
+    "answered",
+    "empty",
+    "parse",
+    "request_line",
+]
 
-#: ``(method, uri, headers, body, client_ip, fault)``: ``method`` and ``uri``
-#: as the client sent them; ``headers`` as ``b"Name: value\r\n"`` lines in
-#: arrival order (repeats kept); ``body`` the raw bytes (cut at the server's
-#: limit); ``fault`` the answer side: the ``response['fault']`` the request was
-#: answered with, or None for a normal answer.
-Record = tuple[bytes, bytes, bytes, bytes, str, str | None]
+#: What the client sent, captured once the request is complete:
+#: ``(method, uri, headers, body, client_ip, http_version, time, connection)``.
+#: ``method``, ``uri`` and ``http_version`` as the client sent them;
+#: ``headers`` as ``b"Name: value\r\n"`` lines in arrival order (repeats
+#: kept); ``body`` the raw bytes (cut at the server's limit); ``time`` when
+#: it arrived (``time.time()`` seconds); ``connection`` the number of the
+#: connection it came on (the same for requests on one connection).
+Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int]
+
+#: How the server answered: ``(answered, response_code, route_id, route,
+#: fault)``. ``answered`` becomes true once the answer is complete, or once a
+#: fault that closes the connection has been carried out (``done``);
+#: ``response_code`` is the status sent (None until then, or when no status
+#: line was sent); ``route_id`` and ``route`` identify and name the route
+#: that answered (None and None for the server's own answer); ``fault`` is
+#: the ``response['fault']`` it was answered with (None: a normal answer).
+#: Every field but ``answered`` and ``response_code`` is known once the
+#: answer is taken, so a request recorded before its answer has them too.
+Outcome = tuple[bool, int | None, int | None, str | None, str | None]
+
+#: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
+Entry = tuple[
+    bytes,
+    bytes,
+    bytes,
+    bytes,
+    str,
+    bytes,
+    float,
+    int,
+    bool,
+    int | None,
+    int | None,
+    str | None,
+    str | None,
+]
+
+#: The number of :data:`Record` fields; the :data:`Outcome` follows.
+RECORD_FIELDS: Final = 8
+#: Positions of the outcome fields in an :data:`Entry`.
+ANSWERED: Final = 8
+CODE: Final = 9
+ROUTE_ID: Final = 10
+ROUTE: Final = 11
+FAULT: Final = 12
+
+#: The outcome of a request recorded before its normal answer, by no route.
+PENDING: Outcome = (False, None, None, None, None)
 
 
-def with_fault(record: Record, fault: str) -> Record:
-    """``record`` answered with ``response['fault']`` ``fault``."""
-    return (*record[:5], fault)
+def answered(entry: Entry | None) -> bool:
+    """The entry exists and its answer is complete (``done``)."""
+    return entry is not None and entry[ANSWERED]
+
+
+def request_line(entry: Entry) -> str:
+    """``'GET /path?q=1 HTTP/1.1'``, for messages (never raises)."""
+    return b" ".join((entry[0], entry[1], entry[5])).decode("latin-1")
 
 
 def empty(charset: str = "utf-8") -> dict[str, Any]:
@@ -43,22 +114,27 @@ def empty(charset: str = "utf-8") -> dict[str, Any]:
         "data": None,
         "files": {},
         "client_ip": None,
+        "http_version": None,
+        "time": None,
+        "connection": None,
+        "response_code": None,
+        "route": None,
         "fault": None,
         "done": False,
         "charset": charset,
     }
 
 
-def parse(record: Record, charset: str) -> dict[str, Any]:
+def parse(entry: Entry, charset: str) -> dict[str, Any]:
     """
-    Decode a record into the ``server.request`` dict (without ``done``).
+    Decode an entry into the ``server.request`` dict (without ``done``).
 
-    :param record: what :func:`capture` made.
+    :param entry: a journal entry.
     :param charset: decodes the path, the query, form fields and headers;
         bytes that are not valid in it become U+FFFD (headers fall back to
         latin-1, which keeps every byte).
     """
-    method, uri, raw_headers, body, client_ip, fault = record
+    method, uri, raw_headers, body, client_ip, version, arrived, connection = entry[:RECORD_FIELDS]
     raw_path, _, query = uri.partition(b"?")
     headers = CIMultiDict[str]()
     for line in raw_headers.split(b"\r\n"):
@@ -81,7 +157,12 @@ def parse(record: Record, charset: str) -> dict[str, Any]:
         "data": body,
         "files": files,
         "client_ip": client_ip,
-        "fault": fault,
+        "http_version": version.decode("latin-1"),
+        "time": arrived,
+        "connection": connection,
+        "response_code": entry[CODE],
+        "route": entry[ROUTE],
+        "fault": entry[FAULT],
         "charset": charset,
     }
 

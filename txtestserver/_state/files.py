@@ -8,11 +8,15 @@ Files in the directory (mode 0700; every file 0600):
     The :class:`~txtestserver._model.table.ResponseTable`, one document
     (:meth:`~txtestserver._model.table.ResponseTable.to_data`).
 ``requests.jsonl``
-    The recorded requests, one JSON line each, appended (recording stays
-    O(1) however many requests came before).
+    The journal, one JSON line per event, only ever appended (recording
+    stays O(1) however many requests came before): a request's entry (a
+    list, :func:`_entry_line`), the completion of an earlier one (``{"c":
+    [INDEX, OUTCOME...]}``), a server-side error (``{"e": [INDEX, MESSAGE,
+    TRACEBACK]}``), or "errors taken" (``{"x": 1}``).
 ``status.json``
-    ``{"count": N, "end": BYTES, "done": BOOL}``: how many requests, where the
-    last complete line of ``requests.jsonl`` ends, and the ``done`` flag.
+    ``{"count": N, "end": BYTES, "generation": G}``: how many requests, where
+    the last complete line of ``requests.jsonl`` ends, and the generation
+    (one more at each reset; a ticket of another generation names nothing).
 ``lock``
     Empty; every read-modify-write holds ``fcntl.flock`` on it.
 ``server.log``
@@ -53,9 +57,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from .._errors import TestServerError
-from .._model.record import Record
+from .._model.record import RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
 from .memory import MemoryStore
+from .store import ErrorRecord, Ticket
 
 __all__ = ["FileStore"]
 
@@ -126,23 +131,28 @@ def decode(data: Any) -> Any:
     return data
 
 
-def _record_line(record: Record) -> bytes:
-    method, uri, headers, body, client_ip, fault = record
-    fields = [base64.b64encode(b).decode("ascii") for b in (method, uri, headers, body)]
-    return _encode_json([*fields, client_ip, fault]).encode("ascii") + b"\n"
+#: Positions of the bytes fields of an entry, written as base64 (every
+#: other field is a JSON value as it is).
+BYTES_FIELDS = (0, 1, 2, 3, 5)
 
 
-def _parse_record(line: bytes) -> Record:
-    method, uri, headers, body, client_ip, fault = json.loads(line)
+def _entry_line(entry: Entry) -> bytes:
+    fields: list[Any] = list(entry)
+    for i in BYTES_FIELDS:
+        fields[i] = base64.b64encode(fields[i]).decode("ascii")
+    return _encode_json(fields).encode("ascii") + b"\n"
+
+
+def _parse_entry(fields: list[Any]) -> Entry:
     b64 = base64.b64decode
-    return (
-        b64(method),
-        b64(uri),
-        b64(headers),
-        b64(body),
-        str(client_ip),
-        None if fault is None else str(fault),
-    )
+    for i in BYTES_FIELDS:
+        fields[i] = b64(fields[i])
+    entry: Entry = tuple(fields)
+    return entry
+
+
+def _event_line(kind: str, fields: Sequence[Any]) -> bytes:
+    return _encode_json({kind: fields}).encode("ascii") + b"\n"
 
 
 class FileStore:
@@ -168,12 +178,13 @@ class FileStore:
         self._dir = directory
         self._memory = MemoryStore()
         self._broken: TestServerError | None = None
-        # Requests parsed so far and the byte offset of the next unread line.
-        self._records: list[Record] = []
+        # Entries and errors parsed so far, the byte offset of the next
+        # unread line, and the generation they belong to.
+        self._records: list[Entry] = []
+        self._errors: list[ErrorRecord] = []
         self._offset = 0
+        self._generation = 0
         self._lock_fd: int | None = None
-        # The latest request this store recorded, and its number.
-        self._latest: tuple[Record, int] | None = None
 
     @property
     def directory(self) -> str | None:
@@ -195,17 +206,23 @@ class FileStore:
                 memory = self._memory
                 self._dir = directory
                 self._write_json(RESPONSE, memory.read(lambda t: t.to_data(encode)))
-                records = list(memory.history())
-                lines = b"".join(_record_line(r) for r in records)
+                generation, history = memory.journal()
+                records = list(history)
+                errors = memory.raw_errors()
+                lines = b"".join(
+                    [_entry_line(r) for r in records] + [_event_line("e", e) for e in errors]
+                )
                 self._write(REQUESTS, lines)
                 self._write(LOCK, b"")
-                done = memory.last_request()[1]
-                self._write_json(STATUS, {"count": len(records), "end": len(lines), "done": done})
+                self._write_json(
+                    STATUS, {"count": len(records), "end": len(lines), "generation": generation}
+                )
             except BaseException:
                 self._dir = None
                 shutil.rmtree(directory, ignore_errors=True)
                 raise
-            self._records, self._offset = records, len(lines)
+            self._records, self._errors, self._offset = records, errors, len(lines)
+            self._generation = generation
             self._broken = None
             return directory
 
@@ -226,17 +243,17 @@ class FileStore:
                 self._memory = self._load()
             finally:
                 self._dir = None
-                self._records, self._offset = [], 0
+                self._records, self._errors, self._offset = [], [], 0
                 self._release_lock_file()
                 shutil.rmtree(directory, ignore_errors=True)
 
     def _load(self) -> MemoryStore:
-        memory = MemoryStore(self._read_table())
-        records, done = self._sync()
+        table = self._read_table()
+        generation, records = self._sync()
+        memory = MemoryStore(table, generation)
         for record in records:
             memory.record(record)
-        if done and records:
-            memory.mark_done(records[-1])
+        memory.add_errors(self._errors)
         return memory
 
     # -- StateStore ------------------------------------------------------------------
@@ -259,54 +276,97 @@ class FileStore:
                     self._write_json(RESPONSE, table.to_data(encode))
         return result
 
-    def record(self, record: Record, done: bool = False) -> None:
-        line = _record_line(record)
+    def record(self, entry: Entry) -> Ticket:
+        line = _entry_line(entry)
         with self._thread_lock:
             if self._dir is None:
-                self._check_memory().record(record, done)
-                return
+                return self._check_memory().record(entry)
             with self._locked():
-                status = self._read_json(STATUS)
-                try:
-                    fd = os.open(self._path(REQUESTS), os.O_WRONLY | os.O_APPEND)
-                except OSError as e:
-                    self._fail(e)
-                try:
-                    os.write(fd, line)
-                    end = os.lseek(fd, 0, os.SEEK_END)
-                finally:
-                    os.close(fd)
-                status = {"count": status["count"] + 1, "end": end, "done": done}
+                status = self._append(line)
+                count = status["count"] = status["count"] + 1
                 self._write_json(STATUS, status)
-                self._latest = (record, status["count"])
+                return status["generation"], count - 1
 
-    def mark_done(self, record: Record) -> None:
+    def complete(self, ticket: Ticket, outcome: Outcome) -> None:
         with self._thread_lock:
             if self._dir is None:
-                self._check_memory().mark_done(record)
-                return
-            # Only the latest request recorded here can be marked done, and
-            # only while no reset or other request came after it.
-            if self._latest is None or self._latest[0] is not record:
-                return
-            with self._locked():
-                status = self._read_json(STATUS)
-                if status["count"] == self._latest[1] and not status["done"]:
-                    status["done"] = True
-                    self._write_json(STATUS, status)
+                self._check_memory().complete(ticket, outcome)
+            else:
+                self._add_event(ticket, _event_line("c", [ticket[1], *outcome]))
 
-    def last_request(self) -> tuple[Record | None, bool]:
+    def add_error(self, ticket: Ticket | None, message: str, traceback: str | None) -> None:
+        with self._thread_lock:
+            if self._dir is None:
+                self._check_memory().add_error(ticket, message, traceback)
+            else:
+                index = None if ticket is None else ticket[1]
+                self._add_event(ticket, _event_line("e", [index, message, traceback]))
+
+    def _add_event(self, ticket: Ticket | None, line: bytes) -> None:
+        """Append an event line about the request of ``ticket``, unless a reset came since."""
+        with self._locked():
+            status = self._read_json(STATUS)
+            if ticket is None or ticket[0] == status["generation"]:
+                self._write_json(STATUS, self._append(line, status))
+
+    def entry(self, ticket: Ticket) -> Entry | None:
+        generation, index = ticket
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().entry(ticket)
+            current, records = self._sync()
+            if generation != current or index >= len(records):
+                return None
+            return records[index]
+
+    def last_request(self) -> Entry | None:
         with self._thread_lock:
             if self._dir is None:
                 return self._check_memory().last_request()
-            records, done = self._sync()
-            return (records[-1] if records else None), done
+            records = self._sync()[1]
+            return records[-1] if records else None
 
-    def history(self) -> Sequence[Record]:
+    def history(self) -> Sequence[Entry]:
         with self._thread_lock:
             if self._dir is None:
                 return self._check_memory().history()
-            return list(self._sync()[0])
+            return list(self._sync()[1])
+
+    def journal(self) -> tuple[int, Sequence[Entry]]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().journal()
+            generation, records = self._sync()
+            return generation, list(records)
+
+    def errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().errors()
+            records = self._sync()[1]
+            return self._resolve(records, self._errors)
+
+    def take_errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        with self._thread_lock:
+            if self._dir is None:
+                return self._check_memory().take_errors()
+            with self._locked():
+                records = self._sync()[1]
+                errors = self._resolve(records, self._errors)
+                if errors:
+                    status = self._read_json(STATUS)
+                    self._write_json(STATUS, self._append(_event_line("x", [1]), status))
+                    self._sync()
+                return errors
+
+    @staticmethod
+    def _resolve(
+        records: list[Entry], errors: list[ErrorRecord]
+    ) -> list[tuple[Entry | None, str, str | None]]:
+        return [
+            (None if index is None else records[index], message, traceback)
+            for index, message, traceback in errors
+        ]
 
     def reset(self) -> None:
         with self._thread_lock:
@@ -314,10 +374,12 @@ class FileStore:
                 self._check_memory().reset()
                 return
             with self._locked():
+                generation = self._read_json(STATUS)["generation"] + 1
                 self._write_json(RESPONSE, ResponseTable().to_data(encode))
                 self._write(REQUESTS, b"")
-                self._write_json(STATUS, {"count": 0, "end": 0, "done": False})
-                self._records, self._offset = [], 0
+                self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
+                self._records, self._errors, self._offset = [], [], 0
+                self._generation = generation
 
     # -- files -------------------------------------------------------------------------
 
@@ -326,12 +388,16 @@ class FileStore:
             raise TestServerError(*self._broken.args)
         return self._memory
 
-    def _sync(self) -> tuple[list[Record], bool]:
-        """Parse the requests recorded since the last call; return all and ``done``."""
+    def _sync(self) -> tuple[int, list[Entry]]:
+        """
+        Parse the journal lines written since the last call; return the
+        generation and every entry.
+        """
         status = self._read_json(STATUS)
-        end = status["end"]
-        if end < self._offset:  # reset by another store object
-            self._records, self._offset = [], 0
+        end, generation = status["end"], status["generation"]
+        if generation != self._generation or end < self._offset:  # reset elsewhere
+            self._records, self._errors, self._offset = [], [], 0
+            self._generation = generation
         if end > self._offset:
             try:
                 with open(self._path(REQUESTS), "rb") as f:
@@ -342,11 +408,48 @@ class FileStore:
             if len(chunk) != end - self._offset:
                 self._fail(ValueError(f"{REQUESTS} is shorter than {STATUS} says"))
             try:
-                self._records.extend(_parse_record(line) for line in chunk.splitlines())
-            except (ValueError, TypeError) as e:
+                for line in chunk.splitlines():
+                    self._apply(json.loads(line))
+            except (ValueError, TypeError, IndexError, KeyError) as e:
                 self._fail(e)
             self._offset = end
-        return self._records, bool(status["done"])
+        return generation, self._records
+
+    def _apply(self, fields: Any) -> None:
+        """One journal line, parsed: an entry or an event."""
+        records = self._records
+        if isinstance(fields, list):
+            records.append(_parse_entry(fields))
+        elif "c" in fields:
+            index, *outcome = fields["c"]
+            records[index] = records[index][:RECORD_FIELDS] + tuple(outcome)
+        elif "e" in fields:
+            index, message, traceback = fields["e"]
+            if index is not None and not 0 <= index < len(records):
+                raise IndexError(f"an error names request {index} of {len(records)}")
+            self._errors.append((index, str(message), traceback))
+        elif "x" in fields:
+            self._errors = []
+        else:
+            raise ValueError(f"unknown journal line {fields!r}")
+
+    def _append(self, line: bytes, status: Any = None) -> Any:
+        """
+        Append one line to the journal (holding the lock); return the status
+        (read now unless given) with its new ``end``, to be written.
+        """
+        if status is None:
+            status = self._read_json(STATUS)
+        try:
+            fd = os.open(self._path(REQUESTS), os.O_WRONLY | os.O_APPEND)
+        except OSError as e:
+            self._fail(e)
+        try:
+            os.write(fd, line)
+            status["end"] = os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+        return status
 
     def _path(self, name: str) -> str:
         assert self._dir is not None

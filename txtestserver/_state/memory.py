@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .._model.record import Record
+from .._model.record import RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
+from .store import ErrorRecord, Ticket
 
 __all__ = ["MemoryStore"]
 
@@ -24,13 +25,16 @@ class MemoryStore:
 
     :param table: the answers to start with (the final state of a server
         process, loaded back); empty by default.
+    :param generation: the generation to start with (one loaded back keeps
+        its own).
     """
 
-    def __init__(self, table: ResponseTable | None = None) -> None:
+    def __init__(self, table: ResponseTable | None = None, generation: int = 0) -> None:
         self._lock = threading.Lock()
         self._table = table if table is not None else ResponseTable()
-        self._history: list[Record] = []
-        self._done = False
+        self._history: list[Entry] = []
+        self._errors: list[ErrorRecord] = []
+        self.generation = generation
 
     def read(self, look: Callable[[ResponseTable], T]) -> T:
         with self._lock:
@@ -40,26 +44,73 @@ class MemoryStore:
         with self._lock:
             return change(self._table)
 
-    def record(self, record: Record, done: bool = False) -> None:
+    def record(self, entry: Entry) -> Ticket:
         with self._lock:
-            self._history.append(record)
-            self._done = done
+            self._history.append(entry)
+            return self.generation, len(self._history) - 1
 
-    def mark_done(self, record: Record) -> None:
+    def complete(self, ticket: Ticket, outcome: Outcome) -> None:
+        generation, index = ticket
         with self._lock:
-            if self._history and self._history[-1] is record:
-                self._done = True
+            if generation == self.generation:
+                history = self._history
+                history[index] = history[index][:RECORD_FIELDS] + outcome
 
-    def last_request(self) -> tuple[Record | None, bool]:
+    def add_error(self, ticket: Ticket | None, message: str, traceback: str | None) -> None:
         with self._lock:
-            return (self._history[-1] if self._history else None), self._done
+            if ticket is None:
+                self._errors.append((None, message, traceback))
+            elif ticket[0] == self.generation:
+                self._errors.append((ticket[1], message, traceback))
 
-    def history(self) -> Sequence[Record]:
+    def add_errors(self, errors: Sequence[ErrorRecord]) -> None:
+        """Keep errors as they are (the final state of a server process)."""
+        with self._lock:
+            self._errors.extend(errors)
+
+    def entry(self, ticket: Ticket) -> Entry | None:
+        generation, index = ticket
+        with self._lock:
+            if generation != self.generation or index >= len(self._history):
+                return None
+            return self._history[index]
+
+    def last_request(self) -> Entry | None:
+        with self._lock:
+            return self._history[-1] if self._history else None
+
+    def history(self) -> Sequence[Entry]:
         with self._lock:
             return list(self._history)
+
+    def journal(self) -> tuple[int, Sequence[Entry]]:
+        with self._lock:
+            return self.generation, list(self._history)
+
+    def raw_errors(self) -> list[ErrorRecord]:
+        """The errors as kept (to move them into files)."""
+        with self._lock:
+            return list(self._errors)
+
+    def errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        with self._lock:
+            return self._resolve(self._errors)
+
+    def take_errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        with self._lock:
+            errors, self._errors = self._errors, []
+            return self._resolve(errors)
+
+    def _resolve(self, errors: list[ErrorRecord]) -> list[tuple[Entry | None, str, str | None]]:
+        history = self._history
+        return [
+            (None if index is None else history[index], message, traceback)
+            for index, message, traceback in errors
+        ]
 
     def reset(self) -> None:
         with self._lock:
             self._table.clear()
             self._history = []
-            self._done = False
+            self._errors = []
+            self.generation += 1

@@ -4,9 +4,14 @@ of the state, whichever engine keeps it (:mod:`.memory` in the test process,
 :mod:`.files` shared with a server process).
 
 A store holds the :class:`~txtestserver._model.table.ResponseTable` (what
-the test set) and what clients sent (the recorded requests and the ``done``
-flag). Every method is atomic: the test's thread and the server (another
-thread or another process) may call them at the same time.
+the test set), the journal (one :data:`~txtestserver._model.record.Entry`
+per request since start or reset, each completed with its outcome once
+answered) and the server-side errors. Every method is atomic: the test's
+thread and the server (another thread or another process) may call them at
+the same time.
+
+``request['done']`` is not kept apart: it is the ``answered`` field of the
+latest entry, so an older request answered late never marks a newer one.
 """
 
 from __future__ import annotations
@@ -14,12 +19,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from .._model.record import Record
+from .._model.record import Entry, Outcome
 from .._model.table import ResponseTable
 
-__all__ = ["StateStore"]
+__all__ = ["ErrorRecord", "StateStore", "Ticket"]
 
 T = TypeVar("T")
+
+#: Names one journal entry: ``(generation, index)``. The generation changes
+#: at every reset, so a ticket taken before a reset names nothing after it.
+Ticket = tuple[int, int]
+
+#: A server-side error as kept: ``(index, message, traceback)``; ``index``
+#: is the position of the request that caused it in the journal (None when
+#: no request did), ``traceback`` None when there is none.
+ErrorRecord = tuple[int | None, str, str | None]
 
 
 class StateStore(Protocol):
@@ -36,25 +50,47 @@ class StateStore(Protocol):
         kept (the take of a ``once`` value, a test setting a key).
         """
 
-    def record(self, record: Record, done: bool = False) -> None:
+    def record(self, entry: Entry) -> Ticket:
         """
-        A request has arrived: it becomes the current ``server.request``, and
-        ``done`` becomes ``done`` in the same atomic step (true for a request
-        recorded once it is already answered).
+        A request has arrived: append its entry to the journal (it becomes
+        the current ``server.request``). An entry whose outcome is already
+        answered is recorded done in the same atomic step.
+
+        :return: the ticket that :meth:`complete` and :meth:`add_error` take.
         """
 
-    def mark_done(self, record: Record) -> None:
+    def complete(self, ticket: Ticket, outcome: Outcome) -> None:
         """
-        ``record`` has been answered: ``done`` becomes true if it is still
-        the latest request (an older request answered late, after a newer one
-        arrived, must not mark the newer one done).
+        The request of ``ticket`` has its ``outcome`` now (usually: it has
+        been answered). Nothing happens if a reset came since.
         """
 
-    def last_request(self) -> tuple[Record | None, bool]:
-        """The latest recorded request (or None) and the ``done`` flag."""
+    def add_error(self, ticket: Ticket | None, message: str, traceback: str | None) -> None:
+        """
+        Something went wrong while answering the request of ``ticket`` (None:
+        no request in particular). Dropped if a reset came since.
+        """
 
-    def history(self) -> Sequence[Record]:
-        """Every request recorded since start or reset, oldest first."""
+    def entry(self, ticket: Ticket) -> Entry | None:
+        """The entry of ``ticket``, or None if a reset came since."""
+
+    def last_request(self) -> Entry | None:
+        """The latest entry, or None."""
+
+    def history(self) -> Sequence[Entry]:
+        """Every entry since start or reset, oldest first."""
+
+    def journal(self) -> tuple[int, Sequence[Entry]]:
+        """The current generation and :meth:`history`, read in one step."""
+
+    def errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        """Every error since start or reset, oldest first, with its entry."""
+
+    def take_errors(self) -> list[tuple[Entry | None, str, str | None]]:
+        """:meth:`errors`, forgotten in the same atomic step."""
 
     def reset(self) -> None:
-        """Forget requests and ``done``; every slot of the table emptied."""
+        """
+        Forget the journal and the errors (a new generation begins); every
+        slot of the table emptied.
+        """

@@ -1,0 +1,157 @@
+"""
+The request journal: what each item of ``server.requests`` (and
+``server.request``) says about how the request came and how it was answered
+(``http_version``, ``time``, ``connection``, ``response_code``, ``route``),
+over real sockets, in every engine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+import urllib.error
+from collections.abc import Iterator
+from urllib.request import Request, urlopen
+
+import pytest
+
+from tests._raw import connect, read_all
+from txtestserver import TestServer
+
+JOURNAL_KEYS = {"http_version", "time", "connection", "response_code", "route"}
+
+
+def arrived(server: TestServer, count: int) -> None:
+    """Until ``count`` requests are recorded (answered or not: no wait covers that)."""
+    deadline = time.monotonic() + 10
+    while len(server.requests) < count:
+        assert time.monotonic() < deadline, f"{count} requests did not arrive"
+        time.sleep(0.005)
+
+
+def fetch(url: str, data: bytes | None = None) -> int:
+    try:
+        with urlopen(Request(url, data=data), timeout=10) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        e.read()
+        return int(e.code)
+
+
+@pytest.fixture
+def kept_alive(engine: str) -> Iterator[TestServer]:
+    server = TestServer(engine=engine)
+    server.start(keep_alive=True)
+    yield server
+    server.stop()
+
+
+def test_before_any_request_the_journal_keys_are_none(server: TestServer) -> None:
+    assert {key: server.request[key] for key in JOURNAL_KEYS} == dict.fromkeys(JOURNAL_KEYS)
+
+
+def test_every_request_has_the_journal_keys(server: TestServer) -> None:
+    before = time.time()
+    server.response["code"] = 201
+    assert fetch(server.get_url("/a")) == 201
+    after = time.time()
+    request = server.requests[0]
+    assert JOURNAL_KEYS <= set(request)
+    assert request["http_version"] == "HTTP/1.1"  # urllib speaks HTTP/1.1
+    assert before <= request["time"] <= after
+    assert isinstance(request["connection"], int)
+    assert request["response_code"] == 201
+    assert request["route"] is None  # no route answered it
+    assert {key: server.request[key] for key in JOURNAL_KEYS} == {
+        key: request[key] for key in JOURNAL_KEYS
+    }
+
+
+def test_http_version_as_the_client_sent_it(server: TestServer) -> None:
+    with connect(server.port or 0) as sock:
+        sock.sendall(b"GET /old HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.")
+    assert server.request["path"] == "/old"
+    assert server.request["http_version"] == "HTTP/1.0"
+
+
+def test_time_orders_requests(server: TestServer) -> None:
+    for n in range(3):
+        fetch(server.get_url(f"/{n}"))
+    times = [request["time"] for request in server.requests]
+    assert times == sorted(times)
+
+
+def test_connection_is_shared_by_requests_on_one_connection(kept_alive: TestServer) -> None:
+    server = kept_alive
+    first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for conn, path in [(first, "/1a"), (first, "/1b"), (second, "/2a"), (first, "/1c")]:
+            conn.request("GET", path)
+            conn.getresponse().read()
+    finally:
+        first.close()
+        second.close()
+    by_path = {request["path"]: request["connection"] for request in server.requests}
+    assert by_path["/1a"] == by_path["/1b"] == by_path["/1c"]
+    assert by_path["/2a"] != by_path["/1a"]
+
+
+def test_without_keep_alive_each_request_has_its_own_connection(server: TestServer) -> None:
+    for n in range(3):
+        fetch(server.get_url(f"/{n}"))
+    assert len({request["connection"] for request in server.requests}) == 3
+
+
+def test_response_code_is_none_until_answered(server: TestServer) -> None:
+    server.response["code"] = 202
+    server.response["sleep"] = 0.5
+    client = threading.Thread(target=fetch, args=(server.get_url("/slow"),))
+    client.start()
+    try:
+        arrived(server, 1)
+        assert server.requests[0]["response_code"] is None
+        assert server.request["done"] is False
+    finally:
+        client.join(10)
+    server.wait_request(5)
+    assert server.requests[0]["response_code"] == 202
+
+
+def test_response_code_of_a_callback_and_of_a_failing_callback(server: TestServer) -> None:
+    server.response["callback"] = "tests.callbacks:writes_itself"
+    assert fetch(server.get_url("/written")) == 201
+    server.response["callback"] = "tests.callbacks:returns_number"
+    assert fetch(server.get_url("/unusable")) == 500
+    server.errors.clear()
+    assert [(r["path"], r["response_code"]) for r in server.requests] == [
+        ("/written", 201),
+        ("/unusable", 500),
+    ]
+
+
+def test_a_request_whose_client_left_is_never_answered(server: TestServer) -> None:
+    server.response["sleep"] = 30
+    with socket.create_connection(("127.0.0.1", server.port or 0), timeout=10) as sock:
+        sock.sendall(b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        arrived(server, 1)
+    server.response["sleep"] = 0
+    fetch(server.get_url("/next"))
+    gone, following = server.requests[:]
+    assert (gone["path"], gone["response_code"]) == ("/gone", None)
+    assert (following["path"], following["response_code"]) == ("/next", 200)
+
+
+def test_the_journal_survives_stop_and_reset_forgets_it(engine: str) -> None:
+    server = TestServer(engine=engine)
+    server.start()
+    fetch(server.get_url("/kept"))
+    server.stop()
+    assert [(r["path"], r["response_code"]) for r in server.requests] == [("/kept", 200)]
+    server.reset()
+    assert len(server.requests) == 0
