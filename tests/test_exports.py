@@ -16,6 +16,7 @@ def test_all_names_resolve() -> None:
 def test_public_names() -> None:
     expected = {
         "DeferredTestServer",
+        "ServerSideError",
         "TestServer",
         "TestServerError",
         "WaitTimeoutError",
