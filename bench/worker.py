@@ -112,6 +112,43 @@ def keepalive(name: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / elapsed, "connections": connects}
 
 
+def routes(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: sequential requests on one kept-alive connection with
+    ``routes`` routes registered; requests/s. With ``hit``, the request
+    matches the oldest route (every newer one is tested first); without, it
+    matches none (every route is tested, then the server answers).
+    """
+    server = make(name)
+    server.start(keep_alive=True)
+    server.set_data(b"ok")
+    ts = server.server  # type: ignore[attr-defined]
+    count = p["routes"]
+    if p.get("hit"):
+        ts.route("/path", method="GET", query={"x": "1"}).response["data"] = b"ok"
+        count -= 1
+    for i in range(count):
+        ts.route(f"/other/{i}", method="GET", query={"x": "1"}).response["data"] = b"no"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+
+    def one() -> None:
+        conn.request("GET", "/path?x=1")
+        assert conn.getresponse().read() == b"ok"
+
+    for _ in range(20):
+        one()
+    n = p["requests"]
+    t = time.perf_counter()
+    for _ in range(n):
+        one()
+    elapsed = time.perf_counter() - t
+    conn.close()
+    recorded = server.recorded()
+    server.stop()
+    assert recorded == n + 20, recorded
+    return {"value": n / elapsed}
+
+
 def upload(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """POST a 10 MiB body and read the answer; MiB/s."""
     server = make(name)
@@ -268,6 +305,7 @@ ITEMS = {
     "cycle": cycle,
     "newconn": newconn,
     "keepalive": keepalive,
+    "routes": routes,
     "upload": upload,
     "download": download,
     "state": state,

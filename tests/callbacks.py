@@ -5,6 +5,8 @@ so that the same tests run against the subprocess engine.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -65,3 +67,60 @@ def body_digest(request: Request) -> bytes:
 
     assert request.content is not None
     return hashlib.sha256(request.content.read()).hexdigest().encode()
+
+
+# -- test_server compatibility (tests/test_compat.py) ----------------------------------
+
+
+def handler_methods(handler: Any) -> None:
+    """The 2017 (tornado) handler methods."""
+    handler.set_status(201, "Made")
+    handler.set_header("Content-Type", "text/plain")
+    handler.set_header("X-Replaced", "by the handler")
+    handler.add_header("X-Step", "one")
+    handler.add_header(b"X-Step", b"two")
+    handler.write("written, ")
+    handler.write("ещё".encode())
+    handler.finish(", and finished")
+
+
+def writes_a_dict(handler: Any) -> None:
+    handler.write({"written": "as json"})
+    handler.finish()
+
+
+def sleeps_in_steps(handler: Any) -> Any:
+    """A generator callback that pauses without blocking the reactor."""
+    handler.set_status(202)
+    handler.write(b"before the pause, ")
+    yield {"type": "sleep", "time": 0.5}
+    handler.write(b"after the pause")
+
+
+def sleeps_then_returns(handler: Any) -> Any:
+    yield {"type": "sleep", "time": 0.01}
+    result = yield deferLater(reactor, 0.01, lambda: b"returned after a pause")
+    return result
+
+
+def yields_nonsense(handler: Any) -> Any:
+    yield "nonsense"
+
+
+def raises_after_a_pause(handler: Any) -> Any:
+    yield {"type": "sleep", "time": 0.01}
+    raise RuntimeError("after the pause")
+
+
+def dict_answer() -> dict[str, Any]:
+    """test_server 0.1's callback: no argument, a dict."""
+    return {
+        "type": "response",
+        "status": 418,
+        "headers": [("X-Tea", "earl grey"), ("X-Tea", "green")],
+        "data": b"tea",
+    }
+
+
+def bad_dict_answer(request: Request) -> dict[str, Any]:
+    return {"status": 200}

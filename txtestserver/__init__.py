@@ -34,9 +34,13 @@ if TYPE_CHECKING:
     from ._blocking import TestServer
     from ._deferred import DeferredTestServer
     from ._formats import ndjson, sse
+    from ._queue import Response
+    from ._route import Route
 
 __all__ = [
     "DeferredTestServer",
+    "Response",
+    "Route",
     "ServerSideError",
     "TestServer",
     "TestServerError",
@@ -52,6 +56,8 @@ _LAZY = {
     "DeferredTestServer": "._deferred",
     "sse": "._formats",
     "ndjson": "._formats",
+    "Response": "._queue",
+    "Route": "._route",
 }
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -26,9 +27,12 @@ from ._config import (
 )
 from ._engines import make_engine
 from ._errors import ServerSideError, TestServerError
-from ._model.record import Entry, parse
+from ._model.record import Entry, RequestDict, parse
+from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
 from ._problems import describe_errors, error_dicts
+from ._queue import Response, queued_answer
+from ._route import Route
 from ._state.store import Ticket
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView
@@ -182,7 +186,7 @@ class ServerCore:
     def reset(self) -> None:
         """
         Response back to defaults, requests and server-side errors
-        forgotten, response_once emptied.
+        forgotten, response_once and the queue emptied, every route removed.
         """
         self._engine.store.reset()
         self.request.reset()
@@ -206,6 +210,114 @@ class ServerCore:
 
     def _decode(self, entry: Entry) -> dict[str, Any]:
         return parse(entry, self.request.charset)
+
+    def route(
+        self,
+        path: str | re.Pattern[str] | None,
+        method: str | None = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        data: bytes | str | None = None,
+        name: str | None = None,
+    ) -> Route:
+        """
+        A new route: the answer to the requests that meet all its conditions.
+
+        When several routes match a request, the one registered last answers
+        (so a test can override a route a fixture made). A route answers
+        from its own queue, ``response_once`` and ``response``, over the
+        defaults; a request that matches no route gets the server's answer.
+
+        :param path: the exact path (decoded, without the query), a compiled
+            pattern that must match the whole path, or None: any path.
+        :param method: any case; None: any method.
+        :param query: names and values the query string must include (a list
+            for all the values of a repeated name, in order).
+        :param headers: the same for headers; names are case-insensitive.
+        :param json: the body parsed as JSON must equal this.
+        :param form: the same as ``query`` for the fields of an urlencoded or
+            multipart body.
+        :param data: the body must be exactly this (str: encoded as UTF-8).
+        :param name: names the route in the journal (``request['route']`` of
+            the requests it answers); by default its conditions in a line,
+            such as ``'POST /api/token'``.
+        :raise TestServerError: a condition can never hold (the message says
+            which).
+        """
+        when = conditions(
+            path, method=method, query=query, headers=headers, json=json, form=form, data=data
+        )
+        if name is None:
+            name = describe(when)
+        elif not isinstance(name, str) or not name:
+            raise TestServerError(f"a route name is a non-empty str, not {name!r}")
+        route = self._engine.store.update(lambda table: table.add_route(name, when))
+        return self._route_view(route, name, when)
+
+    @property
+    def routes(self) -> list[Route]:
+        """The routes, in registration order."""
+        routes = self._engine.store.read(lambda table: table.routes())
+        return [self._route_view(*route) for route in routes]
+
+    def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
+        return Route(
+            self._engine.store,
+            route,
+            name,
+            when,
+            portable=self._engine.portable,
+            request=self.request,
+        )
+
+    def add_response(
+        self,
+        response: Response | None = None,
+        count: int = 1,
+        method: str | None = None,
+        **values: Any,
+    ) -> None:
+        """
+        Queue an answer (test_server 0.1's ``add_response``): the next
+        ``count`` requests of ``method`` that match no route get it, before
+        ``response_once`` and ``response``. Queued answers are served in
+        order; one queued for the request's method comes before one for any
+        method. A queued answer is whole: a key it does not give has its
+        default (not the value in ``response``).
+
+        :param response: a :class:`~txtestserver.Response`; or give the
+            response keys as keywords (``code=503, data=b"busy"``).
+        :param count: how many requests get it; -1: every one from now on.
+        :param method: only requests of this method (any case); None: any.
+        :raise TestServerError: a value can never work (the message says why).
+        """
+        answer = queued_answer(
+            response,
+            count,
+            method,
+            values,
+            portable=self._engine.portable,
+            where="server.add_response()",
+        )
+        self._engine.store.update(lambda table: table.enqueue(answer))
+
+    def get_request(self) -> RequestDict:
+        """
+        The latest request, read in one step (test_server 0.1's
+        ``get_request()``): a dict whose keys are also attributes
+        (``server.get_request().path``).
+
+        :raise TestServerError: no request has arrived since start or reset.
+        """
+        if self._engine.store.last_request() is None:
+            raise TestServerError(
+                "get_request(): no request has arrived yet; send one first "
+                "(wait_request() waits for it)"
+            )
+        return self.request.copy()
 
     # -- in the reactor thread ----------------------------------------------
 

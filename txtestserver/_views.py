@@ -14,7 +14,7 @@ from typing import Any, overload
 
 from ._errors import TestServerError
 from ._model.keys import KEYS, canonical_key, check_charset, check_value, split_key
-from ._model.record import ANSWERED, Entry, empty, parse
+from ._model.record import ANSWERED, ROUTE_ID, Entry, RequestDict, empty, parse
 from ._model.table import ONCE
 from ._problems import error_dicts
 from ._state.store import StateStore
@@ -24,8 +24,8 @@ __all__ = ["ErrorsView", "RequestView", "RequestsView", "ResponseView"]
 
 class ResponseView(MutableMapping[str, Any]):
     """
-    ``server.response`` or ``server.response_once``: a window on one slot of
-    the store's :class:`~txtestserver._model.table.ResponseTable`.
+    ``server.response`` or ``server.response_once`` (or a route's): a window
+    on one slot of the store's :class:`~txtestserver._model.table.ResponseTable`.
 
     Reading a key that was not set gives its default (``response['code']`` is
     200) in the permanent slot, ``KeyError`` in ``once``; iteration and
@@ -36,17 +36,23 @@ class ResponseView(MutableMapping[str, Any]):
     :param slot: :data:`~txtestserver._model.table.RESPONSE` or
         :data:`~txtestserver._model.table.ONCE`.
     :param portable: values must cross to a server process as data.
+    :param route: the id of the route whose slot this is; None: the
+        server's own.
     """
 
-    def __init__(self, store: StateStore, *, slot: str, portable: bool) -> None:
+    def __init__(
+        self, store: StateStore, *, slot: str, portable: bool, route: int | None = None
+    ) -> None:
         self._store = store
         self._slot = slot
         self._portable = portable
-        self._name = "response_once" if slot == ONCE else "response"
+        self._route = route
+        name = "response_once" if slot == ONCE else "response"
+        self._name = name if route is None else f"route.{name}"
 
     def _values(self) -> dict[str, Any]:
-        slot = self._slot
-        return self._store.read(lambda table: table.slot(slot))
+        slot, route = self._slot, self._route
+        return self._store.read(lambda table: table.slot(slot, route))
 
     def __getitem__(self, key: str) -> Any:
         key = canonical_key(key)
@@ -59,12 +65,12 @@ class ResponseView(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         value = check_value(key, value, portable=self._portable, where=self._name)
-        key, slot = canonical_key(key), self._slot
-        self._store.update(lambda table: table.set(slot, key, value))
+        key, slot, route = canonical_key(key), self._slot, self._route
+        self._store.update(lambda table: table.set(slot, key, value, route))
 
     def __delitem__(self, key: str) -> None:
-        key, slot = canonical_key(key), self._slot
-        self._store.update(lambda table: table.delete(slot, key))
+        key, slot, route = canonical_key(key), self._slot, self._route
+        self._store.update(lambda table: table.delete(slot, key, route))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values())
@@ -81,30 +87,37 @@ class RequestView(MutableMapping[str, Any]):
     ``server.request``: what the latest client sent.
 
     Keys: ``args``, ``headers``, ``cookies``, ``path``, ``method``, ``data``,
-    ``files``, ``client_ip``, the journal's ``http_version``, ``time``,
-    ``connection``, ``response_code``, ``route`` and ``fault``, ``done`` and
-    ``charset``. Only ``charset`` can be set: it decodes the path, args and
-    form fields.
+    ``files``, ``client_ip``, ``json``, the journal's ``http_version``,
+    ``time``, ``connection``, ``response_code``, ``route`` and ``fault``,
+    ``done`` and ``charset``, also readable as attributes
+    (``server.request.path``). Only ``charset`` can be set: it decodes the
+    path, args and form fields.
     """
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._charset = "utf-8"
-        self._cache: tuple[Entry, str, dict[str, Any]] | None = None
+        self._cache: tuple[Entry, str, RequestDict] | None = None
 
-    def _current(self) -> dict[str, Any]:
+    def _current(self) -> RequestDict:
         entry = self._store.last_request()
         if entry is None:
             return empty(self._charset)
         cached = self._cache
         if cached is None or cached[0] is not entry or cached[1] != self._charset:
             cached = self._cache = (entry, self._charset, parse(entry, self._charset))
-        result = dict(cached[2])
+        result = RequestDict(cached[2])
         result["done"] = entry[ANSWERED]
         return result
 
     def __getitem__(self, key: str) -> Any:
         return self._current()[key]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not attributes: the request's keys.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._current(), name)
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key != "charset":
@@ -125,7 +138,7 @@ class RequestView(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"<request {self._current()!r}>"
 
-    def copy(self) -> dict[str, Any]:
+    def copy(self) -> RequestDict:
         """
         The whole request as a plain dict, read in one step.
 
@@ -153,31 +166,42 @@ class RequestView(MutableMapping[str, Any]):
         self._cache = None
 
 
-class RequestsView(Sequence[dict[str, Any]]):
+class RequestsView(Sequence[RequestDict]):
     """
-    ``server.requests``: every request recorded since start or reset, oldest
-    first, each as a dict like ``server.request`` (without ``done``).
+    ``server.requests`` (or ``route.requests``): every request recorded since
+    start or reset (or that the route answered), oldest first, each as a
+    dict like ``server.request`` (without ``done``).
+
+    :param route: only the requests this route answered; None: all.
     """
 
-    def __init__(self, store: StateStore, request: RequestView) -> None:
+    def __init__(self, store: StateStore, request: RequestView, route: int | None = None) -> None:
         self._store = store
         self._request = request
+        self._route = route
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        charset = self._request.charset
+    def _history(self) -> Sequence[Entry]:
         history = self._store.history()
+        if self._route is None:
+            return history
+        route = self._route
+        return [entry for entry in history if entry[ROUTE_ID] == route]
+
+    @overload
+    def __getitem__(self, index: int) -> RequestDict: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RequestDict]: ...
+
+    def __getitem__(self, index: int | slice) -> RequestDict | list[RequestDict]:
+        charset = self._request.charset
+        history = self._history()
         if isinstance(index, slice):
-            return [parse(record, charset) for record in history[index]]
+            return [parse(entry, charset) for entry in history[index]]
         return parse(history[index], charset)
 
     def __len__(self) -> int:
-        return len(self._store.history())
+        return len(self._history())
 
     def __repr__(self) -> str:
         return f"<requests: {len(self)} recorded>"

@@ -24,9 +24,17 @@ def test_build_iterator_then_exhausted() -> None:
     values = dict(defaults(), data=iter([b"one", "two"]))
     assert build(values).body == b"one"
     assert build(values).body == b"two"
+    # Exhausted: 405 and test_server's body (issue 12; it was a 500 error before).
     exhausted = build(values)
-    assert exhausted.code == 500
-    assert isinstance(exhausted, ErrorAnswer) and "exhausted" in exhausted.message
+    assert exhausted.code == 405
+    assert isinstance(exhausted, StaticAnswer)
+    assert exhausted.body == b"data generator has no more data"
+
+
+def test_build_iterator_item_of_another_type_is_an_error() -> None:
+    wrong = build(dict(defaults(), data=iter([42])))
+    assert wrong.code == 500
+    assert isinstance(wrong, ErrorAnswer) and "iterator gave int" in wrong.message
 
 
 def test_build_encodes_str_with_charset() -> None:
@@ -70,10 +78,13 @@ def test_only_stall_and_no_answer_leave_a_request_unanswered() -> None:
         assert answer.closes is (fault not in ("stall", "no_answer")), fault
 
 
-def test_throttle_of_an_exhausted_iterator_is_the_error_answer() -> None:
+def test_throttle_of_an_exhausted_iterator_is_the_405_answer() -> None:
+    # An exhausted iterator answers 405 (issue 12; it was a 500 error before),
+    # throttled like any body.
     values = dict(defaults(), data=iter([]), throttle=10.0)
     answer = choose(values)
-    assert isinstance(answer, ErrorAnswer) and "exhausted" in answer.message
+    assert answer.code == 405
+    assert answer.pieces == [b"data generator has no more data"]
 
 
 def test_fault_names_match_their_functions() -> None:

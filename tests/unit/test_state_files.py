@@ -43,7 +43,7 @@ def response_state(store: FileStore, once: bool) -> dict[str, Any]:
 
 def take_response(store: FileStore, method: str) -> dict[str, Any]:
     request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1)
-    return store.update(lambda table: table.take(request))
+    return store.update(lambda table: table.take(request)).values
 
 
 #: The outcome of a request answered 200 by no route, without a fault.
@@ -290,7 +290,8 @@ def test_validated_response_values_round_trip(stores: tuple[FileStore, FileStore
 def test_objects_that_are_not_data_are_refused(stores: tuple[FileStore, FileStore]) -> None:
     parent, _ = stores
     with pytest.raises(TestServerError, match="cannot be stored for the server process"):
-        set_response(parent, False, "data", {"a": 1})
+        # Dicts with str keys are data (response['json']); these keys are not.
+        set_response(parent, False, "data", {1: "a"})
     with pytest.raises(TestServerError, match="cannot be stored for the server process"):
         set_response(parent, False, "callback", len)
 

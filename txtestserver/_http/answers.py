@@ -11,7 +11,9 @@ modules of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import codecs
+import json
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -20,6 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._model.keys import load_callback
+from .callbacks import call, drive, response_dict
 from .writing import SERVER_HEADER, Reply, finish, render_error, start
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "ErrorAnswer",
     "Reply",
     "StaticAnswer",
+    "json_answer",
 ]
 
 _log = Logger()
@@ -114,8 +118,9 @@ class StaticAnswer(NamedTuple):
     def from_values(cls, values: Mapping[str, Any]) -> StaticAnswer | ErrorAnswer:
         """
         Takes the next item of an iterator ``data`` and encodes ``str`` data
-        with the charset; an exhausted iterator or an item that is not
-        bytes or str gives an :class:`ErrorAnswer`.
+        with the charset. An exhausted iterator answers ``405`` with the body
+        ``data generator has no more data``, as test_server did; an item that
+        is not bytes or str gives an :class:`ErrorAnswer`.
         """
         charset: str = values["charset"]
         data = values["data"]
@@ -123,10 +128,12 @@ class StaticAnswer(NamedTuple):
             try:
                 data = next(data)
             except StopIteration:
-                return ErrorAnswer(
-                    500,
-                    "response['data'] iterator is exhausted: every item has been served",
-                    values["sleep"],
+                _log.warn(
+                    "txtestserver answers 405: the response['data'] iterator is exhausted, "
+                    "every item has been served"
+                )
+                return cls(
+                    405, EXHAUSTED, values["headers"], values["cookies"], charset, values["sleep"]
                 )
         if isinstance(data, str):
             data = data.encode(charset)
@@ -145,14 +152,42 @@ class StaticAnswer(NamedTuple):
         finish(request, self.body)
 
 
+#: The body of the answer to a request after an iterator ``data`` is
+#: exhausted (with status 405), as test_server answered.
+EXHAUSTED = b"data generator has no more data"
+
+
+def json_answer(values: Mapping[str, Any]) -> StaticAnswer:
+    """
+    ``response['json']``: the value as a JSON document, encoded with the
+    response charset, with ``Content-Type: application/json`` unless the
+    test set a content type (``; charset=...`` added for a charset other
+    than UTF-8). It wins over ``data``.
+    """
+    charset: str = values["charset"]
+    text = json.dumps(values["json"], ensure_ascii=False)
+    try:
+        body = text.encode(charset)
+    except UnicodeEncodeError:  # \u escapes: ASCII, which every charset here encodes
+        body = json.dumps(values["json"]).encode(charset)
+    headers: list[tuple[str, str]] = values["headers"]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        utf8 = codecs.lookup(charset).name == "utf-8"
+        ctype = "application/json" if utf8 else f"application/json; charset={charset}"
+        headers = [("Content-Type", ctype), *headers]
+    return StaticAnswer(values["code"], body, headers, values["cookies"], charset, values["sleep"])
+
+
 class CallbackAnswer(NamedTuple):
     """
     A function of the test's writes the answer, or returns its body.
 
     The status and headers the test set are written first; the callback
     receives the twisted.web request and may return bytes or str (the body),
-    None or ``NOT_DONE_YET`` (it writes and finishes the request itself), or
-    a Deferred firing with one of those.
+    None or ``NOT_DONE_YET`` (it writes and finishes the request itself), a
+    Deferred firing with one of those, or test_server 0.1's ``{"type":
+    "response", ...}`` dict; a generator callback may pause. The protocol is
+    that of :mod:`txtestserver._http.callbacks`.
     """
 
     code: int
@@ -183,10 +218,12 @@ class CallbackAnswer(NamedTuple):
     def render(self, request: Request, reply: Reply) -> Deferred[Any] | None:
         start(request, self.code, reply, self.headers, self.cookies, self.charset)
         try:
-            result: Any = self.callback(request)
+            result: Any = call(self.callback, request)
         except Exception:
             _callback_failed(request, Failure(), reply)
             return None
+        if isinstance(result, Generator):
+            result = drive(result, request, reply.reactor)
         if isinstance(result, Deferred):
             result.addCallbacks(
                 lambda body: _callback_result(request, body, reply),
@@ -202,12 +239,26 @@ def _callback_result(request: Request, result: object, reply: Reply) -> None:
         return  # the callback wrote, or will write, the answer itself
     if isinstance(result, str):
         result = result.encode("utf-8")
+    elif isinstance(result, Mapping):
+        try:
+            status, headers, result = response_dict(result)
+        except ValueError as e:
+            render_error(request, 500, f"response['callback'] returned a bad dict: {e}", reply)
+            return
+        if status is not None:
+            request.setResponseCode(status)
+        grouped: dict[bytes, list[bytes]] = {}
+        for name, value in headers:
+            grouped.setdefault(name.lower().encode("latin-1"), []).append(value.encode())
+        for key, values in grouped.items():
+            request.responseHeaders.setRawHeaders(key, values)
     if not isinstance(result, bytes):
         render_error(
             request,
             500,
             f"response['callback'] returned {type(result).__name__}; "
-            "return bytes, str, None or a Deferred firing with one of them",
+            "return bytes, str, None, a dict {'type': 'response', ...} "
+            "or a Deferred firing with one of them",
             reply,
         )
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .answers import Answer, CallbackAnswer, StaticAnswer
+from .answers import Answer, CallbackAnswer, StaticAnswer, json_answer
 from .faults import FaultAnswer, RawAnswer
 from .streams import StreamAnswer
 
@@ -18,13 +18,15 @@ __all__ = ["KINDS", "choose"]
 
 #: ``(key, make)``, highest precedence first: the first key whose value is
 #: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
-#: Raw bytes beat a fault, a fault beats a callback, a callback beats a
-#: stream; ``throttle`` alone streams the plain body. ``sleep`` applies to
-#: every kind (the resource waits it before rendering).
+#: Raw bytes beat a fault, a fault beats a callback, a callback beats
+#: ``json`` (sent whole), ``json`` beats a stream; ``throttle`` alone streams
+#: the plain body. ``sleep`` applies to every kind (the resource waits it
+#: before rendering).
 KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
     ("raw", RawAnswer.from_values),
     ("fault", FaultAnswer.from_values),
     ("callback", CallbackAnswer.from_values),
+    ("json", json_answer),
     ("chunks", StreamAnswer.from_chunks),
     ("throttle", StreamAnswer.from_data),
 ]

@@ -140,14 +140,16 @@ class CaptureResource(Resource):
         it (None, None: the server's own answer), or an error answer if none
         can be made.
         """
+        route_id = route = None
         try:
-            return choose(self._store.update(lambda table: table.take(record))), None, None
+            values, route_id, route = self._store.update(lambda table: table.take(record))
+            return choose(values), route_id, route
         except Exception as e:
             _log.failure("txtestserver could not build the response")
             error = ErrorAnswer(
                 500, f"cannot build the response: {e!r}", traceback=Failure().getTraceback()
             )
-            return error, None, None
+            return error, route_id, route
 
     def _render(
         self, request: Request, answer: Answer, ticket: Ticket, outcome: Outcome

@@ -22,6 +22,7 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from .._config import ServerConfig
+from .callbacks import HandlerMethods
 
 __all__ = ["Channel", "ServerRequest", "ServerSite"]
 
@@ -72,9 +73,10 @@ class Channel(HTTPChannel):
 _LARGE_READ = 1024 * 1024
 
 
-class ServerRequest(Request):
+class ServerRequest(HandlerMethods, Request):
     """
-    A Request that goes straight to the one resource.
+    A Request that goes straight to the one resource, and answers
+    test_server's callback methods too (:class:`~txtestserver._http.callbacks.HandlerMethods`).
 
     twisted.web's ``process`` would walk a resource tree (there is one leaf),
     set a ``Server`` header that the renderer replaces, and answer ``*``

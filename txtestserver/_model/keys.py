@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "check_charset",
     "check_value",
     "defaults",
+    "json_data",
     "load_callback",
     "register",
     "split_key",
@@ -278,6 +280,26 @@ def _check_raw(where: str, value: Any, portable: bool) -> bytes | str | None:
     )
 
 
+def _check_json(where: str, value: Any, portable: bool) -> Any:
+    return None if value is None else json_data(where, value)
+
+
+def json_data(where: str, value: Any) -> Any:
+    """
+    ``value`` as JSON data, normalised as it will be sent or compared
+    (tuples become lists, keys str).
+
+    :raise TestServerError: not JSON data (a set, bytes, NaN, ...).
+    """
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise TestServerError(
+            f"{where} must be JSON data (dict, list, str, int, float, bool), not "
+            f"{type(value).__name__}: {e}"
+        ) from None
+
+
 def check_charset(where: str, value: object, portable: bool = True) -> str:
     """
     Check a charset a test sets (``response['charset']``, ``request['charset']``).
@@ -326,3 +348,4 @@ register("chunk_delay", 0.0, _check_sleep)
 register("throttle", None, _check_throttle)
 register("fault", None, _check_fault)
 register("raw", None, _check_raw)
+register("json", None, _check_json)

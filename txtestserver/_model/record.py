@@ -20,6 +20,7 @@ flat: no dict, list or object inside.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -37,9 +38,14 @@ __all__ = [
     "Entry",
     "Outcome",
     "Record",
+    "RequestDict",
     "answered",
+    "body_fields",
     "empty",
     "parse",
+    "parse_headers",
+    "parse_json",
+    "parse_query",
     "request_line",
 ]
 
@@ -103,29 +109,48 @@ def request_line(entry: Entry) -> str:
     return b" ".join((entry[0], entry[1], entry[5])).decode("latin-1")
 
 
-def empty(charset: str = "utf-8") -> dict[str, Any]:
+class RequestDict(dict[str, Any]):
+    """
+    A recorded request: a dict whose keys can also be read as attributes
+    (``request.path`` is ``request["path"]``), as test_server 0.1's
+    ``Request`` objects were read.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"a request has no {name!r}: its keys are {', '.join(self)}"
+            ) from None
+
+
+def empty(charset: str = "utf-8") -> RequestDict:
     """The ``server.request`` dict before any request has arrived."""
-    return {
-        "args": MultiDict[str](),
-        "headers": CIMultiDict[str](),
-        "cookies": {},
-        "path": None,
-        "method": None,
-        "data": None,
-        "files": {},
-        "client_ip": None,
-        "http_version": None,
-        "time": None,
-        "connection": None,
-        "response_code": None,
-        "route": None,
-        "fault": None,
-        "done": False,
-        "charset": charset,
-    }
+    return RequestDict(
+        {
+            "args": MultiDict[str](),
+            "headers": CIMultiDict[str](),
+            "cookies": {},
+            "path": None,
+            "method": None,
+            "data": None,
+            "files": {},
+            "client_ip": None,
+            "json": None,
+            "http_version": None,
+            "time": None,
+            "connection": None,
+            "response_code": None,
+            "route": None,
+            "fault": None,
+            "done": False,
+            "charset": charset,
+        }
+    )
 
 
-def parse(entry: Entry, charset: str) -> dict[str, Any]:
+def parse(entry: Entry, charset: str) -> RequestDict:
     """
     Decode an entry into the ``server.request`` dict (without ``done``).
 
@@ -136,35 +161,76 @@ def parse(entry: Entry, charset: str) -> dict[str, Any]:
     """
     method, uri, raw_headers, body, client_ip, version, arrived, connection = entry[:RECORD_FIELDS]
     raw_path, _, query = uri.partition(b"?")
+    headers = parse_headers(raw_headers, charset)
+    args = parse_query(query, charset)
+    files: dict[str, list[dict[str, Any]]] = {}
+    body_fields(headers, body, charset, args, files)
+    return RequestDict(
+        {
+            "args": args,
+            "headers": headers,
+            "cookies": _parse_cookies(headers.getall("Cookie", [])),
+            "path": unquote_to_bytes(raw_path).decode(charset, "replace"),
+            "method": method.decode("latin-1").upper(),
+            "data": body,
+            "files": files,
+            "client_ip": client_ip,
+            "json": parse_json(body),
+            "http_version": version.decode("latin-1"),
+            "time": arrived,
+            "connection": connection,
+            "response_code": entry[CODE],
+            "route": entry[ROUTE],
+            "fault": entry[FAULT],
+            "charset": charset,
+        }
+    )
+
+
+def parse_headers(raw: bytes, charset: str) -> CIMultiDict[str]:
+    """The header lines of a record, in arrival order, repeats kept."""
     headers = CIMultiDict[str]()
-    for line in raw_headers.split(b"\r\n"):
+    for line in raw.split(b"\r\n"):
         if line:
             name, _, value = line.partition(b": ")
             headers.add(name.decode("latin-1"), _header_text(value, charset))
-    args = MultiDict[str](_parse_qs(query, charset))
-    files: dict[str, list[dict[str, Any]]] = {}
+    return headers
+
+
+def parse_query(raw: bytes, charset: str) -> MultiDict[str]:
+    """A query string (``a=1&b=2``) as a MultiDict, never failing."""
+    return MultiDict[str](_parse_qs(raw, charset))
+
+
+def body_fields(
+    headers: CIMultiDict[str],
+    body: bytes,
+    charset: str,
+    args: MultiDict[str],
+    files: dict[str, list[dict[str, Any]]],
+) -> None:
+    """
+    Add the form fields of an urlencoded or multipart body to ``args`` and
+    its uploads to ``files``; any other body adds nothing.
+    """
     ctype, options = parse_options_header(headers.get("Content-Type", ""))
     if ctype == "application/x-www-form-urlencoded":
         args.extend(_parse_qs(body, charset))
     elif ctype == "multipart/form-data" and options.get("boundary"):
         _parse_multipart(body, options["boundary"], charset, args, files)
-    return {
-        "args": args,
-        "headers": headers,
-        "cookies": _parse_cookies(headers.getall("Cookie", [])),
-        "path": unquote_to_bytes(raw_path).decode(charset, "replace"),
-        "method": method.decode("latin-1").upper(),
-        "data": body,
-        "files": files,
-        "client_ip": client_ip,
-        "http_version": version.decode("latin-1"),
-        "time": arrived,
-        "connection": connection,
-        "response_code": entry[CODE],
-        "route": entry[ROUTE],
-        "fault": entry[FAULT],
-        "charset": charset,
-    }
+
+
+def parse_json(body: bytes) -> Any:
+    """
+    The body parsed as JSON (UTF-8, -16 or -32), or None when it is empty or
+    not JSON.
+    """
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _header_text(value: bytes, charset: str) -> str:

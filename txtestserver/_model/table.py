@@ -2,28 +2,35 @@
 What the server answers, as plain data: the :class:`ResponseTable`.
 
 The table has slots (:data:`SLOTS`): ``response`` (permanent) and ``once``
-(taken by the next request it applies to). Each slot maps response keys,
-plain (``"data"``) or method-specific (``"post.data"``), to checked values.
+(taken by the next request it applies to), and a queue: answers served in
+order, each a number of times (``server.add_response``). Each slot and each
+queued answer maps response keys, plain (``"data"``) or method-specific
+(``"post.data"``), to checked values. The table also holds the routes
+(``server.route(...)``): each is its conditions
+(:mod:`~txtestserver._model.routes`) with slots and a queue of its own.
+
 :meth:`ResponseTable.take` is the one place that decides which values answer
 a request, and uses up what it takes; the stores run it atomically
 (:meth:`~txtestserver._state.store.StateStore.update`), the memory store
 under a lock, the file store under a file lock, so two requests never take
-the same ``once`` value.
+the same ``once`` value or queued answer.
 
-The views (``server.response``, ``server.response_once``) are windows on one
-slot each. The table is plain data: the file store writes it as one JSON
-document (:meth:`ResponseTable.to_data`).
+The views (``server.response``, ``route.response_once``, ...) are windows on
+one slot each. The table is plain data: the file store writes it as one
+JSON document (:meth:`ResponseTable.to_data`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+from .._errors import TestServerError
 from .keys import defaults
 from .record import Record
+from .routes import Facts, matches
 
-__all__ = ["ONCE", "RESPONSE", "SLOTS", "ResponseTable"]
+__all__ = ["ONCE", "RESPONSE", "SLOTS", "QueuedAnswer", "ResponseTable", "RouteState", "Taken"]
 
 #: The permanent answer (``server.response``).
 RESPONSE = "response"
@@ -33,61 +40,218 @@ ONCE = "once"
 #: permanent one.
 SLOTS = (ONCE, RESPONSE)
 
+#: ``count`` of a queued answer served forever.
+FOREVER = -1
+
+
+class Taken(NamedTuple):
+    """
+    What :meth:`ResponseTable.take` gives for one request.
+
+    :ivar values: the value of every response key.
+    :ivar route_id: the id of the route that answers, or None (the server's
+        own answer).
+    :ivar route: the name of that route, or None.
+    """
+
+    values: dict[str, Any]
+    route_id: int | None
+    route: str | None
+
+
+def _taken(values: dict[str, Any], route_id: int | None, route: str | None) -> Taken:
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (once per request).
+    taken: Taken = _new_tuple(Taken, (values, route_id, route))
+    return taken
+
+
+_new_tuple: Any = tuple.__new__
+
+
+class QueuedAnswer:
+    """
+    One answer of a queue.
+
+    :ivar method: the method it is for (upper case), or None: any.
+    :ivar count: how many more requests it answers; :data:`FOREVER`: all.
+    :ivar values: response key -> checked value.
+    """
+
+    __slots__ = ("count", "method", "values")
+
+    def __init__(self, method: str | None, count: int, values: dict[str, Any]) -> None:
+        self.method = method
+        self.count = count
+        self.values = values
+
+
+class RouteState:
+    """
+    One route: its conditions, slots and queue.
+
+    :ivar id: unique in its table, never reused (a view of a removed route
+        cannot reach a newer one).
+    :ivar name: names it in the journal (``request['route']``).
+    :ivar when: the conditions (:func:`~txtestserver._model.routes.conditions`).
+    """
+
+    __slots__ = ("id", "name", "queue", "slots", "when")
+
+    def __init__(
+        self,
+        id: int,
+        name: str,
+        when: dict[str, Any],
+        slots: Mapping[str, Mapping[str, Any]] | None = None,
+        queue: list[QueuedAnswer] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.when = when
+        self.slots: dict[str, dict[str, Any]] = {
+            slot: dict((slots or {}).get(slot, {})) for slot in SLOTS
+        }
+        self.queue: list[QueuedAnswer] = queue or []
+
 
 class ResponseTable:
     """
-    The answers a test set, by slot and key.
+    The answers a test set, by route, slot and key.
+
+    Methods that name a ``route`` (an id) work on that route's slots and
+    queue; ``route=None`` is the server's own.
 
     :ivar changed: a method changed the table since it was made or loaded
         (the file store then writes it back).
     """
 
-    def __init__(self, slots: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        slots: Mapping[str, Mapping[str, Any]] | None = None,
+        queue: list[QueuedAnswer] | None = None,
+        routes: list[RouteState] | None = None,
+        next_id: int = 1,
+    ) -> None:
         self._slots: dict[str, dict[str, Any]] = {
             slot: dict((slots or {}).get(slot, {})) for slot in SLOTS
         }
+        self._queue: list[QueuedAnswer] = queue or []
+        self._routes: list[RouteState] = routes or []
+        self._next_id = next_id
         self.changed = False
 
     # -- what the views do ----------------------------------------------------------
 
-    def slot(self, slot: str) -> dict[str, Any]:
+    def slot(self, slot: str, route: int | None = None) -> dict[str, Any]:
         """A copy of one slot: key -> value."""
-        return dict(self._slots[slot])
+        return dict(self._slots_of(route)[slot])
 
-    def set(self, slot: str, key: str, value: Any) -> None:
+    def set(self, slot: str, key: str, value: Any, route: int | None = None) -> None:
         """Set one (checked, canonical) key of a slot."""
-        self._slots[slot][key] = value
+        self._slots_of(route)[slot][key] = value
         self.changed = True
 
-    def delete(self, slot: str, key: str) -> None:
+    def delete(self, slot: str, key: str, route: int | None = None) -> None:
         """Remove one key of a slot; ``KeyError`` if it is not set."""
-        del self._slots[slot][key]
+        del self._slots_of(route)[slot][key]
         self.changed = True
+
+    def enqueue(self, answer: QueuedAnswer, route: int | None = None) -> None:
+        """Add an answer at the end of a queue."""
+        self._queue_of(route).append(answer)
+        self.changed = True
+
+    def queue(self, route: int | None = None) -> list[QueuedAnswer]:
+        """The answers still queued, next first (the table's own objects)."""
+        return list(self._queue_of(route))
+
+    def add_route(self, name: str, when: dict[str, Any]) -> int:
+        """Register a route (it wins over every route before it); return its id."""
+        route = RouteState(self._next_id, name, when)
+        self._next_id += 1
+        self._routes.append(route)
+        self.changed = True
+        return route.id
+
+    def remove_route(self, route: int) -> None:
+        """Remove a route; removing it again is an error."""
+        self._routes.remove(self._route(route))
+        self.changed = True
+
+    def routes(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """``(id, name, conditions)`` of each route, in registration order."""
+        return [(route.id, route.name, route.when) for route in self._routes]
 
     def clear(self) -> None:
-        """Every slot empty: the defaults answer."""
+        """Every slot and queue empty, no route: the defaults answer."""
         for values in self._slots.values():
             values.clear()
+        self._queue = []
+        self._routes = []  # ids are not reused: views of old routes stay dead
         self.changed = True
+
+    def _route(self, route: int) -> RouteState:
+        for state in self._routes:
+            if state.id == route:
+                return state
+        raise TestServerError(
+            "this route was removed (route.remove() or server.reset()): "
+            "make a new one with server.route(...)"
+        )
+
+    def _slots_of(self, route: int | None) -> dict[str, dict[str, Any]]:
+        return self._slots if route is None else self._route(route).slots
+
+    def _queue_of(self, route: int | None) -> list[QueuedAnswer]:
+        return self._queue if route is None else self._route(route).queue
 
     # -- what the server does ---------------------------------------------------------
 
-    def take(self, record: Record) -> dict[str, Any]:
+    def take(self, record: Record) -> Taken:
         """
-        The value of every response key for one request, using up the
-        ``once`` values it takes.
+        The value of every response key for one request, and the route that
+        answers it; uses up the ``once`` values and the queued answer it
+        takes.
 
-        Precedence, highest first: ``once['<method>.key']``, ``once['key']``,
-        ``response['<method>.key']``, ``response['key']``, the default. A
-        method-specific ``once`` value uses up the plain one too (both
-        applied to this request).
+        The route: of the routes whose conditions the request meets, the one
+        registered last; if none, the server answers. Whichever answers,
+        the head of its queue (the first answer queued for the request's
+        method, else the first for any method) is the whole answer, over the
+        defaults; with nothing queued, precedence is, highest first,
+        ``once``, ``response``, the default. Within each, a method-specific
+        key (``'post.data'``) beats the plain one, and a method-specific
+        ``once`` value uses up the plain one too (both applied to this
+        request). A route never falls back to the server's values: it
+        answers over the defaults.
 
         :param record: the request, as recorded.
         """
-        prefix = record[0].decode("latin-1").lower() + "."
+        method = record[0].decode("latin-1")
+        if self._routes:
+            facts = Facts(record)
+            for route in reversed(self._routes):
+                if matches(route.when, facts):
+                    values = self._resolve(method, route.slots, route.queue)
+                    return _taken(values, route.id, route.name)
+        return _taken(self._resolve(method, self._slots, self._queue), None, None)
+
+    def _resolve(
+        self, method: str, slots: dict[str, dict[str, Any]], queue: list[QueuedAnswer]
+    ) -> dict[str, Any]:
+        prefix = method.lower() + "."
         chosen = defaults()
-        once = self._slots[ONCE]
-        permanent = self._slots[RESPONSE]
+        if queue:
+            head = self._pop(queue, method.upper())
+            if head is not None:  # a queued answer is whole: over the defaults only
+                for name in chosen:
+                    specific = prefix + name
+                    if specific in head:
+                        chosen[name] = head[specific]
+                    elif name in head:
+                        chosen[name] = head[name]
+                return chosen
+        once = slots[ONCE]
+        permanent = slots[RESPONSE]
         for name in chosen:
             specific = prefix + name
             if specific in once:
@@ -103,25 +267,93 @@ class ResponseTable:
                 chosen[name] = permanent[name]
         return chosen
 
+    def _pop(self, queue: list[QueuedAnswer], method: str) -> dict[str, Any] | None:
+        """Take one use of the queued answer for ``method`` (else for any method)."""
+        chosen = None
+        for answer in queue:
+            if answer.method == method:
+                chosen = answer
+                break
+            if chosen is None and answer.method is None:
+                chosen = answer
+        if chosen is None:
+            return None
+        if chosen.count != FOREVER:
+            chosen.count -= 1
+            if chosen.count <= 0:
+                queue.remove(chosen)
+            self.changed = True
+        return chosen.values
+
     # -- as data ------------------------------------------------------------------------
 
     def to_data(self, encode: Callable[[Any], Any]) -> dict[str, Any]:
         """
-        The table as JSON-ready data.
+        The table as JSON-ready data (a queue and the routes only when there
+        are any, so the usual table stays small).
 
         :param encode: turns one value into JSON data.
         """
-        return {
-            slot: {key: encode(value) for key, value in values.items()}
-            for slot, values in self._slots.items()
-        }
+        data = _slots_data(self._slots, encode)
+        if self._queue:
+            data["queue"] = _queue_data(self._queue, encode)
+        if self._routes:
+            data["routes"] = [
+                {
+                    "id": route.id,
+                    "name": route.name,
+                    "when": encode(route.when),
+                    "queue": _queue_data(route.queue, encode),
+                    **_slots_data(route.slots, encode),
+                }
+                for route in self._routes
+            ]
+        if self._next_id != 1:
+            data["next_id"] = self._next_id
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], decode: Callable[[Any], Any]) -> ResponseTable:
         """The inverse of :meth:`to_data`."""
         return cls(
-            {
-                slot: {key: decode(value) for key, value in data.get(slot, {}).items()}
-                for slot in SLOTS
-            }
+            _slots_from(data, decode),
+            _queue_from(data.get("queue", ()), decode),
+            [
+                RouteState(
+                    route["id"],
+                    route["name"],
+                    decode(route["when"]),
+                    _slots_from(route, decode),
+                    _queue_from(route["queue"], decode),
+                )
+                for route in data.get("routes", ())
+            ],
+            data.get("next_id", 1),
         )
+
+
+def _slots_data(slots: dict[str, dict[str, Any]], encode: Callable[[Any], Any]) -> dict[str, Any]:
+    return {
+        slot: {key: encode(value) for key, value in values.items()}
+        for slot, values in slots.items()
+    }
+
+
+def _slots_from(data: Mapping[str, Any], decode: Callable[[Any], Any]) -> dict[str, Any]:
+    return {
+        slot: {key: decode(value) for key, value in data.get(slot, {}).items()} for slot in SLOTS
+    }
+
+
+def _queue_data(queue: list[QueuedAnswer], encode: Callable[[Any], Any]) -> list[Any]:
+    return [
+        [answer.method, answer.count, {key: encode(value) for key, value in answer.values.items()}]
+        for answer in queue
+    ]
+
+
+def _queue_from(data: Any, decode: Callable[[Any], Any]) -> list[QueuedAnswer]:
+    return [
+        QueuedAnswer(method, count, {key: decode(value) for key, value in values.items()})
+        for method, count, values in data
+    ]

@@ -102,7 +102,8 @@ def state_parent() -> str | None:
 def encode(value: Any) -> Any:
     """
     A response value as JSON data: bytes become ``{"b": BASE64}``, tuples
-    ``{"t": [...]}``; str, numbers, bools, None and lists stay as they are.
+    ``{"t": [...]}``, dicts with str keys ``{"d": {...}}``; str, numbers,
+    bools, None and lists stay as they are.
 
     :raise TestServerError: the value is not plain data.
     """
@@ -114,9 +115,12 @@ def encode(value: Any) -> Any:
         return {"t": [encode(item) for item in value]}
     if isinstance(value, list):
         return [encode(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {"d": {key: encode(item) for key, item in value.items()}}
     raise TestServerError(
         f"{type(value).__name__} cannot be stored for the server process: only bytes, "
-        "str, numbers, bools, None, lists and tuples cross the process boundary"
+        "str, numbers, bools, None, lists, tuples and dicts with str keys cross the "
+        "process boundary"
     )
 
 
@@ -127,6 +131,8 @@ def decode(data: Any) -> Any:
     if isinstance(data, dict):
         if "b" in data:
             return base64.b64decode(data["b"])
+        if "d" in data:
+            return {key: decode(item) for key, item in data["d"].items()}
         return tuple(decode(item) for item in data["t"])
     return data
 
