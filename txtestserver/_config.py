@@ -72,6 +72,7 @@ _CHECKS: dict[str, Callable[[str, object], None]] = {
     "body_limit": _at_least(0),
     "header_count_limit": _at_least(1),
     "header_size_limit": _at_least(1),
+    "strict": _flag,
 }
 
 
@@ -91,6 +92,10 @@ class ServerConfig:
     :ivar header_size_limit: bytes accepted in the request line plus all
         header lines (without line ends); a request with more gets ``400 Bad
         Request``, or, when one line alone is longer, its connection closed.
+    :ivar strict: a request that nothing the test set expects (no route
+        matches it, no queued or ``response_once`` answer takes it, no
+        ``response`` key applies to it) is answered ``404`` and recorded as a
+        server-side error.
     """
 
     address: str = "127.0.0.1"
@@ -99,6 +104,7 @@ class ServerConfig:
     body_limit: int = DEFAULT_BODY_LIMIT
     header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT
     header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT
+    strict: bool = False
 
     def __post_init__(self) -> None:
         for field in fields(self):

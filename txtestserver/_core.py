@@ -27,7 +27,7 @@ from ._config import (
 )
 from ._engines import make_engine
 from ._errors import ServerSideError, TestServerError
-from ._model.record import Entry, RequestDict, parse
+from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
 from ._problems import describe_errors, error_dicts
@@ -98,6 +98,12 @@ class ServerCore:
     :param header_size_limit: bytes the request line and header lines of one
         request may hold (default 64 KiB); a request with more gets ``400 Bad
         Request``, or its connection closed if one line alone is longer.
+    :param strict: answer ``404`` to a request that nothing the test set
+        expects (no route matches it, no queued or ``response_once`` answer
+        takes it, no ``response`` key applies to it), with a body naming the
+        closest route and how the request differs from it, and record it as
+        a server-side error (``server.errors``, ``server.check()``, which then
+        also reports queued and ``response_once`` answers never used).
     :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
         face may take before they raise
         :class:`~txtestserver.TestServerError`.
@@ -115,6 +121,7 @@ class ServerCore:
         body_limit: int = DEFAULT_BODY_LIMIT,
         header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
+        strict: bool = False,
         call_timeout: float = 10.0,
     ) -> None:
         #: The settings of the next run; ``start(keep_alive=...)`` sets that one.
@@ -124,6 +131,7 @@ class ServerCore:
             body_limit=body_limit,
             header_count_limit=header_count_limit,
             header_size_limit=header_size_limit,
+            strict=strict,
         )
         self._reactor = self._reactor_for(reactor)
         self._call_timeout = call_timeout
@@ -409,6 +417,26 @@ class ServerCore:
 
         name = getattr(predicate, "__name__", None) or repr(predicate)
         wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
+        return self._waits.start(wait, timeout)
+
+    def _wait_route(
+        self, route_id: int, name: str, count: int, timeout: float
+    ) -> Deferred[list[dict[str, Any]]]:
+        """
+        Fire with the first ``count`` requests (oldest first) that the route
+        ``route_id`` answered, once it has answered that many since start or
+        reset.
+
+        :param name: names the route in messages.
+        """
+        count = check_count("route.wait(count)", count)
+        timeout = check_seconds("route.wait(timeout)", timeout)
+        self._check_running("route.wait()")
+
+        def want(entry: Entry) -> bool:
+            return entry[ROUTE_ID] == route_id
+
+        wait = CountWait(f"route {name!r}: wait(count={count})", count, want, self._decode)
         return self._waits.start(wait, timeout)
 
     # -- engine events --------------------------------------------------------

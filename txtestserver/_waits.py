@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from ._errors import WaitTimeoutError
-from ._model.record import ANSWERED, CODE, Entry, answered, request_line
+from ._model.record import ANSWERED, CODE, ROUTE, Entry, answered, request_line
 from ._state.store import StateStore, Ticket
 from ._types import TimeReactor
 
@@ -178,6 +178,8 @@ def describe_arrivals(history: Sequence[Entry], url: str | None) -> str:
             state = "answered without a status"
         else:
             state = f"answered {entry[CODE]}"
+        if entry[ROUTE] is not None:
+            state += f" by route {entry[ROUTE]!r}"
         described.append(f"{request_line(entry)!r} ({state})")
     count = len(history)
     noun = "request" if count == 1 else "requests"

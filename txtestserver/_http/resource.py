@@ -73,6 +73,7 @@ class CaptureResource(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self._store = store
         self._reactor = reactor
+        self._now = reactor.seconds
         self._on_answered = on_answered
         self._reply = Reply(keep_alive=config.keep_alive, reactor=reactor, report=self._report)
         self._body_limit = config.body_limit
@@ -80,7 +81,7 @@ class CaptureResource(Resource):
         self._unrecorded: list[tuple[Request, str, str | None]] = []
 
     def render(self, request: Request) -> int:
-        record = capture(request, self._body_limit, self._reactor.seconds())
+        record = capture(request, self._body_limit, self._now())
         answer, route_id, route = self._take(record)
         if answer.immediate and not answer.sleep:
             # The usual case, answered at once. Twisted sends nothing before
@@ -183,11 +184,16 @@ class CaptureResource(Resource):
             _log.failure("txtestserver could not record a server-side error")
 
     def _record_errors(self, request: Request, ticket: Ticket) -> None:
-        """The errors reported for ``request`` before it was recorded."""
-        mine = [e for e in self._unrecorded if e[0] is request]
-        self._unrecorded = [e for e in self._unrecorded if e[0] is not request]
-        for _, message, traceback in mine:
-            self._store.add_error(ticket, message, traceback)
+        """
+        The errors reported for ``request`` while it rendered, before it was
+        recorded. Rendering at once is synchronous, so the list holds only
+        this request's errors (or those of a request whose recording failed:
+        dropped).
+        """
+        unrecorded, self._unrecorded = self._unrecorded, []
+        for reported, message, traceback in unrecorded:
+            if reported is request:
+                self._store.add_error(ticket, message, traceback)
 
     def _call_on_answered(self, ticket: Ticket) -> None:
         try:
