@@ -25,6 +25,8 @@ class LoadResult:
     seconds: float = 0.0
     #: Seconds each request took, in no particular order.
     latencies: list[float] = field(default_factory=list)
+    #: With ``expected=None``: how many requests failed with each exception.
+    raised: dict[str, int] = field(default_factory=dict)
 
 
 def request_id(client: int, seq: int) -> str:
@@ -36,7 +38,7 @@ def run_load(
     clients: int,
     per_client: int,
     *,
-    expected: bytes,
+    expected: bytes | None,
     method: str = "POST",
     timeout: float = 60.0,
 ) -> LoadResult:
@@ -44,7 +46,9 @@ def run_load(
     ``clients`` threads send ``per_client`` requests each, all at once; each
     request carries its id in its path, query, ``X-Id`` header and body.
 
-    :param expected: the body every answer must have.
+    :param expected: the body every answer must have; None when every
+        request must fail instead (a ``fault``): then ``answered`` counts the
+        requests that failed, on a new connection each time.
     :param timeout: seconds one request may take.
     """
     result = LoadResult()
@@ -58,6 +62,7 @@ def run_load(
         sent = answered = 0
         errors: list[str] = []
         latencies: list[float] = []
+        raised: dict[str, int] = {}
         start.wait()
         for seq in range(per_client):
             ident = request_id(number, seq)
@@ -75,12 +80,16 @@ def run_load(
                 )
                 response = conn.getresponse()
                 content = response.read()
-                if response.status != 200 or content != expected:
+                if expected is None or response.status != 200 or content != expected:
                     errors.append(f"{ident}: {response.status} {content[:50]!r}")
                 else:
                     answered += 1
             except (OSError, http.client.HTTPException) as e:
-                errors.append(f"{ident}: {e!r}")
+                if expected is None:
+                    answered += 1  # the fault, as asked
+                    raised[type(e).__name__] = raised.get(type(e).__name__, 0) + 1
+                else:
+                    errors.append(f"{ident}: {e!r}")
                 conn.close()
             latencies.append(time.monotonic() - began)
         conn.close()
@@ -89,6 +98,8 @@ def run_load(
             result.answered += answered
             result.errors.extend(errors)
             result.latencies.extend(latencies)
+            for name, count in raised.items():
+                result.raised[name] = result.raised.get(name, 0) + count
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:

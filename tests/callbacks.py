@@ -124,3 +124,24 @@ def dict_answer() -> dict[str, Any]:
 
 def bad_dict_answer(request: Request) -> dict[str, Any]:
     return {"status": 200}
+
+
+def leaks(request: Request) -> bytes:
+    """
+    What the server holds besides this request, as JSON: its other open
+    connections, and the pending calls of streams, faults and sleeps in the
+    reactor that serves it (either engine: this runs where the server does).
+    """
+    import json
+
+    from txtestserver._http.streams import _Pacer
+
+    channel: Any = request.channel
+    serving: Any = channel.transport.reactor
+    pending = [
+        repr(call)
+        for call in serving.getDelayedCalls()
+        if isinstance(getattr(call.func, "__self__", None), (_Pacer, Deferred))
+    ]
+    connections = len(channel.site.channels) - 1  # this request's own
+    return json.dumps({"connections": connections, "pending": pending}).encode()

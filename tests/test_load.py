@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from tests._leaks import assert_nothing_held
 from tests._load import Watcher, check_request, lost_requests, request_id, run_load
 from tests._raw import check_serving, server_log_errors
 from txtestserver import TestServer
+from txtestserver._model.keys import FAULTS
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
 
@@ -142,5 +144,63 @@ def test_waits_under_load(engine: str, keep_alive: bool) -> None:
         assert all(r["response_code"] == 200 for r in everything)
         assert results["one"]["headers"]["X-Id"] == wanted
         assert len(server._waits) == 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"chunks": [b"o", b"k"], "chunk_delay": 0.002},
+        {"data": b"ok", "throttle": 200.0},
+    ],
+    ids=["chunks", "throttle"],
+)
+def test_streams_under_load_leave_nothing(engine: str, keys: dict[str, object]) -> None:
+    """20 clients stream at once, on kept-alive connections: every answer whole."""
+    server = TestServer(engine=engine)
+    server.start(keep_alive=True)
+    try:
+        for key, value in keys.items():
+            server.response[key] = value
+        result = run_load(server, CLIENTS, 10, expected=b"ok")
+        assert result.errors == []
+        assert result.answered == CLIENTS * 10
+        assert lost_requests(server, CLIENTS, 10) == []
+        assert_nothing_held(server)
+        server.reset()
+        server.response["data"] = b"ok"
+        check_serving(server)
+        assert server_log_errors(server) == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults_under_load_leave_nothing(engine: str, fault: str) -> None:
+    """
+    20 clients meet a fault at once, 10 times each: every request fails as
+    asked, is recorded once with its fault, and nothing is held afterwards
+    (the hanging faults once their clients gave up).
+    """
+    hanging = fault in ("stall", "no_answer")
+    per_client = 5 if hanging else 10
+    server = TestServer(engine=engine)
+    server.start(keep_alive=True)
+    try:
+        server.response["data"] = b"ok"
+        server.response["fault"] = fault
+        timeout = 0.3 if hanging else 60.0
+        result = run_load(server, CLIENTS, per_client, expected=None, timeout=timeout)
+        assert result.errors == []
+        assert result.answered == CLIENTS * per_client
+        assert ("TimeoutError" in result.raised) is hanging, result.raised
+        assert lost_requests(server, CLIENTS, per_client) == []
+        assert {r["fault"] for r in server.requests[:]} == {fault}
+        assert server.request["done"] is (fault not in ("stall", "no_answer"))
+        del server.response["fault"]
+        assert_nothing_held(server)
+        check_serving(server)
+        assert server_log_errors(server) == []
     finally:
         server.stop()
