@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 from httpx_sse import connect_sse
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import blockingCallFromThread
 
-from tests._clients import CLIENTS, stream
+from tests._clients import CLIENTS, PATIENCE, stream
 from tests._leaks import assert_nothing_held
 from tests._raw import check_serving, connect, read_all
 from tests.conftest import ENGINES
@@ -123,6 +124,27 @@ def test_the_first_piece_arrives_while_the_rest_is_due(server: TestServer) -> No
             received += sock.recv(4096)
         assert server.request["done"] is False  # the stream goes on
     assert_nothing_held(server)  # the client left: the pending piece is dropped
+
+
+def test_a_generator_that_raises_is_a_server_side_error(
+    logged_errors: list[dict[str, Any]],
+) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b"first"
+        raise ValueError("the test's generator broke")
+
+    with TestServer() as server:
+        server.response["chunks"] = pieces()
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.get(server.get_url("/broken"), timeout=PATIENCE)
+        [error] = server.errors
+        assert error["message"] == (
+            "response['chunks'] raised while streaming: the test's generator broke"
+        )
+        assert "ValueError" in error["traceback"]
+        assert error["request"]["path"] == "/broken"
+    assert [e["log_format"] for e in logged_errors] == ["response['chunks'] raised while streaming"]
+    logged_errors.clear()
 
 
 # -- throttle ---------------------------------------------------------------------------

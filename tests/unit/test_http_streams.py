@@ -204,6 +204,9 @@ def test_a_generator_that_fails_mid_stream_cuts_the_connection(
     ]
     logged_errors.clear()
     assert stream.clock.getDelayedCalls() == []
+    [(_, message, traceback)] = stream.store.errors()
+    assert message == "response['chunks'] gave a int, not bytes or str: the connection was cut"
+    assert traceback is None
 
 
 def test_no_answer_and_stall_are_never_done() -> None:

@@ -29,7 +29,7 @@ from zope.interface import implementer
 from .answers import ErrorAnswer, StaticAnswer
 from .writing import Reply, gone, start
 
-__all__ = ["FAULTS", "GARBAGE", "FaultAnswer", "RawAnswer"]
+__all__ = ["FAULTS", "GARBAGE", "FaultAnswer", "RawAnswer", "reset_when_sent"]
 
 #: What ``garbage`` sends: 512 random bytes (not HTTP), the same every run,
 #: so that what a client does with them is the same every run.
@@ -146,8 +146,10 @@ class _ResetWhenSent:
         pass
 
 
-def _reset_when_sent(request: Request) -> None:
+def reset_when_sent(request: Request) -> None:
+    """Reset the connection once what was written to it is sent."""
     transport = _transport(request)
+    transport.setTcpNoDelay(True)  # no byte held back when the reset comes
     transport.unregisterProducer()  # the channel, which is done with
     transport.registerProducer(_ResetWhenSent(transport), False)
 
@@ -181,9 +183,8 @@ def _truncated(answer: FaultAnswer, request: Request, reply: Reply) -> None:
 
 
 def _reset_mid_body(answer: FaultAnswer, request: Request, reply: Reply) -> None:
-    _transport(request).setTcpNoDelay(True)  # no byte held back when the reset comes
     answer.headers_then(request, reply, answer.body[: len(answer.body) // 2])
-    _reset_when_sent(request)
+    reset_when_sent(request)
 
 
 def _stall(answer: FaultAnswer, request: Request, reply: Reply) -> None:

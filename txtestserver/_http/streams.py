@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Request
 
 from .answers import ErrorAnswer, StaticAnswer
+from .faults import reset_when_sent
 from .writing import Reply, gone, start
 
 __all__ = ["StreamAnswer"]
@@ -98,7 +99,7 @@ class StreamAnswer(NamedTuple):
         start(request, self.code, reply, self.headers, self.cookies, self.charset)
         if self.length is not None and not request.responseHeaders.hasHeader(b"content-length"):
             request.setHeader(b"content-length", b"%d" % self.length)
-        return _Pacer(reply.reactor, request, self).run()
+        return _Pacer(reply, request, self).run()
 
 
 class _Pacer:
@@ -112,8 +113,9 @@ class _Pacer:
     written, not a ``chunk_delay`` later), and written when it is due.
     """
 
-    def __init__(self, reactor: Any, request: Request, answer: StreamAnswer) -> None:
-        self._reactor = reactor
+    def __init__(self, reply: Reply, request: Request, answer: StreamAnswer) -> None:
+        self._reply = reply
+        self._reactor: Any = reply.reactor
         self._request = request
         self._pieces: Iterator[Any] = iter(answer.pieces)
         self._charset = answer.charset
@@ -213,14 +215,21 @@ class _Pacer:
         self._stopped()
 
     def _broken(self, failure: Failure | None, message: str) -> None:
-        """The test's iterator failed mid-stream: cut the connection, log why."""
+        """
+        The test's iterator failed mid-stream: log why, report it as a
+        server-side error, and reset the connection once what was written
+        is sent (the headers are out: a clean error status is too late, and
+        an ended body would look whole).
+        """
         if failure is not None:
             _log.failure(message, failure)
+            message = f"{message}: {failure.getErrorMessage()}"
         else:
             _log.error(message)
+        traceback = failure.getTraceback() if failure is not None else None
+        self._reply.report(self._request, message, traceback)
         if not gone(self._request):
-            transport: Any = self._request.channel.transport
-            transport.abortConnection()
+            reset_when_sent(self._request)
         self._stopped()
 
     def _stopped(self) -> None:
