@@ -10,7 +10,12 @@ For each engine it runs, against servers on 127.0.0.1 only:
 2. **faults**: clients that leave mid-body (FIN and RST) or mid-sleep,
    half-close, never read an 8 MiB answer, or send a few bytes and stall,
    while normal clients are served.
-3. **load**: 50 clients x 2,000 requests each on kept-alive connections
+3. **streams and answer faults**: many clients at once get streamed answers
+   (``chunks`` with ``chunk_delay``, ``throttle``), then each
+   ``response['fault']`` in turn, then streams cut by ``stop()``; every
+   request must end as asked and be recorded once (with its fault), and
+   afterwards the server must hold no connection and no pending call.
+4. **load**: 50 clients x 2,000 requests each on kept-alive connections
    while a watcher reads ``server.request`` (it must always be one whole
    request), then 50 x 200 on new connections; every request must be
    answered and recorded exactly once.
@@ -39,7 +44,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests._load import Watcher, lost_requests, run_load
+from tests._leaks import held
+from tests._load import LoadResult, Watcher, lost_requests, run_load
 from tests._raw import (
     body,
     check_serving,
@@ -52,6 +58,7 @@ from tests._raw import (
     statuses,
 )
 from txtestserver import TestServer
+from txtestserver._model.keys import FAULTS
 
 from . import fuzz
 
@@ -134,7 +141,11 @@ def server_pid(server: TestServer) -> int | None:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if b"txtestserver._engines.child" in argv and directory.encode() in argv:
+        # The child is started with -c (runpy) or -m: its module name is in an argument.
+        if (
+            any(b"txtestserver._engines.child" in arg for arg in argv)
+            and directory.encode() in argv
+        ):
             return int(name)
     return None
 
@@ -272,17 +283,22 @@ def abort(sock: socket.socket) -> None:
 
 
 def pending_sleeps() -> int:
-    """The thread engine's pending sleep timers (deferLater calls due within SLEEP)."""
+    """
+    The thread engine's pending sleep and stream timers (deferLater calls
+    and stream steps due within SLEEP).
+    """
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
     from twisted.internet.threads import blockingCallFromThread
+
+    from txtestserver._http.streams import _Pacer
 
     def count() -> int:
         now = reactor.seconds()
         return sum(
             1
             for call in reactor.getDelayedCalls()
-            if isinstance(getattr(call.func, "__self__", None), Deferred)
+            if isinstance(getattr(call.func, "__self__", None), (Deferred, _Pacer))
             and call.getTime() <= now + SLEEP + 1
         )
 
@@ -394,7 +410,126 @@ def phase_faults(server: TestServer, figures: Figures, scale: int) -> None:
     serving(figures, server)
 
 
-# -- phase 3: load -----------------------------------------------------------------------------
+# -- phase 3: streams and answer faults --------------------------------------------------
+
+#: Faults that leave the request unanswered until the client gives up.
+HANGING = ("stall", "no_answer")
+
+
+def nothing_held(figures: Figures, server: TestServer, after: str) -> None:
+    """The server holds no connection and no pending call (10 s to settle)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = held(server)
+        if found == {"connections": 0, "pending": []}:
+            return
+        if time.monotonic() > deadline:
+            figures.error(f"after {after} the server still holds {found}")
+            return
+        time.sleep(0.01)
+
+
+def count_load(
+    figures: Figures, server: TestServer, result: LoadResult, clients: int, per_client: int
+) -> None:
+    figures.cases += result.sent
+    figures.sent += result.sent
+    figures.answered += result.answered
+    for text in result.errors:
+        figures.error(text)
+    wrong = lost_requests(server, clients, per_client)
+    figures.lost += len(wrong)
+    if wrong:
+        figures.details.append(f"not recorded exactly once: {wrong[:10]}")
+
+
+def phase_answers(server: TestServer, figures: Figures, clients: int, scale: int) -> None:
+    """Streams, every fault, and streams cut by stop(), under concurrent clients."""
+    per_client = 20 * scale
+    for name, keys in (
+        ("chunks", {"chunks": [b"o", b"k"], "chunk_delay": 0.001}),
+        ("throttle", {"data": b"ok", "throttle": 400.0}),
+    ):
+        server.reset()
+        for key, value in keys.items():
+            server.response[key] = value
+        result = run_load(server, clients, per_client, expected=b"ok")
+        count_load(figures, server, result, clients, per_client)
+        nothing_held(figures, server, f"{clients} x {per_client} {name} streams")
+    faulted = 0
+    for fault in FAULTS:
+        server.reset()
+        server.response["data"] = b"ok"
+        server.response["fault"] = fault
+        hanging = fault in HANGING
+        each = 2 * scale if hanging else 5 * scale
+        timeout = 0.3 if hanging else 60.0
+        result = run_load(server, clients, each, expected=None, timeout=timeout)
+        count_load(figures, server, result, clients, each)
+        faulted += result.answered
+        if ("TimeoutError" in result.raised) is not hanging:
+            figures.error(f"{fault}: clients raised {result.raised}")
+        wrong = {r["fault"] for r in server.requests[:]} - {fault}
+        if wrong:
+            figures.error(f"{fault}: requests recorded with the fault {wrong}")
+        del server.response["fault"]
+        nothing_held(figures, server, f"{clients} x {each} {fault}")
+    figures.extra["faults met"] = str(faulted)
+    server.reset()
+    server.response["data"] = b"ok"
+    serving(figures, server)
+
+
+def phase_stop_mid_stream(engine: str, figures: Figures, streams: int) -> None:
+    """``streams`` clients mid-stream when stop() comes: all closed, nothing pending."""
+    server = start(engine, keep_alive=True)
+    server.response["chunks"] = [b"first", b"never"]
+    server.response["chunk_delay"] = SLEEP
+    figures.rss_start = rss_kib(server)
+    logged = logged_errors(server)
+    began = time.monotonic()
+    socks = []
+    try:
+        for i in range(streams):
+            sock = connect(server.port or 0)
+            sock.sendall(b"GET /stream/%d HTTP/1.1\r\n\r\n" % i)
+            socks.append(sock)
+        for sock in socks:
+            received = b""
+            while b"5\r\nfirst\r\n" not in received:
+                piece = sock.recv(4096)
+                if not piece:
+                    figures.error(f"a stream closed early: {received[:60]!r}")
+                    break
+                received += piece
+        if server.engine == "thread" and pending_sleeps() != streams:
+            figures.error(f"{pending_sleeps()} stream timers for {streams} streams")
+        figures.rss_end = rss_kib(server)
+        figures.logged += logged_errors(server) - logged  # (a server process's log goes with it)
+        stopping = time.monotonic()
+        server.stop()
+        figures.extra["stop ms"] = f"{(time.monotonic() - stopping) * 1000:.0f}"
+        if server.engine == "thread" and pending_sleeps():
+            figures.error(f"{pending_sleeps()} stream timers left after stop()")
+        for sock in socks:
+            sock.settimeout(30)
+            if b"never" in read_all(sock):
+                figures.error("a stream went on after stop()")
+        figures.cases += streams
+        figures.sent += streams
+        figures.closed += streams
+        if len(server.requests) != streams:
+            figures.lost += abs(streams - len(server.requests))
+    except Exception as e:
+        figures.error(f"phase aborted: {e!r}")
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+        figures.seconds += time.monotonic() - began
+
+
+# -- phase 4: load -----------------------------------------------------------------------------
 
 
 def phase_load(
@@ -456,6 +591,17 @@ def run_engine(engine: str, args: argparse.Namespace, deadline: float) -> list[F
     server.stop()
     faults.extra["stop ms"] = f"{(time.monotonic() - began) * 1000:.0f}"
     rows += [fuzzing, faults]
+
+    answers = Figures(engine, "streams and answer faults")
+    server = start(engine, keep_alive=True)
+    with measured(answers, server):
+        phase_answers(server, answers, args.clients, scale)
+    server.stop()
+    rows.append(answers)
+
+    cut = Figures(engine, "streams cut by stop()")
+    phase_stop_mid_stream(engine, cut, 20 * scale)
+    rows.append(cut)
 
     kept = Figures(engine, f"load {args.clients}x{args.requests} keep-alive")
     server = start(engine, keep_alive=True)

@@ -170,6 +170,9 @@ def test_port_in_use_exits_1_with_a_message(command: type[Command]) -> None:
         ("--charset=klingon", "unknown charset 'klingon'"),
         ("--sleep=-1", "seconds >= 0"),
         ("--engine=fork", "invalid choice: 'fork'"),
+        ("--fault=explode", "invalid choice: 'explode'"),
+        ("--chunk-delay=-1", "seconds >= 0"),
+        ("--throttle=0", "bytes per second > 0"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(
@@ -179,3 +182,35 @@ def test_bad_options_exit_2_with_a_message(
     assert cli.process.wait(WAIT) == 2
     assert cli.process.stderr is not None
     assert message in cli.process.stderr.read()
+
+
+def test_streams_in_chunks_at_a_rate(command: type[Command], engine: str) -> None:
+    cli = command(
+        "--port=0",
+        f"--engine={engine}",
+        "--chunk=one ",
+        "--chunk",
+        "двa ",
+        "--chunk=three",
+        "--chunk-delay=0.05",
+        "--throttle=1000",
+        "--header=Content-Type: text/plain",
+    )
+    port = cli.port()
+    began = time.monotonic()
+    with requests.get(f"http://127.0.0.1:{port}/stream", stream=True, timeout=10) as answer:
+        assert answer.headers["Transfer-Encoding"] == "chunked"
+        assert b"".join(answer.iter_content(None)) == "one двa three".encode()
+    assert time.monotonic() - began >= 0.1  # two chunk delays at least
+    cli.read_until(r"GET /stream from 127\.0\.0\.1")
+    assert cli.stop(signal.SIGINT) == 0
+
+
+def test_a_fault_is_carried_out_and_shown(command: type[Command]) -> None:
+    cli = command("--port=0", "--fault=reset", "--data=unused")
+    port = cli.port()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/flaky", timeout=10)
+    cli.read_until(r"GET /flaky from 127\.0\.0\.1")
+    cli.read_until(r"answered with the fault 'reset'")
+    assert cli.stop(signal.SIGTERM) == 0

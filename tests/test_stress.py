@@ -24,5 +24,11 @@ def test_stress_command_smoke_run() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "total: 0 errors, 0 lost requests, 0 logged errors" in done.stdout
     for engine in ("thread", "subprocess"):
-        for phase in ("fuzz", "faults", "load 10x100 keep-alive"):
+        for phase in (
+            "fuzz",
+            "faults",
+            "streams and answer faults",
+            "streams cut by stop()",
+            "load 10x100 keep-alive",
+        ):
             assert f"{engine:<11}{phase}" in done.stdout, done.stdout

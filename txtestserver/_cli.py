@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from ._deferred import DeferredTestServer
 from ._errors import TestServerError
+from ._model.keys import FAULTS
 from ._state.store import Ticket
 from ._version import __version__
 
@@ -67,6 +68,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--charset", default="utf-8", help="charset of the body and Content-Type")
     parser.add_argument(
+        "--chunk",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="stream the body in pieces: one piece (encoded with --charset); repeat for more. "
+        "Replaces --data",
+    )
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds to wait before each --chunk after the first",
+    )
+    parser.add_argument(
+        "--throttle",
+        type=float,
+        default=None,
+        metavar="BYTES_PER_SECOND",
+        help="send the body (--data or the --chunk pieces) at this rate",
+    )
+    parser.add_argument(
+        "--fault",
+        choices=FAULTS,
+        default=None,
+        help="misbehave instead of answering: reset the connection, close it empty, "
+        "send garbage, a malformed chunk, half of the body (then close or reset), "
+        "only the headers (stall), or nothing at all (no_answer)",
+    )
+    parser.add_argument(
         "--keep-alive",
         action="store_true",
         help="keep connections open between requests (default: close after each)",
@@ -98,6 +129,10 @@ def _configure(response: Any, args: argparse.Namespace) -> None:
     response["sleep"] = args.sleep
     response["headers"] = _pairs(args.header, ":", "--header")
     response["cookies"] = _pairs(args.cookie, "=", "--cookie")
+    response["chunks"] = args.chunk or None
+    response["chunk_delay"] = args.chunk_delay
+    response["throttle"] = args.throttle
+    response["fault"] = args.fault
 
 
 def _preview(body: bytes) -> str:
@@ -133,6 +168,8 @@ def format_request(request: dict[str, Any]) -> str:
                 )
     body = request["data"] or b""
     lines.append(f"  body: {len(body)} bytes" + (f": {_preview(body)}" if body else ""))
+    if request.get("fault"):
+        lines.append(f"  answered with the fault {request['fault']!r}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from txtestserver import TestServerError
 from txtestserver._model.keys import KEYS, canonical_key, check_value
@@ -58,3 +60,48 @@ def test_portable_values_refuse_functions_and_iterators() -> None:
         check_value("callback", lambda request: b"", portable=True)
     with pytest.raises(TestServerError, match="cannot be an iterator"):
         check_value("data", iter([b"a"]), portable=True)
+
+
+def reference_take(
+    permanent: dict[str, Any], once: dict[str, Any], method: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The precedence rule written out key by key: the values, and what stays in once."""
+    prefix = method.lower() + "."
+    once = dict(once)
+    chosen = {}
+    for name, key in KEYS.items():
+        specific = prefix + name
+        if specific in once:
+            chosen[name] = once.pop(specific)
+            once.pop(name, None)
+        elif name in once:
+            chosen[name] = once.pop(name)
+        elif specific in permanent:
+            chosen[name] = permanent[specific]
+        elif name in permanent:
+            chosen[name] = permanent[name]
+        else:
+            chosen[name] = key.default
+    return chosen, once
+
+
+_slot_keys = st.sampled_from(
+    [f"{m}{name}" for m in ("", "get.", "post.", "delete.") for name in ("data", "code", "fault")]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    permanent=st.dictionaries(_slot_keys, st.integers()),
+    once=st.dictionaries(_slot_keys, st.integers()),
+    method=st.sampled_from(["GET", "POST", "PUT", "get"]),
+)
+def test_take_follows_the_precedence_rule(
+    permanent: dict[str, Any], once: dict[str, Any], method: str
+) -> None:
+    table = ResponseTable({RESPONSE: permanent, ONCE: once})
+    values = table.take((method.encode(), b"/", b"", b"", "127.0.0.1", None))
+    expected, left = reference_take(permanent, once, method)
+    assert values == expected
+    assert table.slot(ONCE) == left
+    assert table.changed == (left != once)

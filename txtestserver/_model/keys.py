@@ -64,15 +64,20 @@ class ResponseKey:
 KEYS: dict[str, ResponseKey] = {}
 
 
+#: Every key's default (kept up to date by :func:`register`).
+_DEFAULTS: dict[str, Any] = {}
+
+
 def register(name: str, default: Any, check: Check) -> ResponseKey:
     """Add a response key to :data:`KEYS`; return it."""
     key = KEYS[name] = ResponseKey(name, default, check)
+    _DEFAULTS[name] = default
     return key
 
 
 def defaults() -> dict[str, Any]:
-    """Every key's default, as a new dict."""
-    return {name: key.default for name, key in KEYS.items()}
+    """Every key's default, as a new dict (made for each request: a copy)."""
+    return _DEFAULTS.copy()
 
 
 def split_key(key: object) -> tuple[str | None, str]:

@@ -252,19 +252,26 @@ class ResponseTable:
                 return chosen
         once = slots[ONCE]
         permanent = slots[RESPONSE]
-        for name in chosen:
-            specific = prefix + name
-            if specific in once:
-                chosen[name] = once.pop(specific)
-                once.pop(name, None)
+        if not once and not permanent:
+            return chosen
+        cut = len(prefix)
+        # Lowest precedence first, each layer over the one before; only the
+        # keys that were set are visited, however many keys there are.
+        specific = []
+        for key, value in permanent.items():
+            if "." not in key:
+                chosen[key] = value
+            elif key.startswith(prefix):
+                specific.append((key[cut:], value))
+        for name, value in specific:
+            chosen[name] = value
+        if once:
+            taken = [key for key in once if "." not in key]
+            taken += [key for key in once if key.startswith(prefix)]  # after: they win
+            for key in taken:
+                chosen[key[cut:] if "." in key else key] = once.pop(key)
+            if taken:
                 self.changed = True
-            elif name in once:
-                chosen[name] = once.pop(name)
-                self.changed = True
-            elif specific in permanent:
-                chosen[name] = permanent[specific]
-            elif name in permanent:
-                chosen[name] = permanent[name]
         return chosen
 
     def _pop(self, queue: list[QueuedAnswer], method: str) -> dict[str, Any] | None:
