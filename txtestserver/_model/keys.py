@@ -305,6 +305,12 @@ def json_data(where: str, value: Any) -> Any:
         ) from None
 
 
+def _check_flag(where: str, value: Any, portable: bool) -> bool:
+    if not isinstance(value, bool):
+        raise TestServerError(f"{where} must be True or False, not {value!r}")
+    return value
+
+
 def check_charset(where: str, value: object, portable: bool = True) -> str:
     """
     Check a charset a test sets (``response['charset']``, ``request['charset']``).
@@ -354,3 +360,4 @@ register("throttle", None, _check_throttle)
 register("fault", None, _check_fault)
 register("raw", None, _check_raw)
 register("json", None, _check_json)
+register("close", False, _check_flag)
