@@ -289,12 +289,11 @@ def abort(sock: socket.socket) -> None:
     sock.close()
 
 
-def pending_sleeps() -> int:
+def pending_sleeps(server: Any) -> int:
     """
     The thread engine's pending sleep and stream timers (deferLater calls
     and stream steps due within SLEEP).
     """
-    from twisted.internet import reactor
     from twisted.internet.defer import Deferred
     from twisted.internet.threads import blockingCallFromThread
 
@@ -309,6 +308,7 @@ def pending_sleeps() -> int:
             and call.getTime() <= now + SLEEP + 1
         )
 
+    reactor = server._reactor  # the private reactor that serves the server
     found: int = blockingCallFromThread(reactor, count)
     return found
 
@@ -358,12 +358,12 @@ def phase_faults(server: TestServer, figures: Figures, scale: int) -> None:
         socks.append(sock)
     if not wait_until(lambda: len(server.requests) == before + sleepers):
         figures.error("the sleeping requests were not all recorded")
-    if server.engine == "thread" and pending_sleeps() != sleepers:
-        figures.error(f"{pending_sleeps()} sleep timers for {sleepers} sleepers")
+    if server.engine == "thread" and pending_sleeps(server) != sleepers:
+        figures.error(f"{pending_sleeps(server)} sleep timers for {sleepers} sleepers")
     for i, sock in enumerate(socks):
         abort(sock) if i % 2 else sock.close()
-    if server.engine == "thread" and not wait_until(lambda: pending_sleeps() == 0):
-        figures.error(f"{pending_sleeps()} sleep timers left after the clients left")
+    if server.engine == "thread" and not wait_until(lambda: pending_sleeps(server) == 0):
+        figures.error(f"{pending_sleeps(server)} sleep timers left after the clients left")
     del server.response["delete.sleep"]
     figures.cases += sleepers
     figures.sent += sleepers
@@ -509,15 +509,15 @@ def phase_stop_mid_stream(engine: str, figures: Figures, streams: int) -> None:
                     figures.error(f"a stream closed early: {received[:60]!r}")
                     break
                 received += piece
-        if server.engine == "thread" and pending_sleeps() != streams:
-            figures.error(f"{pending_sleeps()} stream timers for {streams} streams")
+        if server.engine == "thread" and pending_sleeps(server) != streams:
+            figures.error(f"{pending_sleeps(server)} stream timers for {streams} streams")
         figures.rss_end = rss_kib(server)
         figures.logged += logged_errors(server) - logged  # (a server process's log goes with it)
         stopping = time.monotonic()
         server.stop()
         figures.extra["stop ms"] = f"{(time.monotonic() - stopping) * 1000:.0f}"
-        if server.engine == "thread" and pending_sleeps():
-            figures.error(f"{pending_sleeps()} stream timers left after stop()")
+        if server.engine == "thread" and pending_sleeps(server):
+            figures.error(f"{pending_sleeps(server)} stream timers left after stop()")
         for sock in socks:
             sock.settimeout(30)
             if b"never" in read_all(sock):

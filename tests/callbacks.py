@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.web.server import Request
@@ -26,6 +25,8 @@ def writes_itself(request: Request) -> None:
 
 
 def returns_deferred(request: Request) -> Deferred[bytes]:
+    # request.reactor: the reactor that serves (not twisted.internet.reactor).
+    reactor = request.reactor  # type: ignore[attr-defined]
     return deferLater(reactor, 0.01, lambda: b"later:" + request.method)
 
 
@@ -99,7 +100,7 @@ def sleeps_in_steps(handler: Any) -> Any:
 
 def sleeps_then_returns(handler: Any) -> Any:
     yield {"type": "sleep", "time": 0.01}
-    result = yield deferLater(reactor, 0.01, lambda: b"returned after a pause")
+    result = yield deferLater(handler.reactor, 0.01, lambda: b"returned after a pause")
     return result
 
 

@@ -1,5 +1,6 @@
 """
-Shared fixtures, and the hook that runs ``tests/trial/`` through trial.
+Shared fixtures. The trial TestCases of ``tests/trial/`` run in the same
+pytest process as everything else (pytest's unittest support runs them).
 
 Behaviour tests take the ``engine`` fixture, so each runs against every engine.
 """
@@ -8,23 +9,15 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from tests._trialbridge import TrialModule
 from txtestserver import TestServer
 
 #: The engines every behaviour test runs against.
 ENGINES = ["thread", "subprocess"]
-
-
-def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> Any:
-    if module_path.parent.name == "trial" and module_path.name.startswith("test_"):
-        return TrialModule.from_parent(parent, path=module_path)
-    return None
 
 
 @pytest.fixture(params=ENGINES)

@@ -652,20 +652,25 @@ def test_start_stop_cycles() -> None:
         server.stop()
 
 
-def test_blocking_call_from_reactor_thread_is_a_clear_error(server: TestServer) -> None:
-    from twisted.internet import reactor
-    from twisted.internet.threads import blockingCallFromThread
+@pytest.mark.parametrize("call", ["stop", "start", "wait_request"])
+def test_blocking_call_from_the_serving_thread_is_a_clear_error(call: str) -> None:
+    """A callback runs in the thread that serves: blocking there would deadlock."""
+    errors: list[BaseException] = []
 
-    def in_reactor() -> BaseException | None:
+    def callback(request: object) -> bytes:
         try:
-            server.wait_request(1)
+            getattr(server, call)()
         except TestServerError as e:
-            return e
-        return None
+            errors.append(e)
+        return b"answered"
 
-    error = blockingCallFromThread(reactor, in_reactor)
-    assert isinstance(error, TestServerError)
-    assert "reactor thread" in str(error)
+    with TestServer() as server:
+        server.response["callback"] = callback
+        assert fetch(server.get_url())[::2] == (200, b"answered")
+        assert fetch(server.get_url())[::2] == (200, b"answered")  # still serving
+    assert len(errors) == 2
+    assert f"TestServer.{call}() blocks" in str(errors[0])
+    assert "thread of the reactor that serves" in str(errors[0])
 
 
 def test_unknown_engine() -> None:

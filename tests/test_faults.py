@@ -103,14 +103,14 @@ def test_client_leaves_mid_body(server: TestServer, leave: Callable[[socket.sock
 SLEEP = 30.0
 
 
-def pending_sleeps(engine: str) -> list[Any]:
+def pending_sleeps(server: TestServer) -> list[Any]:
     """
     The thread engine's pending ``sleep`` timers: deferLater calls (a
     Deferred's callback) due within ``SLEEP`` seconds. Other delayed calls
     (an idle connection's 12 h timeout, crochet's) are not ours to judge.
     """
-    assert engine == "thread"
-    from twisted.internet import reactor
+    assert server.engine == "thread"
+    reactor = server._reactor  # the private reactor that serves
     from twisted.internet.defer import Deferred
     from twisted.internet.threads import blockingCallFromThread
 
@@ -147,11 +147,11 @@ def test_client_leaves_during_sleep(
         wait_until(lambda i=i: server.request["path"] == f"/sleepy/{i}", "the request")  # type: ignore[misc]
     assert server.request["done"] is False
     if engine == "thread":
-        assert len(pending_sleeps(engine)) == 5
+        assert len(pending_sleeps(server)) == 5
     for sock in sockets:
         leave(sock)
     if engine == "thread":
-        wait_until(lambda: not pending_sleeps(engine), "the sleeps to be cancelled")
+        wait_until(lambda: not pending_sleeps(server), "the sleeps to be cancelled")
     del server.response["sleep"]
     check_serving(server)
     assert [r["path"] for r in server.requests].count("/sleepy/4") == 1
@@ -206,10 +206,10 @@ def test_stop_with_requests_in_flight(engine: str) -> None:
     clients["not-reading"].sendall(b"PUT /not-reading HTTP/1.1\r\n\r\n")
     wait_until(lambda: server.request["path"] == "/not-reading", "the big answer")
     if engine == "thread":
-        assert len(pending_sleeps(engine)) == 1
+        assert len(pending_sleeps(server)) == 1
     server.stop()
     if engine == "thread":
-        assert pending_sleeps(engine) == []
+        assert pending_sleeps(server) == []
     for name, sock in clients.items():
         sock.settimeout(10)
         answer = read_all(sock)  # every connection was closed: no hang

@@ -1,128 +1,40 @@
 """
-The blocking API: :class:`TestServer`, for plain unittest and pytest code.
+The blocking API: :class:`TestServer`, for plain unittest and pytest code,
+and for synchronous code anywhere (a trial test method included).
 
-The server runs in the reactor that crochet starts in a background thread (on
-first use, not at import). Each blocking call hands its work to that thread
-and waits on a :class:`threading.Event` with a timeout. We do not block on
-crochet's ``EventualResult.wait``: it depends on warnings filters that pytest
-resets between tests (see docs/troubleshooting.rst).
+The server runs in a private reactor that crochet runs in a background thread
+(:mod:`txtestserver._reactor_thread`), not in the global reactor, so it
+shares the process with trial, pytest-twisted or a Twisted program. Each
+blocking call hands its work to that thread and waits, with a timeout.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.python import threadable
-from twisted.python.failure import Failure
-
-from ._core import ServerCore, check_seconds
-from ._errors import TestServerError
-from ._types import ProcessReactor
+from ._core import check_seconds
+from ._reactor_thread import PrivateReactorCore
 
 __all__ = ["TestServer"]
 
-T = TypeVar("T")
 
-_setup_lock = threading.Lock()
-_reactor: Any = None
-
-
-def _crochet_reactor() -> Any:
-    """Start crochet's reactor thread once per process; return the reactor."""
-    global _reactor
-    with _setup_lock:
-        if _reactor is None:
-            from twisted.internet import reactor
-
-            if reactor.running:
-                raise TestServerError(
-                    "the Twisted reactor already runs in this process (trial, or a "
-                    "Twisted program): blocking on it would deadlock. "
-                    "Use DeferredTestServer there"
-                )
-            import crochet
-
-            crochet.setup()
-            _reactor = reactor
-        return _reactor
-
-
-def _blocking_call(
-    what: str, timeout: float, function: Callable[..., Deferred[T]], *args: Any
-) -> T:
+class TestServer(PrivateReactorCore):
     """
-    Run ``function(*args)`` in the reactor thread and wait for its Deferred.
+    A test HTTP server with a blocking API. Use it from any thread except the
+    one that serves it (a response callback must not call ``stop()``). ``with
+    TestServer() as server:`` starts it and stops it.
 
-    :param what: names the call in error messages.
-    :param timeout: seconds to wait before giving up with TestServerError.
-    """
-    if threadable.isInIOThread():
-        raise TestServerError(
-            f"TestServer.{what} blocks, and was called from the reactor thread, "
-            "where it would deadlock: use DeferredTestServer in Twisted code"
-        )
-    reactor = _crochet_reactor()
-    finished = threading.Event()
-    outcome: list[Any] = []
-    running: list[Deferred[T]] = []
-
-    def run() -> None:
-        d = maybeDeferred(function, *args)
-        running.append(d)
-
-        def keep(result: Any) -> None:
-            outcome.append(result)
-            finished.set()
-
-        d.addBoth(keep)
-
-    def cancel() -> None:
-        for d in running:
-            d.cancel()
-
-    reactor.callFromThread(run)
-    try:
-        over = finished.wait(timeout)
-    except BaseException:
-        # Interrupted (Ctrl-C, a signal handler that raised): the call in the
-        # reactor thread is cancelled too, leaving no waiter or timer there.
-        reactor.callFromThread(cancel)
-        raise
-    if not over:
-        reactor.callFromThread(cancel)
-        raise TestServerError(f"TestServer.{what} did not finish within {timeout} s")
-    result = outcome[0]
-    if isinstance(result, Failure):
-        result.raiseException()
-    return result  # type: ignore[no-any-return]
-
-
-class TestServer(ServerCore):
-    """
-    A test HTTP server with a blocking API.
-
-    Use it from any thread except the reactor's. ``with TestServer() as
-    server:`` starts it and stops it.
+    It serves from a reactor of its own, run in a background thread, not from
+    the global ``twisted.internet.reactor``: a response callback that
+    schedules work uses ``request.reactor``.
 
     The constructor's parameters are those of every face
-    (:class:`~txtestserver._core.ServerCore`), except ``reactor``: it serves
-    from the reactor that crochet runs.
+    (:class:`~txtestserver._core.ServerCore`), except ``reactor``.
     """
 
     __test__ = False  # not a pytest test class, despite the name
-
-    @classmethod
-    def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
-        if reactor is not None:
-            raise TestServerError(
-                "TestServer serves from the reactor crochet runs and takes no reactor: "
-                "use DeferredTestServer to serve from a reactor of your own"
-            )
-        return super()._reactor_for(None)
 
     def start(self, keep_alive: bool = False) -> None:
         """
@@ -131,11 +43,11 @@ class TestServer(ServerCore):
         :param keep_alive: keep connections open between requests (by
             default each response closes its connection, as test_server does).
         """
-        _blocking_call("start()", self._call_timeout, self._start, keep_alive)
+        self._block_on("start()", self._start, keep_alive)
 
     def stop(self) -> None:
         """Stop: return once no port, connection or pending call is left."""
-        _blocking_call("stop()", self._call_timeout, self._stop)
+        self._block_on("stop()", self._stop)
 
     def wait_request(self, timeout: float = 5.0) -> None:
         """
@@ -149,7 +61,7 @@ class TestServer(ServerCore):
         :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
         timeout = check_seconds("wait_request(timeout)", timeout)
-        _blocking_call("wait_request()", timeout + self._call_timeout, self._wait_request, timeout)
+        self._block_on("wait_request()", self._wait_request, timeout, extra_time=timeout)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """
@@ -164,9 +76,10 @@ class TestServer(ServerCore):
             dict like ``server.request``.
         """
         timeout = check_seconds("wait_requests(timeout)", timeout)
-        return _blocking_call(
-            "wait_requests()", timeout + self._call_timeout, self._wait_requests, count, timeout
+        result: list[dict[str, Any]] = self._block_on(
+            "wait_requests()", self._wait_requests, count, timeout, extra_time=timeout
         )
+        return result
 
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
@@ -182,9 +95,10 @@ class TestServer(ServerCore):
             :class:`~txtestserver.WaitTimeoutError`.
         """
         timeout = check_seconds("wait_for(timeout)", timeout)
-        return _blocking_call(
-            "wait_for()", timeout + self._call_timeout, self._wait_for, predicate, timeout
+        result: dict[str, Any] = self._block_on(
+            "wait_for()", self._wait_for, predicate, timeout, extra_time=timeout
         )
+        return result
 
     def __enter__(self) -> TestServer:
         self.start()

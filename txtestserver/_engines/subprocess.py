@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.tls import Credentials
+from .._reactor_thread import confine_reaping
 from .._state.files import LOG, FileStore
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
@@ -154,6 +155,9 @@ class _ServerProcess(ProcessProtocol):
 
     def connectionMade(self) -> None:
         self._process = self.transport
+        # Reaped in our reactor's thread only, even if another reactor (trial's)
+        # handles SIGCHLD.
+        confine_reaping(self._process, self._reactor)
         self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
 
     # -- what the server says ----------------------------------------------------------

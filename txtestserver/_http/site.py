@@ -178,6 +178,9 @@ class ServerRequest(HandlerMethods, Request):
     recorded nor answered as the test set.
     """
 
+    #: The reactor that serves this request (set in :meth:`process`), for
+    #: callbacks that schedule work of their own.
+    reactor: TimeReactor
     #: The body's pieces while it arrives, when it is kept in memory.
     _pieces: list[bytes] | None = None
     #: The connection's read size to restore once a large body is in.
@@ -215,6 +218,9 @@ class ServerRequest(HandlerMethods, Request):
     def process(self) -> None:
         request: Any = self  # twisted.web.server.Request is not annotated
         request.site = site = request.channel.site
+        # For callbacks that schedule work: the reactor that serves them (for
+        # TestServer, a private one, not twisted.internet.reactor).
+        request.reactor = site.reactor
         request.setHeader(b"date", datetimeToString())
         request.prepath, request.sitepath = [], []
         path = request.path
@@ -256,7 +262,9 @@ class ServerSite(Site):
 
     :param resource: the one resource; it answers every path.
     :param config: the limits apply to every connection.
-    :param reactor: runs the connections (HTTP/2 schedules its writes on it).
+    :param reactor: the reactor that serves: it runs the connections (HTTP/2
+        schedules its writes on it), and callbacks find it as
+        ``request.reactor``.
     """
 
     protocol = Channel  # type: ignore[assignment]
@@ -266,6 +274,8 @@ class ServerSite(Site):
     def __init__(self, resource: Any, config: ServerConfig, reactor: TimeReactor) -> None:
         # No idle timeout (Twisted's is 12 hours): stop() closes every
         # connection anyway, and the timer costs a reset on every request.
+        # The reactor is the one that listens: a Site left on the global
+        # reactor would schedule its clock there (trial's, say).
         super().__init__(  # type: ignore[no-untyped-call]
             resource, parsePOSTFormSubmission=False, timeout=None, reactor=reactor
         )
