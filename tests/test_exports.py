@@ -15,6 +15,7 @@ def test_all_names_resolve() -> None:
 
 def test_public_names() -> None:
     expected = {
+        "AsyncTestServer",
         "DeferredTestServer",
         "ServerSideError",
         "TestServer",

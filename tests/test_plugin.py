@@ -87,6 +87,9 @@ def test_loading_the_plugin_does_not_import_twisted(project: pytest.Pytester) ->
         def test_without_fixtures():
             assert "twisted" not in sys.modules
             assert "crochet" not in sys.modules
+            assert "asyncio" not in sys.modules
+            assert "pytest_asyncio" not in sys.modules
+            assert "anyio" not in sys.modules
             assert "txtestserver.pytest_plugin" in sys.modules
         """
     )
@@ -119,6 +122,181 @@ def test_fixtures_work_with_warnings_as_errors_and_no_ignore(project: pytest.Pyt
     result.assert_outcomes(passed=3)
 
 
+KEEP_ALIVE_TEST = """
+import http.client
+
+def test_keep_alive(test_server):
+    assert test_server.engine == {engine!r}
+    connection = http.client.HTTPConnection("127.0.0.1", test_server.port, timeout=10)
+    for _ in range(2):
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        response.read()
+        assert (response.getheader("Connection") == "close") is {closes}
+    connection.close()
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "engine", "keep_alive"),
+    [
+        ("", [], "thread", False),
+        ("txtestserver_keep_alive = true", [], "thread", True),
+        ("txtestserver_engine = subprocess", [], "subprocess", False),
+        (
+            "txtestserver_engine = subprocess\ntxtestserver_keep_alive = true",
+            ["--txtestserver-engine=thread", "--txtestserver-no-keep-alive"],
+            "thread",
+            False,
+        ),
+        ("", ["--txtestserver-keep-alive", "--txtestserver-engine=subprocess"], "subprocess", True),
+    ],
+    ids=["defaults", "ini-keep-alive", "ini-engine", "command-line-wins", "command-line"],
+)
+def test_session_server_settings_from_ini_and_command_line(
+    project: pytest.Pytester, ini: str, args: list[str], engine: str, keep_alive: bool
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_settings=KEEP_ALIVE_TEST.format(engine=engine, closes=not keep_alive))
+    result = run(project, *args)
+    result.assert_outcomes(passed=1)
+
+
+def test_unknown_engine_in_the_ini_file_is_rejected(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\ntxtestserver_engine = fork\n")
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*txtestserver_engine = 'fork'*thread, subprocess*"])
+
+
+def test_factory_starts_servers_of_any_settings_and_stops_them(
+    project: pytest.Pytester, engine: str
+) -> None:
+    project.makepyfile(
+        test_factory=f"""
+        import http.client
+        from urllib.request import urlopen
+
+        ports = []
+
+        def test_factory(test_server_factory):
+            server = test_server_factory(
+                keep_alive=True, engine={engine!r}, address="::1", body_limit=3
+            )
+            plain = test_server_factory()
+            assert (server.engine, server.address) == ({engine!r}, "::1")
+            assert plain.engine == "thread" and plain.port != server.port
+            connection = http.client.HTTPConnection("::1", server.port, timeout=10)
+            connection.request("POST", "/", body=b"abcdef")
+            response = connection.getresponse()
+            response.read()
+            assert response.getheader("Connection") != "close"
+            server.wait_request(5)
+            assert server.request["data"] == b"abc"
+            connection.close()
+            assert urlopen(plain.get_url()).read() == b""
+            ports.extend([("::1", server.port), ("127.0.0.1", plain.port)])
+        """
+    )
+    project.makeconftest(
+        """
+        import socket
+
+        def pytest_sessionfinish(session):
+            from test_factory import ports
+            assert len(ports) == 2
+            for address, port in ports:
+                try:
+                    socket.create_connection((address, port), timeout=5).close()
+                    print("PORT-STILL-OPEN")
+                except ConnectionRefusedError:
+                    print("PORT-CLOSED")
+        """
+    )
+    result = run(project, "-s")
+    result.assert_outcomes(passed=1)
+    assert result.stdout.str().count("PORT-CLOSED") == 2
+    assert "PORT-STILL-OPEN" not in result.stdout.str()
+
+
+ASYNC_TESTS = """
+import asyncio
+
+import aiohttp
+import httpx
+import pytest
+
+pytestmark = pytest.mark.{mark}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def test_first(async_test_server):
+    assert async_test_server.engine == {engine!r}
+    async_test_server.response["data"] = b"async"
+    async with httpx.AsyncClient() as client:
+        answer = asyncio.create_task(client.get(async_test_server.get_url("/one")))
+        await async_test_server.wait_request(5)
+        assert (await answer).content == b"async"
+    assert async_test_server.request["path"] == "/one"
+
+
+async def test_second_gets_it_reset(async_test_server):
+    assert len(async_test_server.requests) == 0
+    async with aiohttp.ClientSession() as session:
+        async with session.get(async_test_server.get_url("/two")) as response:
+            assert await response.read() == b""
+    await async_test_server.wait_request(5)
+    assert async_test_server.request["path"] == "/two"
+"""
+
+
+@pytest.mark.parametrize(
+    ("plugin", "mark"),
+    [("pytest_asyncio.plugin", "asyncio"), ("anyio.pytest_plugin", "anyio")],
+    ids=["pytest-asyncio", "anyio"],
+)
+def test_async_fixture_under_each_asyncio_plugin(
+    project: pytest.Pytester, engine: str, plugin: str, mark: str
+) -> None:
+    if mark == "asyncio":
+        project.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    project.makepyfile(test_async=ASYNC_TESTS.format(mark=mark, engine=engine))
+    result = run(project, "-p", plugin, f"--txtestserver-engine={engine}", "-W", "error")
+    result.assert_outcomes(passed=2)
+
+
+def test_each_xdist_worker_gets_its_own_server(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_workers="""
+        import os
+        from urllib.request import urlopen
+
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_serves(test_server, n, tmp_path_factory):
+            test_server.response["data"] = str(n)
+            assert urlopen(test_server.get_url()).read() == str(n).encode()
+            assert test_server.request["path"] == "/"
+            out = tmp_path_factory.getbasetemp().parent / f"seen-{os.getpid()}-{n}"
+            out.write_text(f"{os.environ['PYTEST_XDIST_WORKER']} {test_server.port}")
+        """
+    )
+    result = run(project, "-p", "xdist.plugin", "-n", "2")
+    result.assert_outcomes(passed=8)
+    seen = {}
+    for path in project.path.parent.rglob("seen-*"):
+        worker, port = path.read_text().split()
+        seen.setdefault(worker, set()).add(port)
+    assert set(seen) == {"gw0", "gw1"}, seen
+    assert all(len(ports) == 1 for ports in seen.values()), seen  # one server per worker
+    assert seen["gw0"] != seen["gw1"]
+
+
 def test_unknown_engine_is_rejected(project: pytest.Pytester) -> None:
     result = run(project, "--txtestserver-engine=fork")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -127,7 +305,15 @@ def test_unknown_engine_is_rejected(project: pytest.Pytester) -> None:
 
 def test_option_is_listed_in_help(project: pytest.Pytester) -> None:
     result = run(project, "--help")
-    result.stdout.fnmatch_lines(["*txtestserver*", "*--txtestserver-engine*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*txtestserver*",
+            "*--txtestserver-engine*",
+            "*--txtestserver-keep-alive*",
+            "*txtestserver_engine*",
+            "*txtestserver_keep_alive*",
+        ]
+    )
 
 
 def test_entry_point_declared() -> None:

@@ -13,11 +13,12 @@ inspect what the client sent::
         assert server.request["method"] == "GET"
 
 :class:`TestServer` blocks (plain unittest and pytest code);
+:class:`AsyncTestServer` has coroutines (asyncio code);
 :class:`DeferredTestServer` returns Deferreds (trial, Twisted code).
 :func:`sse` and :func:`ndjson` make the pieces of a streamed body
 (``response['chunks']``).
 
-Importing the package does not import Twisted: the two server classes are
+Importing the package does not import Twisted: the server classes are
 loaded on first use, so the pytest plugin costs nothing to projects that
 never use its fixtures.
 """
@@ -31,6 +32,7 @@ from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._asyncio import AsyncTestServer
     from ._blocking import TestServer
     from ._deferred import DeferredTestServer
     from ._formats import ndjson, sse
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from ._route import Route
 
 __all__ = [
+    "AsyncTestServer",
     "DeferredTestServer",
     "Response",
     "Route",
@@ -53,6 +56,7 @@ __all__ = [
 #: Names loaded on first access (PEP 562), with the module that defines them.
 _LAZY = {
     "TestServer": "._blocking",
+    "AsyncTestServer": "._asyncio",
     "DeferredTestServer": "._deferred",
     "sse": "._formats",
     "ndjson": "._formats",

@@ -9,25 +9,32 @@ for them:
   checked after it: a server-side error fails the test that caused it
   (``server.check()``), unless the test is marked ``allow_server_errors``.
 - ``test_server_session``: the same server without the reset; it is started
-  once per test session and stopped at the end of the session.
+  once per test session (per pytest-xdist worker) and stopped at its end.
+- ``async_test_server`` and ``async_test_server_session``: the same for
+  ``async def`` tests, with an :class:`~txtestserver.AsyncTestServer`
+  (reset before and checked after each test too).
+- ``test_server_factory``: a function that starts a server of your own
+  settings, ``test_server_factory(keep_alive=True, engine="subprocess")``;
+  every server it made is checked and stopped after the test.
 
-The engine is chosen on the command line: ``--txtestserver-engine=thread``
-(the default) or ``--txtestserver-engine=subprocess``.
+The session servers' engine and keep-alive come from the command line
+(``--txtestserver-engine``, ``--txtestserver-keep-alive``) or the ini file
+(``txtestserver_engine``, ``txtestserver_keep_alive``).
 
-Loading the plugin imports neither Twisted nor crochet: that happens when a
-test first asks for one of the fixtures, so a project that never uses them
-keeps its pytest start-up time.
+Loading the plugin imports neither Twisted, crochet nor an asyncio plugin:
+that happens when a test first asks for one of the fixtures, so a project
+that never uses them keeps its pytest start-up time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from . import TestServer
+    from . import AsyncTestServer, TestServer
 
 __all__ = ["pytest_addoption", "pytest_configure"]
 
@@ -35,30 +42,62 @@ ENGINES = ("thread", "subprocess")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--txtestserver-engine``."""
+    """Add the ``--txtestserver-*`` options and the ``txtestserver_*`` ini keys."""
     group = parser.getgroup("txtestserver", "txtestserver fixtures")
     group.addoption(
         "--txtestserver-engine",
         choices=ENGINES,
-        default="thread",
+        default=None,
         help=(
-            "where the test_server fixtures serve from: 'thread' (a reactor thread "
-            "in the test process, the default) or 'subprocess' (a child process)"
+            "where the session servers of the test_server fixtures serve from: 'thread' "
+            "(a reactor thread in the test process, the default) or 'subprocess' (a "
+            "child process); overrides the txtestserver_engine ini key"
         ),
+    )
+    group.addoption(
+        "--txtestserver-keep-alive",
+        action="store_true",
+        default=None,
+        help="keep connections to the session servers open between requests",
+    )
+    group.addoption(
+        "--txtestserver-no-keep-alive",
+        dest="txtestserver_keep_alive",
+        action="store_false",
+        help="close each connection after its response (the default)",
+    )
+    parser.addini(
+        "txtestserver_engine",
+        "engine of the session servers: thread (default) or subprocess",
+        default="thread",
+    )
+    parser.addini(
+        "txtestserver_keep_alive",
+        "keep connections to the session servers open (default false)",
+        type="bool",
+        default=False,
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``allow_server_errors`` marker."""
+    """
+    Register the ``allow_server_errors`` marker; refuse an unknown engine in
+    the ini file before any test runs.
+    """
     config.addinivalue_line(
         "markers",
         "allow_server_errors: the test causes server-side errors on purpose; the "
         "txtestserver fixtures forget them after it instead of failing it "
         "(server.check())",
     )
+    engine = config.getini("txtestserver_engine")
+    if engine not in ENGINES:
+        raise pytest.UsageError(
+            f"txtestserver_engine = {engine!r} in the ini file: use one of {', '.join(ENGINES)}"
+        )
 
 
-def check_after(server: TestServer, request: pytest.FixtureRequest) -> None:
+def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureRequest) -> None:
     """
     After a test: fail it with :class:`~txtestserver.ServerSideError` if the
     server had errors while answering it, unless it is marked
@@ -70,13 +109,23 @@ def check_after(server: TestServer, request: pytest.FixtureRequest) -> None:
         server.check()
 
 
+def _session_settings(config: pytest.Config) -> tuple[str, bool]:
+    """(engine, keep_alive) of the session servers: command line, else ini."""
+    engine = config.getoption("txtestserver_engine") or config.getini("txtestserver_engine")
+    keep_alive = config.getoption("txtestserver_keep_alive")
+    if keep_alive is None:
+        keep_alive = config.getini("txtestserver_keep_alive")
+    return str(engine), bool(keep_alive)
+
+
 @pytest.fixture(scope="session", name="test_server_session")
 def _test_server_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
     """A server started once for the whole session (not reset between tests)."""
     from . import TestServer
 
-    server = TestServer(engine=pytestconfig.getoption("txtestserver_engine"))
-    server.start()
+    engine, keep_alive = _session_settings(pytestconfig)
+    server = TestServer(engine=engine)
+    server.start(keep_alive=keep_alive)
     try:
         yield server
     finally:
@@ -94,3 +143,69 @@ def _test_server(
     test_server_session.reset()
     yield test_server_session
     check_after(test_server_session, request)
+
+
+@pytest.fixture(scope="session", name="async_test_server_session")
+def _async_test_server_session(pytestconfig: pytest.Config) -> Iterator[AsyncTestServer]:
+    """
+    An :class:`~txtestserver.AsyncTestServer` started once for the session.
+
+    A plain (not async) fixture: the server lives in its own reactor thread,
+    not in an event loop, so any asyncio test plugin (pytest-asyncio, anyio)
+    and any loop scope can await its methods.
+    """
+    from . import AsyncTestServer
+
+    engine, keep_alive = _session_settings(pytestconfig)
+    server = AsyncTestServer(engine=engine)
+    server._block_on("start()", server._start, keep_alive)
+    try:
+        yield server
+    finally:
+        server._block_on("stop()", server._stop)
+
+
+@pytest.fixture(name="async_test_server")
+def _async_test_server(
+    async_test_server_session: AsyncTestServer, request: pytest.FixtureRequest
+) -> Iterator[AsyncTestServer]:
+    """
+    The session's async server after ``reset()``: a clean server for one
+    test, checked after it (:func:`check_after`).
+    """
+    async_test_server_session.reset()
+    yield async_test_server_session
+    check_after(async_test_server_session, request)
+
+
+@pytest.fixture(name="test_server_factory")
+def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., TestServer]]:
+    """
+    ``test_server_factory(**settings)`` starts and returns a new
+    :class:`~txtestserver.TestServer`; every server it made is stopped after
+    the test. ``settings`` are the constructor's keyword arguments plus
+    ``start()``'s (``keep_alive``).
+    """
+    from . import TestServer
+
+    servers: list[TestServer] = []
+
+    def make(*, keep_alive: bool = False, **settings: Any) -> TestServer:
+        server = TestServer(**settings)
+        server.start(keep_alive=keep_alive)
+        servers.append(server)
+        return server
+
+    yield make
+    errors = []
+    for server in servers:
+        try:
+            check_after(server, request)
+        except Exception as e:  # check and stop every server, then report
+            errors.append(e)
+        try:
+            server.stop()
+        except Exception as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]

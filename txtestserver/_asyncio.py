@@ -1,0 +1,143 @@
+"""
+The asyncio API: :class:`AsyncTestServer`, for ``async def`` tests
+(pytest-asyncio, anyio's pytest plugin on asyncio, ``asyncio.run``).
+
+It serves from the same private reactor thread as
+:class:`~txtestserver.TestServer` (:mod:`txtestserver._reactor_thread`), not
+from the event loop, so a client in the event loop and the server never wait
+for each other. Each awaitable call runs its Deferred in the reactor thread
+and carries the outcome back to the awaiting loop with
+``loop.call_soon_threadsafe``; the event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+
+from ._errors import TestServerError
+from ._reactor_thread import PrivateReactorCore, reactor_thread
+
+__all__ = ["AsyncTestServer"]
+
+
+class AsyncTestServer(PrivateReactorCore):
+    """
+    A test HTTP server whose ``start``, ``stop`` and ``wait_request`` are
+    coroutines. Everything else (``response``, ``request``, ``get_url``...)
+    is the same as :class:`~txtestserver.TestServer`. ``async with
+    AsyncTestServer() as server:`` starts it and stops it.
+
+    Cancelling an awaited call (a timeout around it, a cancelled task)
+    cancels it in the reactor thread too: a cancelled ``wait_request`` leaves
+    no timer and no waiter behind.
+
+    The constructor's parameters are those of every face
+    (:class:`~txtestserver._core.ServerCore`), except ``reactor``.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    async def start(self, keep_alive: bool = False) -> None:
+        """
+        Start listening; return once the server accepts connections.
+
+        :param keep_alive: keep connections open between requests (by
+            default each response closes its connection, as test_server does).
+        """
+        await self._await("start()", self._call_timeout, self._start, keep_alive)
+
+    async def stop(self) -> None:
+        """Stop: return once no port, connection or pending call is left."""
+        await self._await("stop()", self._call_timeout, self._stop)
+
+    async def wait_request(self, timeout: float = 5.0) -> None:
+        """
+        Return as soon as ``request['done']`` is true (at once if it already is).
+
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`.
+        """
+        await self._await(
+            "wait_request()", timeout + self._call_timeout, self._wait_request, timeout
+        )
+
+    async def __aenter__(self) -> AsyncTestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _await(
+        self, what: str, timeout: float, function: Callable[..., Any], *args: Any
+    ) -> Any:
+        """
+        Run ``function(*args)`` in the reactor thread; await its result
+        without blocking the event loop.
+
+        :param what: names the call in error messages.
+        :param timeout: seconds before the call is cancelled and
+            :class:`~txtestserver.TestServerError` raised (a bound for calls
+            whose own timeout failed to fire, not the wait's timeout).
+        """
+        thread = reactor_thread()
+        thread.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        running: list[Deferred[Any]] = []
+        cancelled = False
+
+        def settle(result: Any) -> None:
+            if future.done():
+                return
+            if isinstance(result, Failure):
+                future.set_exception(cast(BaseException, result.value))
+            else:
+                future.set_result(result)
+
+        def run() -> None:
+            if cancelled:
+                return  # given up before it ran
+            d = maybeDeferred(function, *args)
+            running.append(d)
+
+            def hand_over(result: Any) -> None:
+                try:
+                    loop.call_soon_threadsafe(settle, result)
+                except RuntimeError:
+                    pass  # the loop is closed: nobody awaits any more
+
+            d.addBoth(hand_over)
+
+        def cancel() -> None:
+            nonlocal cancelled
+            cancelled = True
+            for d in running:
+                d.cancel()
+
+        thread.reactor.callFromThread(run)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+        except BaseException:  # cancelled: the reactor side gives up too
+            thread.reactor.callFromThread(cancel)
+            if not future.cancel() and not future.cancelled():
+                future.exception()  # settled meanwhile: mark the outcome as seen
+            raise
+        if not done:
+            thread.reactor.callFromThread(cancel)
+            future.cancel()
+            raise TestServerError(
+                f"{type(self).__name__}.{what} did not finish within {timeout:g} s"
+            )
+        return future.result()
