@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.error import CannotListenError
 
+from .._compat import close_failed_listener
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._state.store import StateStore, Ticket
@@ -49,6 +50,7 @@ def listen(
     try:
         return reactor.listenTCP(config.port, factory, interface=config.address)
     except CannotListenError as e:
+        close_failed_listener(e)
         raise TestServerError(
             f"cannot listen on {config.address} port {config.port}: {e.socketError}"
         ) from e

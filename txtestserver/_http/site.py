@@ -27,6 +27,7 @@ from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
+from .._compat import SITE_OPTIONS, receive_request, strict_header_values
 from .._config import ServerConfig
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
@@ -55,6 +56,7 @@ _connection_numbers = itertools.count(1)
 
 
 @implementer(IHalfCloseableProtocol)
+@strict_header_values
 class Channel(HTTPChannel):
     """
     An ``HTTPChannel`` that survives a client's half-close, and tells its
@@ -213,7 +215,7 @@ class ServerRequest(HandlerMethods, Request):
         if self._read_size is not None:
             self.channel.transport.bufferSize = self._read_size  # type: ignore[union-attr]
             self._read_size = None
-        super().requestReceived(command, path, version)  # type: ignore[no-untyped-call]
+        receive_request(self, command, path, version)
 
     def process(self) -> None:
         request: Any = self  # twisted.web.server.Request is not annotated
@@ -277,7 +279,7 @@ class ServerSite(Site):
         # The reactor is the one that listens: a Site left on the global
         # reactor would schedule its clock there (trial's, say).
         super().__init__(  # type: ignore[no-untyped-call]
-            resource, parsePOSTFormSubmission=False, timeout=None, reactor=reactor
+            resource, timeout=None, reactor=reactor, **SITE_OPTIONS
         )
         #: The settings every connection follows.
         self.config = config
