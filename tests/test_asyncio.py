@@ -60,7 +60,7 @@ async def leftovers(server: AsyncTestServer) -> tuple[int, int]:
     """(pending delayed calls on the serving reactor, waiters of the server)."""
     return await in_reactor(
         server,
-        lambda: (len(server._reactor.getDelayedCalls()), len(server._waiters)),  # type: ignore[attr-defined]
+        lambda: (len(server._reactor.getDelayedCalls()), len(server._waits)),  # type: ignore[attr-defined]
     )
 
 
@@ -137,6 +137,20 @@ class AsyncScenarios:
             with pytest.raises(WaitTimeoutError, match=r"within 0\.1 s"):
                 await server.wait_request(0.1)
             assert await leftovers(server) == (await leftovers(server))
+
+    async def test_wait_requests_and_wait_for(self, engine: str) -> None:
+        async with AsyncTestServer(engine=engine) as server:
+            async with open_client("aiohttp") as get:
+                first = asyncio.create_task(server.wait_requests(2))
+                chosen = asyncio.create_task(server.wait_for(lambda r: r["path"] == "/b"))
+                for path in ("/a", "/b", "/c"):
+                    assert (await get(server.get_url(path)))[0] == 200
+                assert [r["path"] for r in await first] == ["/a", "/b"]
+                assert (await chosen)["path"] == "/b"
+            with pytest.raises(WaitTimeoutError):
+                await server.wait_requests(5, timeout=0.1)
+            with pytest.raises(TestServerError, match="timeout"):
+                await server.wait_for(lambda r: True, timeout=-1)
 
     async def test_errors_come_back_as_exceptions(self) -> None:
         server = AsyncTestServer()

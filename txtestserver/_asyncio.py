@@ -20,6 +20,7 @@ from typing import Any, cast
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
+from ._core import check_seconds
 from ._errors import TestServerError
 from ._reactor_thread import PrivateReactorCore, reactor_thread
 
@@ -28,9 +29,10 @@ __all__ = ["AsyncTestServer"]
 
 class AsyncTestServer(PrivateReactorCore):
     """
-    A test HTTP server whose ``start``, ``stop`` and ``wait_request`` are
-    coroutines. Everything else (``response``, ``request``, ``get_url``...)
-    is the same as :class:`~txtestserver.TestServer`. ``async with
+    A test HTTP server whose ``start``, ``stop`` and waits (``wait_request``,
+    ``wait_requests``, ``wait_for``) are coroutines. Everything else
+    (``response``, ``request``, ``get_url``, ``check``...) is the same as
+    :class:`~txtestserver.TestServer`. ``async with
     AsyncTestServer() as server:`` starts it and stops it.
 
     Cancelling an awaited call (a timeout around it, a cancelled task)
@@ -63,9 +65,47 @@ class AsyncTestServer(PrivateReactorCore):
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`.
         """
+        timeout = check_seconds("wait_request(timeout)", timeout)
         await self._await(
             "wait_request()", timeout + self._call_timeout, self._wait_request, timeout
         )
+
+    async def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """
+        Return once ``count`` requests since start or reset are answered
+        (at once if they already are).
+
+        :param count: how many requests.
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`, whose message says how
+            many did arrive.
+        :return: the first ``count`` answered requests, oldest first, each a
+            dict like ``server.request``.
+        """
+        timeout = check_seconds("wait_requests(timeout)", timeout)
+        result: list[dict[str, Any]] = await self._await(
+            "wait_requests()", timeout + self._call_timeout, self._wait_requests, count, timeout
+        )
+        return result
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """
+        Return the first answered request for which ``predicate(request)``
+        is true, oldest first; requests answered before the call count.
+
+        :param predicate: takes a request dict (like ``server.request``); it
+            runs in the server's reactor thread, and an exception it raises
+            is raised here.
+        :param timeout: seconds before raising
+            :class:`~txtestserver.WaitTimeoutError`.
+        """
+        timeout = check_seconds("wait_for(timeout)", timeout)
+        result: dict[str, Any] = await self._await(
+            "wait_for()", timeout + self._call_timeout, self._wait_for, predicate, timeout
+        )
+        return result
 
     async def __aenter__(self) -> AsyncTestServer:
         await self.start()
