@@ -6,10 +6,15 @@ still serves and records correctly afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import re
+import signal
 import socket
+import threading
 import urllib.error
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
@@ -182,3 +187,40 @@ def server_log_errors(server: TestServer) -> list[str]:
     return [
         line for line in lines if _LOGGED_ERROR.search(line) and not is_wrong_protocol_error(line)
     ]
+
+
+@contextlib.contextmanager
+def busy(server: TestServer, timeout: float = 30.0) -> Iterator[None]:
+    """
+    While inside: the server accepts no connection (its reactor is busy).
+
+    The thread engine's reactor is held by a callback that blocks until the
+    block ends; the subprocess engine's server process is stopped (SIGSTOP)
+    and continued after.
+    """
+    if server.engine == "subprocess":
+        server.response_once["callback"] = "tests.callbacks:pid"
+        with urlopen(server.get_url(), timeout=10) as response:
+            pid = int(response.read())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        return
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request: Any) -> bytes:
+        entered.set()
+        release.wait(timeout)
+        return b"held"
+
+    server.response_once["callback"] = hold
+    holder = threading.Thread(target=lambda: urlopen(server.get_url(), timeout=timeout).read())
+    holder.start()
+    try:
+        assert entered.wait(10), "the holding callback did not run"
+        yield
+    finally:
+        release.set()
+        holder.join(timeout)

@@ -9,16 +9,21 @@ The full size (50 clients x 2,000 requests) is the stress run's:
 
 from __future__ import annotations
 
+import errno
+import select
+import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests._leaks import assert_nothing_held
 from tests._load import Watcher, check_request, lost_requests, request_id, run_load
-from tests._raw import check_serving, server_log_errors
+from tests._raw import busy, check_serving, read_all, server_log_errors, status
 from txtestserver import TestServer
+from txtestserver._http.listen import listen_backlog
 from txtestserver._model.keys import FAULTS
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
@@ -204,3 +209,55 @@ def test_faults_under_load_leave_nothing(engine: str, fault: str) -> None:
         assert server_log_errors(server) == []
     finally:
         server.stop()
+
+
+def test_connects_queue_while_the_server_is_busy(engine: str) -> None:
+    """
+    Connections opened faster than the server accepts them wait in the
+    listen queue, which is sized for test load: Twisted's default of 50
+    made the kernel drop the handshakes beyond it (each client then
+    retried only after a second, and never while the server stayed busy).
+    """
+    count = 300
+    with TestServer(engine=engine) as server:
+        server.response["data"] = b"ok"
+        sockets = []
+        try:
+            with busy(server):
+                for _ in range(count):
+                    sock = socket.socket()
+                    sock.setblocking(False)
+                    sockets.append(sock)
+                    assert sock.connect_ex(("127.0.0.1", server.port)) in (0, errno.EINPROGRESS)
+                pending = set(sockets)
+                deadline = time.monotonic() + 5  # a bound, not a timing: loopback takes us
+                while pending and time.monotonic() < deadline:
+                    _, writable, _ = select.select([], list(pending), [], 0.1)
+                    pending.difference_update(writable)
+                assert len(pending) == 0, f"{len(pending)} of {count} connects were dropped"
+            # Once the server is free again, every queued connection is served.
+            for i, sock in enumerate(sockets[:: count // 10]):
+                sock.setblocking(True)
+                sock.settimeout(10)
+                sock.sendall(b"GET /queued/%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+                assert status(read_all(sock)) == 200
+            assert server.request["path"] == f"/queued/{i}"
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"8192\n", 8192),
+        (b"", socket.SOMAXCONN),
+        (b"x", socket.SOMAXCONN),
+        (b"0", socket.SOMAXCONN),
+    ],
+)
+def test_listen_backlog_is_the_systems_limit(tmp_path: Path, content: bytes, expected: int) -> None:
+    limit = tmp_path / "somaxconn"
+    limit.write_bytes(content)
+    assert listen_backlog.__wrapped__(str(limit)) == expected
+    assert listen_backlog.__wrapped__(str(tmp_path / "missing")) == socket.SOMAXCONN

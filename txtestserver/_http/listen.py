@@ -9,6 +9,8 @@ and to the scheme of :meth:`Listener.url`, not to the engines.
 
 from __future__ import annotations
 
+import functools
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +26,32 @@ from .resource import CaptureResource
 from .site import ServerSite
 from .tls import Credentials, server_tls
 
-__all__ = ["Listener", "listen", "serve"]
+__all__ = ["Listener", "listen", "listen_backlog", "serve"]
+
+#: Where Linux says how long a listen queue may be.
+_SOMAXCONN_FILE = "/proc/sys/net/core/somaxconn"
+
+
+@functools.cache
+def listen_backlog(path: str = _SOMAXCONN_FILE) -> int:
+    """
+    The listen backlog: the longest queue the system allows.
+
+    Twisted's default of 50 overflows when a test opens connections faster
+    than the reactor accepts them (2,000 quick connects, or any while the
+    server is busy): the kernel drops the overflowing handshakes and each
+    client retries only after a second. The system caps the backlog at its
+    ``somaxconn`` anyway, so asking for that costs nothing more.
+
+    :param path: the file holding the system's limit (Linux); where it cannot
+        be read, :data:`socket.SOMAXCONN`.
+    """
+    try:
+        with open(path, "rb") as f:
+            value = int(f.read().strip())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+    return value if value > 0 else socket.SOMAXCONN
 
 
 def listen(
@@ -48,7 +75,9 @@ def listen(
 
         factory = TLSMemoryBIOFactory(server_tls(config, credentials), False, factory)
     try:
-        return reactor.listenTCP(config.port, factory, interface=config.address)
+        return reactor.listenTCP(
+            config.port, factory, backlog=listen_backlog(), interface=config.address
+        )
     except CannotListenError as e:
         close_failed_listener(e)
         raise TestServerError(
