@@ -503,6 +503,23 @@ def test_wait_request_timeout(server: TestServer) -> None:
         server.wait_request(0.1)
 
 
+BAD_TIMEOUTS = [float("inf"), float("nan"), -1, -0.5, "1", None, True]
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS, ids=repr)
+def test_wait_request_timeout_is_checked(server: TestServer, timeout: object) -> None:
+    with pytest.raises(TestServerError, match=r"wait_request\(timeout\) must be a finite number"):
+        server.wait_request(timeout)  # type: ignore[arg-type]
+    fetch(server.get_url())  # the server is unharmed
+    server.wait_request(1)
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS, ids=repr)
+def test_call_timeout_is_checked(timeout: object) -> None:
+    with pytest.raises(TestServerError, match="call_timeout must be a finite number"):
+        TestServer(call_timeout=timeout)  # type: ignore[arg-type]
+
+
 def test_get_url(server: TestServer) -> None:
     assert server.get_url() == f"http://127.0.0.1:{server.port}/"
     assert server.get_url("/a?b=1") == f"http://127.0.0.1:{server.port}/a?b=1"

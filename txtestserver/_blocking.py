@@ -93,6 +93,7 @@ class TestServer(PrivateReactorCore):
             is raised here.
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
         timeout = check_seconds("wait_for(timeout)", timeout)
         result: dict[str, Any] = self._block_on(

@@ -159,8 +159,8 @@ class ServerCore:
             from ._certificates import authority
 
             self._authority = authority()
+        self._call_timeout = check_seconds("call_timeout", call_timeout)
         self._reactor = self._reactor_for(reactor)
-        self._call_timeout = call_timeout
         self._engine = make_engine(engine, self._reactor)
         #: The engine's name.
         self.engine = engine

@@ -230,6 +230,14 @@ class DeferredAPITests(StartedServer):
         return self.assertFailure(self.server.wait_request(0.05), WaitTimeoutError)
 
     @inlineCallbacks
+    def test_wait_request_timeout_is_checked(self) -> Any:
+        for timeout in [float("inf"), float("nan"), -1, "1", None, True]:
+            error = yield self.assertFailure(self.server.wait_request(timeout), TestServerError)
+            self.assertIn("wait_request(timeout) must be a finite number", str(error))
+        yield self.answer()
+        yield self.server.wait_request(1)
+
+    @inlineCallbacks
     def cached_connections_after(self, requests: int) -> Any:
         """Connections a persistent client pool keeps after ``requests`` GETs."""
         pool = HTTPConnectionPool(reactor, persistent=True)
