@@ -146,3 +146,22 @@ def leaks(request: Request) -> bytes:
     ]
     connections = len(channel.site.channels) - 1  # this request's own
     return json.dumps({"connections": connections, "pending": pending}).encode()
+
+
+def largest_unlinked_file(request: Request) -> bytes:
+    """
+    The size of the largest unlinked regular file the serving process holds
+    open (a request body spooled to a temporary file is one), as text.
+    """
+    import os
+    import stat
+
+    largest = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            info = os.stat(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:
+            largest = max(largest, info.st_size)
+    return str(largest).encode()

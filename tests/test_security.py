@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._raw import check_serving, connect, exchange, status
+from tests._raw import body, check_serving, connect, exchange, status
 from txtestserver import DeferredTestServer, TestServer, TestServerError
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
@@ -92,6 +92,34 @@ def test_body_limit_cuts_what_is_kept_not_what_is_read(limited: TestServer) -> N
         sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
         sock.shutdown(socket.SHUT_WR)
         assert status(sock.recv(100)) == 200
+    assert limited.request["data"] == data[:10]
+    check_serving(limited)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_beyond_the_limit_is_dropped_as_it_arrives(limited: TestServer, chunked: bool) -> None:
+    """
+    What lies beyond ``body_limit`` is neither kept in memory nor spooled to
+    a temporary file: the callback, which runs once the whole body is in,
+    finds no such file in the serving process.
+    """
+    size = 8 * 1024 * 1024
+    data = bytes(range(256)) * (size // 256)
+    limited.response_once["callback"] = "tests.callbacks:largest_unlinked_file"
+    if chunked:
+        piece = 1024 * 1024
+        framed = b"".join(
+            b"%x\r\n%s\r\n" % (piece, data[i : i + piece]) for i in range(0, size, piece)
+        )
+        request = (
+            b"POST /big HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+        )
+    else:
+        request = b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size + data
+    answer = exchange(limited.port, request)
+    assert status(answer) == 200
+    assert int(body(answer)) < 1024 * 1024
+    assert limited.request["path"] == "/big"
     assert limited.request["data"] == data[:10]
     check_serving(limited)
 

@@ -27,14 +27,9 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
         for value in values:
             lines.append(b"%s: %s\r\n" % (name, value))
     content = request.content
-    assert content is not None, "twisted.web gives every request a content buffer"
-    if isinstance(content, BytesIO):
-        # Share the buffer instead of copying it (a whole upload may be there).
-        body = content.getvalue()[:body_limit]
-    else:
-        content.seek(0)
-        body = content.read(body_limit)
-    content.seek(0)
+    assert isinstance(content, BytesIO), "ServerRequest keeps the body in a BytesIO"
+    # Shares the buffer instead of copying it (a whole upload may be there).
+    body = content.getvalue()[:body_limit]
     address = request.getClientAddress()
     host = getattr(address, "host", None) or str(address)
     return (

@@ -244,9 +244,9 @@ class ResponseTable:
             head = self._pop(queue, method.upper())
             if head is not None:  # a queued answer is whole: over the defaults only
                 for name in chosen:
-                    specific = prefix + name
-                    if specific in head:
-                        chosen[name] = head[specific]
+                    key = prefix + name
+                    if key in head:
+                        chosen[name] = head[key]
                     elif name in head:
                         chosen[name] = head[name]
                 return chosen
@@ -257,7 +257,7 @@ class ResponseTable:
         cut = len(prefix)
         # Lowest precedence first, each layer over the one before; only the
         # keys that were set are visited, however many keys there are.
-        specific = []
+        specific: list[tuple[str, Any]] = []
         for key, value in permanent.items():
             if "." not in key:
                 chosen[key] = value
