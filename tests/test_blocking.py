@@ -10,6 +10,7 @@ import http.client
 import socket
 import threading
 import time
+import tracemalloc
 import urllib.error
 from typing import Any
 from urllib.request import Request, urlopen
@@ -221,6 +222,54 @@ def test_requests_history(server: TestServer) -> None:
     assert [r["path"] for r in server.requests] == ["/0", "/1", "/2", "/3", "/4"]
     server.reset()
     assert len(server.requests) == 0
+
+
+def test_requests_iteration_is_one_snapshot(server: TestServer) -> None:
+    for i in range(5):
+        fetch(server.get_url(f"/{i}"))
+    iterator = iter(server.requests)
+    assert next(iterator)["path"] == "/0"
+    fetch(server.get_url("/later"))  # recorded after the iteration began
+    assert [r["path"] for r in iterator] == ["/1", "/2", "/3", "/4"]
+    assert [r["path"] for r in reversed(server.requests)][:2] == ["/later", "/4"]
+    assert server.requests[-1]["path"] == "/later"
+    assert [r["path"] for r in server.requests[-2:]] == ["/4", "/later"]
+    with pytest.raises(IndexError):
+        server.requests[6]
+
+
+def test_requests_are_read_without_copying_the_history(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    ``len``, ``[-1]`` and iteration cost the same however many requests
+    are recorded: they neither copy the history (measured by what they
+    allocate) nor read it again per item (each copy made iterating 100,000
+    requests take 18 s).
+    """
+    store = server._engine.store
+    count = 20_000
+    fetch(server.get_url("/0"))
+    entry = store.history()[0]
+    for i in range(1, count):  # copies of a real entry: 20,000 requests would take long
+        store.record((entry[0], b"/%d" % i, *entry[2:]))
+    assert len(server.requests) == count  # the test process has read them all once
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        assert len(server.requests) == count
+        assert server.requests[-1]["path"] == f"/{count - 1}"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < count * 8 // 2, f"{peak} bytes: the history was copied"
+
+    reads = []
+    history = type(store).history
+    monkeypatch.setattr(type(store), "history", lambda self: reads.append(1) or history(self))
+    assert sum(1 for _ in server.requests) == count
+    assert len(reads) == 1
 
 
 # -- server.response -----------------------------------------------------------------

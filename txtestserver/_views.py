@@ -173,6 +173,10 @@ class RequestsView(Sequence[RequestDict]):
     dict like ``server.request`` (without ``done``).
 
     :param route: only the requests this route answered; None: all.
+
+    ``len``, ``[i]`` and iteration read the store's history once each,
+    without copying it; an iteration shows the requests recorded when it
+    began.
     """
 
     def __init__(self, store: StateStore, request: RequestView, route: int | None = None) -> None:
@@ -202,6 +206,19 @@ class RequestsView(Sequence[RequestDict]):
 
     def __len__(self) -> int:
         return len(self._history())
+
+    def __iter__(self) -> Iterator[RequestDict]:
+        # One snapshot for the whole iteration: the requests recorded when it
+        # began (Sequence's own __iter__ would index, and so read, per item).
+        charset = self._request.charset
+        for record in self._history():
+            yield parse(record, charset)
+
+    def __reversed__(self) -> Iterator[RequestDict]:
+        charset = self._request.charset
+        history = self._history()
+        for index in range(len(history) - 1, -1, -1):
+            yield parse(history[index], charset)
 
     def __repr__(self) -> str:
         return f"<requests: {len(self)} recorded>"

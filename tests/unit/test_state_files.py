@@ -185,7 +185,7 @@ def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
     parent.reset()
     child.complete(ticket, OK)  # answered after the reset: nothing to mark
     assert latest(parent) == (None, False)
-    assert parent.history() == []
+    assert list(parent.history()) == []
     assert response_state(parent, False) == {}
     child.record(record(2))
     assert [r[1] for r in parent.history()] == [b"/2"]

@@ -60,7 +60,7 @@ from .._errors import TestServerError
 from .._model.record import RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
 from .memory import MemoryStore
-from .store import ErrorRecord, Ticket
+from .store import ErrorRecord, History, Ticket
 
 __all__ = ["FileStore"]
 
@@ -332,18 +332,18 @@ class FileStore:
             records = self._sync()[1]
             return records[-1] if records else None
 
-    def history(self) -> Sequence[Entry]:
+    def history(self) -> History:
         with self._thread_lock:
             if self._dir is None:
                 return self._check_memory().history()
-            return list(self._sync()[1])
+            return History(self._sync()[1])
 
-    def journal(self) -> tuple[int, Sequence[Entry]]:
+    def journal(self) -> tuple[int, History]:
         with self._thread_lock:
             if self._dir is None:
                 return self._check_memory().journal()
             generation, records = self._sync()
-            return generation, list(records)
+            return generation, History(records)
 
     def errors(self) -> list[tuple[Entry | None, str, str | None]]:
         with self._thread_lock:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from .._model.record import RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
-from .store import ErrorRecord, Ticket
+from .store import ErrorRecord, History, Ticket
 
 __all__ = ["MemoryStore"]
 
@@ -79,13 +79,13 @@ class MemoryStore:
         with self._lock:
             return self._history[-1] if self._history else None
 
-    def history(self) -> Sequence[Entry]:
+    def history(self) -> History:
         with self._lock:
-            return list(self._history)
+            return History(self._history)
 
-    def journal(self) -> tuple[int, Sequence[Entry]]:
+    def journal(self) -> tuple[int, History]:
         with self._lock:
-            return self.generation, list(self._history)
+            return self.generation, History(self._history)
 
     def raw_errors(self) -> list[ErrorRecord]:
         """The errors as kept (to move them into files)."""
@@ -111,6 +111,6 @@ class MemoryStore:
     def reset(self) -> None:
         with self._lock:
             self._table.clear()
-            self._history = []
+            self._history = []  # a new list: snapshots of the old one stay whole
             self._errors = []
             self.generation += 1

@@ -16,13 +16,57 @@ latest entry, so an older request answered late never marks a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol, TypeVar, overload
 
 from .._model.record import Entry, Outcome
 from .._model.table import ResponseTable
 
-__all__ = ["ErrorRecord", "StateStore", "Ticket"]
+__all__ = ["ErrorRecord", "History", "StateStore", "Ticket"]
+
+
+class History(Sequence[Entry]):
+    """
+    The journal's entries at one moment, taken without copying them: the
+    first ``length`` entries of a list that is only ever appended to or
+    completed in place (a reset replaces the list). Requests recorded later
+    are not in it; an entry completed later shows its outcome.
+
+    ``len``, indexing and iteration cost the same with 10 or 100,000
+    entries (copying the journal per item made iterating
+    ``server.requests`` quadratic).
+
+    :param entries: the store's list of entries.
+    """
+
+    __slots__ = ("_entries", "_length")
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self._entries = entries
+        self._length = len(entries)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            return self._entries[start:stop:step]
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError(f"request {index} of {self._length} recorded")
+        return self._entries[position]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return itertools.islice(self._entries, self._length)
+
 
 T = TypeVar("T")
 
@@ -77,10 +121,13 @@ class StateStore(Protocol):
     def last_request(self) -> Entry | None:
         """The latest entry, or None."""
 
-    def history(self) -> Sequence[Entry]:
-        """Every entry since start or reset, oldest first."""
+    def history(self) -> History:
+        """
+        Every entry since start or reset, oldest first, as a snapshot that
+        costs the same however many there are.
+        """
 
-    def journal(self) -> tuple[int, Sequence[Entry]]:
+    def journal(self) -> tuple[int, History]:
         """The current generation and :meth:`history`, read in one step."""
 
     def errors(self) -> list[tuple[Entry | None, str, str | None]]:
