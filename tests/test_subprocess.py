@@ -7,6 +7,7 @@ thread engine is tested in test_blocking.py and tests/trial/ for both.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -267,6 +268,58 @@ def test_stop_kills_a_server_that_does_not_stop_politely(
     assert wait_exit(pid, 0)  # stop() returned once the process was gone
     thread.join(10)
     assert errors
+
+
+def bounded(call: Callable[[], object], timeout: float) -> BaseException | None:
+    """Run ``call`` in a thread; return what it raised (None); fail if it hangs."""
+    raised: list[BaseException | None] = [None]
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as e:
+            raised[0] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{call} still waits after {timeout} s"
+    return raised[0]
+
+
+def test_state_lock_held_by_a_stopped_server_bounds_a_write() -> None:
+    """
+    A server process stopped (SIGSTOP, a debugger) while it holds the state
+    lock: setting the response fails after call_timeout saying so, instead
+    of hanging; reads go on meanwhile. (Every write and read:
+    test_filestore.py.)
+    """
+    server = TestServer(engine="subprocess", call_timeout=5)
+    server.start()
+    try:
+        fetch(server.get_url("/before"))
+        directory = state_dir(server)
+        assert directory is not None
+        holder = os.open(os.path.join(directory, "lock"), os.O_RDWR)  # the stopped server's
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            writer = threading.Thread(
+                target=lambda: errors.append(bounded(lambda: server.response.update(data=b"x"), 30))
+            )
+            errors: list[BaseException | None] = []
+            writer.start()
+            assert bounded(lambda: server.request["path"], 2) is None
+            assert server.requests[-1]["path"] == "/before"
+            writer.join(30)
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            os.close(holder)
+        assert len(errors) == 1 and isinstance(errors[0], TestServerError)
+        assert "the server process is not responding" in str(errors[0])
+        server.response["data"] = b"free again"
+        assert fetch(server.get_url("/after"))[2] == b"free again"
+    finally:
+        server.stop()
 
 
 def test_parent_killed_server_exits_and_frees_the_port() -> None:

@@ -50,7 +50,7 @@ def check_seconds(what: str, value: object) -> float:
     Check a timeout a test gives (``wait_request(timeout)``, ``call_timeout``).
 
     :param what: names the argument in the error message.
-    :return: the timeout as a float.
+    :return: the timeout, as given.
     :raise TestServerError: not a finite number of seconds of at least 0
         (``inf``, ``nan``, a negative number, a bool, a str).
     """
@@ -64,7 +64,7 @@ def check_seconds(what: str, value: object) -> float:
             f"{what} must be a finite number of seconds >= 0, not {value!r}: "
             "a test should not wait for ever"
         )
-    return float(value)
+    return value
 
 
 def check_count(what: str, value: object) -> int:
@@ -110,7 +110,9 @@ class ServerCore:
         also reports queued and ``response_once`` answers never used).
     :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
         face may take before they raise
-        :class:`~txtestserver.TestServerError`.
+        :class:`~txtestserver.TestServerError`; also the longest that setting
+        ``response`` waits for a subprocess server that holds its state lock
+        (stopped by SIGSTOP or a debugger) before it raises.
     :param tls: serve HTTPS (``get_url()`` gives ``https://`` URLs) with a
         certificate for 127.0.0.1, ::1 and localhost, issued at each start
         by a certificate authority made once per test process; clients
@@ -161,7 +163,7 @@ class ServerCore:
             self._authority = authority()
         self._call_timeout = check_seconds("call_timeout", call_timeout)
         self._reactor = self._reactor_for(reactor)
-        self._engine = make_engine(engine, self._reactor)
+        self._engine = make_engine(engine, self._reactor, call_timeout=self._call_timeout)
         #: The engine's name.
         self.engine = engine
         store = self._engine.store

@@ -12,7 +12,8 @@ import os
 import pickle
 import stat
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,58 @@ def test_history_is_read_incrementally_and_keeps_identity(
     # Requests already read are not parsed again (the views cache by identity).
     assert all(a is b for a, b in zip(first, second[:3], strict=True))
     assert parent.last_request() is second[-1]
+
+
+def test_a_held_state_lock_bounds_every_write_and_holds_up_no_read() -> None:
+    """The server process holds the lock and does not let go (it is stopped)."""
+    parent = FileStore(lock_timeout=0.2)
+    directory = parent.create()
+    child = FileStore(directory)
+    try:
+        ticket = child.record(done(record(1)))
+        writes: list[Callable[[], object]] = [
+            lambda: set_response(parent, False, "data", b"x"),
+            lambda: set_response(parent, True, "code", 201),
+            lambda: parent.update(lambda table: table.delete(PERMANENT, "data")),
+            lambda: take_response(parent, "GET"),
+            lambda: parent.record(record(2)),
+            lambda: parent.complete(ticket, OK),
+            lambda: parent.add_error(ticket, "error", None),
+            parent.take_errors,
+            parent.reset,
+        ]
+        with child._locked():
+            for write in writes:
+                started = time.monotonic()
+                with pytest.raises(TestServerError, match="server process is not responding"):
+                    write()
+                assert time.monotonic() - started < 10  # bounded, not a timing
+
+            # While one thread waits for the lock, others read at once.
+            failed = threading.Event()
+
+            def wait_for_the_lock() -> None:
+                try:
+                    writes[0]()
+                except TestServerError:
+                    failed.set()
+
+            parent._lock_timeout = 2.0  # long enough for the reads to happen meanwhile
+            waiting = threading.Thread(target=wait_for_the_lock)
+            waiting.start()
+            assert parent.last_request() == done(record(1))
+            assert list(parent.history()) == [done(record(1))]
+            assert parent.journal()[1][0] == done(record(1))
+            assert parent.entry(ticket) == done(record(1))
+            assert parent.errors() == []
+            assert response_state(parent, False) == {}
+            assert waiting.is_alive()
+            waiting.join(10)
+            assert failed.is_set()
+        set_response(parent, False, "data", b"x")  # free again
+        assert take_response(child, "GET")["data"] == b"x"
+    finally:
+        parent.close()
 
 
 def test_no_update_is_lost_between_two_writers(stores: tuple[FileStore, FileStore]) -> None:

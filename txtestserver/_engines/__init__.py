@@ -64,9 +64,12 @@ ENGINES: dict[str, str] = {
 }
 
 
-def make_engine(name: str, reactor: ProcessReactor) -> Engine:
+def make_engine(name: str, reactor: ProcessReactor, *, call_timeout: float) -> Engine:
     """
     The engine called ``name``, serving from ``reactor``.
+
+    :param call_timeout: the longest an engine may block a call waiting for
+        something outside this process (the server process's state lock).
 
     :raise TestServerError: no engine has that name.
     """
@@ -76,5 +79,5 @@ def make_engine(name: str, reactor: ProcessReactor) -> Engine:
             f"unknown engine {name!r}: use {' or '.join(repr(n) for n in ENGINES)}"
         )
     module, _, cls = target.partition(":")
-    factory: Callable[[ProcessReactor], Engine] = getattr(importlib.import_module(module), cls)
-    return factory(reactor)
+    factory: Callable[..., Engine] = getattr(importlib.import_module(module), cls)
+    return factory(reactor, call_timeout=call_timeout)

@@ -70,13 +70,15 @@ class SubprocessEngine:
     Serves from a child Python process; the state crosses as files.
 
     :param reactor: spawns and watches the server process.
+    :param call_timeout: the longest a read or write of the state waits for
+        the server process to release the state lock.
     """
 
     portable = True
 
-    def __init__(self, reactor: ProcessReactor) -> None:
+    def __init__(self, reactor: ProcessReactor, call_timeout: float = 10.0) -> None:
         self._reactor = reactor
-        self._files = FileStore()
+        self._files = FileStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
 

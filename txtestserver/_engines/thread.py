@@ -25,11 +25,12 @@ class ThreadEngine:
     Serves in this process.
 
     :param reactor: the reactor to listen on.
+    :param call_timeout: unused: nothing here waits for another process.
     """
 
     portable = False
 
-    def __init__(self, reactor: ServingReactor) -> None:
+    def __init__(self, reactor: ServingReactor, call_timeout: float = 10.0) -> None:
         self._reactor = reactor
         self.store: StateStore = MemoryStore()
         self._listener: Listener | None = None

@@ -53,6 +53,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -73,6 +74,9 @@ LOCK = "lock"
 LOG = "server.log"
 
 _FILE_MODE = 0o600
+#: Seconds between tries for a taken state lock: the first, and the longest.
+_FIRST_POLL = 0.0001
+_LAST_POLL = 0.01
 _READ_SIZE = 64 * 1024
 #: Compact JSON (ASCII); one encoder made once, not one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -173,14 +177,28 @@ class FileStore:
     and :meth:`close` moves the final state back into memory and removes the
     directory. The server process attaches to the directory by path.
 
+    Every wait for the state lock is bounded by ``lock_timeout``: a server
+    process stopped while it holds the lock (SIGSTOP, a debugger) makes
+    writes fail with a :class:`TestServerError` instead of hanging, and reads
+    (the journal, the response) never wait for the lock at all.
+
     :param directory: attach to this existing state directory (the server
         process); None keeps the state in memory until :meth:`create`.
+    :param lock_timeout: seconds a write may wait for the state lock (the
+        test process passes its call timeout); None waits as long as it takes
+        (the server process: the test process holds the lock for microseconds
+        per call, and while it is stopped nobody waits for an answer).
     """
 
-    def __init__(self, directory: str | None = None) -> None:
-        # Serialises this process's threads; flock serialises the processes
+    def __init__(self, directory: str | None = None, lock_timeout: float | None = None) -> None:
+        self._lock_timeout = lock_timeout
+        # Serialises this process's writers; flock serialises the processes
         # (flock on one open file does not exclude threads of one process).
-        self._thread_lock = threading.RLock()
+        self._thread_lock = _BoundedLock(threading.RLock(), lock_timeout, self._not_responding)
+        # Guards the directory and the parsed journal (every _sync holds it);
+        # never held while waiting for the flock, so reads go on while a
+        # write waits.
+        self._read_lock = threading.RLock()
         self._dir = directory
         self._memory = MemoryStore()
         self._broken: TestServerError | None = None
@@ -204,7 +222,7 @@ class FileStore:
         Make a private state directory holding the current state; return its
         path. Operations use the files from now on.
         """
-        with self._thread_lock:
+        with self._thread_lock, self._read_lock:
             if self._dir is not None:
                 raise TestServerError(f"the state directory {self._dir} is already in use")
             directory = tempfile.mkdtemp(prefix="txtestserver-", dir=state_parent())  # mode 0700
@@ -241,7 +259,7 @@ class FileStore:
             :meth:`create` or :meth:`close` (the server process died; stop()
             closes again to clear it).
         """
-        with self._thread_lock:
+        with self._thread_lock, self._read_lock:
             directory, self._broken = self._dir, broken
             if directory is None:
                 return
@@ -265,7 +283,7 @@ class FileStore:
     # -- StateStore ------------------------------------------------------------------
 
     def read(self, look: Callable[[ResponseTable], T]) -> T:
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().read(look)
             table = self._read_table()
@@ -317,7 +335,7 @@ class FileStore:
 
     def entry(self, ticket: Ticket) -> Entry | None:
         generation, index = ticket
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().entry(ticket)
             current, records = self._sync()
@@ -326,27 +344,27 @@ class FileStore:
             return records[index]
 
     def last_request(self) -> Entry | None:
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().last_request()
             records = self._sync()[1]
             return records[-1] if records else None
 
     def history(self) -> History:
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().history()
             return History(self._sync()[1])
 
     def journal(self) -> tuple[int, History]:
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().journal()
             generation, records = self._sync()
             return generation, History(records)
 
     def errors(self) -> list[tuple[Entry | None, str, str | None]]:
-        with self._thread_lock:
+        with self._read_lock:
             if self._dir is None:
                 return self._check_memory().errors()
             records = self._sync()[1]
@@ -356,7 +374,7 @@ class FileStore:
         with self._thread_lock:
             if self._dir is None:
                 return self._check_memory().take_errors()
-            with self._locked():
+            with self._locked(), self._read_lock:
                 records = self._sync()[1]
                 errors = self._resolve(records, self._errors)
                 if errors:
@@ -384,8 +402,9 @@ class FileStore:
                 self._write_json(RESPONSE, ResponseTable().to_data(encode))
                 self._write(REQUESTS, b"")
                 self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
-                self._records, self._errors, self._offset = [], [], 0
-                self._generation = generation
+                with self._read_lock:
+                    self._records, self._errors, self._offset = [], [], 0
+                    self._generation = generation
 
     # -- files -------------------------------------------------------------------------
 
@@ -521,13 +540,65 @@ class FileStore:
                 self._lock_fd = os.open(self._path(LOCK), os.O_RDWR)
             except OSError as e:
                 self._fail(e)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._flock(self._lock_fd)
         try:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def _flock(self, fd: int) -> None:
+        """Take the exclusive flock on ``fd``, waiting at most the lock timeout."""
+        if self._lock_timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return
+        deadline = time.monotonic() + self._lock_timeout
+        delay = _FIRST_POLL
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._not_responding()
+            # flock has no timeout: poll, quickly at first (the server holds
+            # the lock for tens of microseconds per request).
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _LAST_POLL)
+
+    def _not_responding(self) -> TestServerError:
+        return TestServerError(
+            f"the server process is not responding: it has held the state lock in {self._dir} "
+            f"for {self._lock_timeout} s (is it stopped, by SIGSTOP or a debugger?). "
+            "Let it continue, or stop() the server; call_timeout sets how long to wait"
+        )
+
     def _release_lock_file(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+class _BoundedLock:
+    """
+    A lock whose ``with`` waits at most ``timeout`` seconds, then raises.
+
+    :param lock: the lock to take.
+    :param timeout: seconds; None waits as long as it takes.
+    :param error: makes the error to raise.
+    """
+
+    def __init__(
+        self, lock: Any, timeout: float | None, error: Callable[[], TestServerError]
+    ) -> None:
+        self._lock = lock
+        self._timeout = -1 if timeout is None else timeout
+        self._error = error
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise self._error()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
