@@ -15,8 +15,11 @@ import re
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,8 @@ import pytest
 from tests._load import request_id, run_load
 from tests._raw import body, check_serving, connect, read_all, status
 from txtestserver import TestServer, TestServerError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
 
@@ -311,3 +316,55 @@ def test_killed_server_process_keeps_every_request_it_recorded() -> None:
     finally:
         with contextlib.suppress(TestServerError):
             server.stop()
+
+
+#: Programs that leave a server running: ``argv[1]`` is the engine. Each
+#: prints the port, then, once the server is stopped or not, ``stopped`` or
+#: ``running``.
+_LEFT_RUNNING = {
+    # The blocking face: the main thread ends; an atexit function looks.
+    "blocking": """
+import atexit, sys
+from txtestserver import TestServer
+server = TestServer(engine=sys.argv[1])
+server.start()
+atexit.register(lambda: print('stopped' if server.port is None else 'running', flush=True))
+print(server.port, flush=True)
+""",
+    # The Deferred face in a Twisted program that stops its reactor.
+    "deferred": """
+import sys
+from twisted.internet import reactor
+from txtestserver import DeferredTestServer
+server = DeferredTestServer(engine=sys.argv[1])
+def started(_):
+    print(server.port, flush=True)
+    reactor.stop()
+reactor.callWhenRunning(lambda: server.start().addCallback(started))
+reactor.run()
+print('stopped' if server.port is None else 'running', flush=True)
+""",
+}
+
+
+@pytest.mark.parametrize("face", sorted(_LEFT_RUNNING))
+def test_a_server_left_running_is_stopped_when_the_program_ends(engine: str, face: str) -> None:
+    """
+    A program that never calls stop(): its server is stopped as its reactor
+    shuts down (the blocking face's when the main thread ends, before atexit
+    functions run), bounded, and with nothing printed.
+    """
+    ended = subprocess.run(
+        [sys.executable, "-c", _LEFT_RUNNING[face], engine],
+        capture_output=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60,
+    )
+    port, said = ended.stdout.decode().split()
+    assert said == "stopped"
+    assert ended.stderr == b""
+    assert ended.returncode == 0
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(port)))  # free

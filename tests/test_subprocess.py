@@ -322,33 +322,54 @@ def test_state_lock_held_by_a_stopped_server_bounds_a_write() -> None:
         server.stop()
 
 
-def test_parent_killed_server_exits_and_frees_the_port() -> None:
-    script = (
-        "import sys\n"
-        "from urllib.request import urlopen\n"
-        "from txtestserver import TestServer\n"
-        "server = TestServer(engine='subprocess')\n"
-        "server.start()\n"
-        "server.response['callback'] = 'tests.callbacks:pid'\n"
-        "pid = urlopen(server.get_url()).read().decode()\n"
-        "print(server.port, pid, flush=True)\n"
-        "sys.stdin.read()\n"
-    )
+#: A test process that starts a subprocess server, prints its port, pid and
+#: state directory, then waits for its stdin to end and ends as argv[1] says.
+_TEST_PROCESS = """
+import atexit, os, signal, sys
+from urllib.request import urlopen
+from txtestserver import TestServer
+server = TestServer(engine='subprocess')
+server.start()
+server.response['callback'] = 'tests.callbacks:pid'
+pid = urlopen(server.get_url()).read().decode()
+urlopen(server.get_url(), data=b'x' * 1000000).read()  # a body in the state
+atexit.register(lambda: print('stopped' if server.port is None else 'running', flush=True))
+print(server.port, pid, server._engine.store.directory, flush=True)
+sys.stdin.read()
+if sys.argv[1] == 'sigkill':
+    os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[1] == 'crash':
+    os._exit(1)
+"""
+
+
+@pytest.mark.parametrize("end", ["sigkill", "crash", "exit"])
+def test_test_process_gone_without_stop_leaves_no_server_and_no_state(end: str) -> None:
+    """
+    The test process ends without stop(): killed, crashed (no atexit), or a
+    normal exit. The server process exits, frees its port and removes its
+    state directory (every recorded body is in it); on a normal exit the
+    server is stopped politely before atexit functions run.
+    """
     parent = subprocess.Popen(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", _TEST_PROCESS, end],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     try:
-        assert parent.stdout is not None
-        port, pid = map(int, parent.stdout.readline().split())
-        assert not port_is_free(port)
-        parent.kill()
-        parent.wait(10)
-        assert wait_exit(pid, 10), "the server process outlived its parent"
-        assert port_is_free(port)
+        assert parent.stdout is not None and parent.stdin is not None
+        port, pid, directory = parent.stdout.readline().split()
+        assert not port_is_free(int(port))
+        assert os.path.isdir(directory)
+        parent.stdin.close()
+        parent.wait(30)
+        assert wait_exit(int(pid), 10), "the server process outlived its parent"
+        assert port_is_free(int(port))
+        assert not os.path.exists(directory), "the state directory outlived the test process"
+        said = parent.stdout.read().decode()
+        assert said == ("stopped\n" if end == "exit" else "")
     finally:
         if parent.poll() is None:
             parent.kill()

@@ -42,7 +42,11 @@ from ._waits import CountWait, LatestWait, Waits
 if TYPE_CHECKING:
     from ._certificates import Authority
 
-__all__ = ["ServerCore", "check_count", "check_seconds"]
+__all__ = ["SHUTDOWN_BOUND", "ServerCore", "check_count", "check_seconds"]
+
+#: Seconds a server left running may take to stop when its reactor shuts
+#: down (the subprocess engine's grace period plus reading the final state).
+SHUTDOWN_BOUND = 5.0
 
 
 def check_seconds(what: str, value: object) -> float:
@@ -184,6 +188,8 @@ class ServerCore:
         self._waits = Waits(store, self._reactor, self._url_or_none)
         #: What went wrong while answering, oldest first (:meth:`check`).
         self.errors = ErrorsView(store, self.request)
+        # While running: our "before shutdown" trigger on the reactor.
+        self._shutdown_trigger: Any = None
 
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
@@ -424,6 +430,9 @@ class ServerCore:
         def listening(port: int) -> None:
             self._running = True
             self.port = port
+            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+                "before", "shutdown", self._stop_at_shutdown
+            )
 
         def settled(result: Any) -> Any:
             waiting, self._starting = self._starting or [], None
@@ -447,6 +456,9 @@ class ServerCore:
             self._starting.append(settled)
             return settled.addCallback(lambda _: self._stop())
         lost, self._lost = self._lost, None
+        trigger, self._shutdown_trigger = self._shutdown_trigger, None
+        if trigger is not None:
+            self._reactor.removeSystemEventTrigger(trigger)
         if not self._running and not lost:
             return succeed(None)
         self._running = False
@@ -520,6 +532,22 @@ class ServerCore:
 
         wait = CountWait(f"route {name!r}: wait(count={count})", count, want, self._decode)
         return self._waits.start(wait, timeout)
+
+    def _stop_at_shutdown(self) -> Deferred[None]:
+        """
+        The reactor shuts down with this server still running: stop it, so
+        that no server outlives the test process and a subprocess server's
+        state directory is removed. The blocking face's reactor shuts down
+        when the main thread ends (crochet), before ``atexit`` functions
+        run; a Twisted program's when it calls ``reactor.stop()``.
+
+        Bounded by :data:`SHUTDOWN_BOUND` and silent: a failure to stop
+        cannot be reported to anyone at exit.
+        """
+        self._shutdown_trigger = None  # fired: removing it now would warn
+        stopped = self._stop()
+        stopped.addTimeout(SHUTDOWN_BOUND, self._reactor)  # type: ignore[arg-type]
+        return stopped.addErrback(lambda _: None)
 
     # -- engine events --------------------------------------------------------
 

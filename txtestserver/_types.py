@@ -39,7 +39,11 @@ class ServingReactor(TimeReactor, Protocol):
 
 
 class ProcessReactor(ServingReactor, Protocol):
-    """What the subprocess engine needs on top: child processes and fd watching."""
+    """
+    What a server needs of its reactor: serving, and on top child processes
+    and fd watching (subprocess engine) and a trigger before it shuts down
+    (to stop the servers left running).
+    """
 
     def spawnProcess(
         self,
@@ -57,3 +61,9 @@ class ProcessReactor(ServingReactor, Protocol):
     def addReader(self, reader: Any) -> None: ...
 
     def removeReader(self, reader: Any) -> None: ...
+
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any: ...
+
+    def removeSystemEventTrigger(self, triggerID: Any) -> None: ...

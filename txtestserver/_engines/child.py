@@ -15,9 +15,12 @@ those of :mod:`.wire`):
   ticket of each answered request (the test process's waits wait on these
   lines instead of polling files), and ``log`` for each error logged here, which the test
   process logs again, as the thread engine would have logged it there.
-- stdin: its end of file means the test process wants us gone or has died
-  (even by SIGKILL): we stop listening and exit, so no orphaned server keeps
-  a port.
+- stdin: a ``stop`` line then its end means the test process wants us
+  gone: we stop listening and exit, and it reads the state we leave. Its end
+  without ``stop`` means the test process has died (even by SIGKILL) or
+  exited without ``stop()``: we stop listening, remove the state directory
+  (nobody will read the recorded requests, and /dev/shm is memory) and
+  exit, so no orphaned server keeps a port or its state.
 - stderr: why we could not start (then exit code 1), or why we had to stop
   (exit code 3).
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from typing import Any, NoReturn
@@ -66,17 +70,23 @@ class _ServerStore(FileStore):
 
 
 class _Control(LineReader):
-    """stdin/stdout to the test process: a ``stop`` line or end of stdin means stop."""
+    """
+    stdin/stdout to the test process: a ``stop`` line means stop; the end of
+    stdin without one means the test process is gone.
+
+    :param stop: ``stop(code, forsaken)`` stops the server; ``forsaken``
+        when the test process went away without a ``stop``.
+    """
 
     def __init__(self, stop: Any) -> None:
         super().__init__(self, ParentEvents)
         self._stop = stop
 
     def stop(self) -> None:
-        self._stop(0)
+        self._stop(0, False)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        self._stop(0)
+        self._stop(0, True)
 
 
 def _is_error(event: dict[str, Any]) -> bool:
@@ -112,15 +122,17 @@ def main(argv: list[str]) -> int:
         return EXIT_START_FAILED
     exit_code = 0
     stopping = False
+    forsaken = False  # the test process went away without a stop line
     report_fd = 2  # where a fatal error is reported to the test process
     control: Any = None
 
-    def stop(code: int) -> None:
-        nonlocal exit_code, stopping
+    def stop(code: int, gone: bool = False) -> None:
+        nonlocal exit_code, stopping, forsaken
         if stopping:
             return
         stopping = True
         exit_code = code
+        forsaken = gone
         listener.stop().addBoth(lambda _: reactor.stop())
 
     def fatal(error: TestServerError) -> None:
@@ -171,6 +183,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(stop, 0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reactor.run(installSignalHandlers=False)
+    if forsaken:
+        shutil.rmtree(directory, ignore_errors=True)
     return exit_code
 
 

@@ -5,9 +5,11 @@ Python process (:mod:`.child`), with the state in files.
 The test process makes a private state directory (a
 :class:`~txtestserver._state.files.FileStore`), spawns the server process
 with ``reactor.spawnProcess`` and reads its event lines (:mod:`.wire`):
-``listening`` fires ``start()``, and each ``answered`` wakes the waits. Closing the
-server's stdin asks it to stop; a server that does not exit within
-:data:`STOP_GRACE` seconds is killed. A server that dies on its own is
+``listening`` fires ``start()``, and each ``answered`` wakes the waits. A
+``stop`` line on the server's stdin, then its end, asks it to stop; a server
+that does not exit within :data:`STOP_GRACE` seconds is killed. (The end of
+stdin without ``stop`` means the test process is gone: the server then
+removes its state directory itself.) A server that dies on its own is
 reported, with its exit status and its last output, to the next call that
 needs it.
 """
@@ -34,7 +36,7 @@ from .._reactor_thread import confine_reaping
 from .._state.files import LOG, FileStore
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
-from .wire import LineReader, ServerEvents, child_argv
+from .wire import LineReader, ServerEvents, child_argv, event_line
 
 __all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine"]
 
@@ -220,12 +222,16 @@ class _ServerProcess(ProcessProtocol):
     # -- what the engine asks ----------------------------------------------------------
 
     def stop(self) -> Deferred[None]:
-        """Close stdin (the polite stop); kill after the grace period."""
+        """
+        Say ``stop``, then close stdin (the polite stop: we read the final
+        state and remove the directory); kill after the grace period.
+        """
         d: Deferred[None] = Deferred()
         self._stopped.append(d)
         if self._state != "stopping":
             self._state = "stopping"
             self._cancel_timer()
+            self._process.write(event_line("stop"))
             self._process.closeStdin()
             self._timer = self._reactor.callLater(STOP_GRACE, self._kill)
         return d

@@ -9,8 +9,11 @@ contract between :mod:`.subprocess` (the parent) and :mod:`.child`.
   where the events are the methods of :class:`ServerEvents`. A new event is
   one method there, one :func:`event_line` call in the child and one handler
   in the parent.
-- Its stdin carries lines the other way (:class:`ParentEvents`); its end of
-  file means the test process has gone.
+- Its stdin carries lines the other way (:class:`ParentEvents`). Its end of
+  file after a ``stop`` line is a polite stop (the test process reads the
+  final state and removes the state directory); without one, the test
+  process has gone (exited without ``stop()``, crashed, killed), and the
+  server process removes the state directory itself.
 """
 
 from __future__ import annotations
@@ -64,7 +67,10 @@ class ParentEvents(Protocol):
     """The lines the test process writes to the server's stdin."""
 
     def stop(self) -> None:
-        """Stop politely (the test process called ``stop()``)."""
+        """
+        Stop politely (the test process called ``stop()``): it reads the
+        state directory once we have exited, then removes it.
+        """
 
 
 def child_argv(directory: str, config: ServerConfig) -> list[str]:
