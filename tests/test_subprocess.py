@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -377,6 +378,89 @@ def test_test_process_gone_without_stop_leaves_no_server_and_no_state(end: str) 
         for pipe in (parent.stdin, parent.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+#: A test process that starts a subprocess server, forks (the fork waits for
+#: its stdin to end), prints the server's port, pid and state directory and
+#: the fork's pid, then dies.
+_FORKING_TEST_PROCESS = """
+import os, signal, sys
+from urllib.request import urlopen
+from txtestserver import TestServer
+server = TestServer(engine='subprocess')
+server.start()
+server.response['callback'] = 'tests.callbacks:pid'
+pid = urlopen(server.get_url()).read().decode()
+fork = os.fork()
+if fork == 0:
+    os.read(0, 1)
+    os._exit(0)
+print(server.port, pid, server._engine.store.directory, fork, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_fork_of_the_test_process_does_not_keep_the_server_alive() -> None:
+    """
+    The test process forks, then dies: the fork holds no copy of the
+    server's pipes, so the server sees its stdin end, exits and removes its
+    state directory while the fork lives on.
+    """
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _FORKING_TEST_PROCESS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    fork = None
+    try:
+        assert parent.stdout is not None and parent.stdin is not None
+        port, pid, directory, fork_pid = parent.stdout.readline().split()
+        fork = int(fork_pid)
+        parent.wait(30)
+        assert wait_exit(int(pid), 10), "the fork kept the server process alive"
+        assert port_is_free(int(port))
+        assert not os.path.exists(directory)
+        assert not wait_exit(fork, 0)  # the fork still lives
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pipe in (parent.stdin, parent.stdout):
+            if pipe is not None:
+                pipe.close()  # the fork's stdin ends: it exits
+        if fork is not None and not wait_exit(fork, 10):
+            os.kill(fork, signal.SIGKILL)
+
+
+def test_stop_with_a_fork_of_the_test_process_alive(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    A fork of the test process is alive: stop() is still polite (the server
+    exits on its own; it would be killed only after 60 s, and stop() gives
+    up after its 10 s).
+    """
+    monkeypatch.setattr(engine_module, "STOP_GRACE", 60.0)
+    pid = server_pid(server)
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
+        fork = os.fork()
+    if fork == 0:
+        try:
+            os.close(write)
+            os.read(read, 1)
+        finally:
+            os._exit(0)
+    os.close(read)
+    try:
+        server.stop()
+        assert wait_exit(pid, 0)
+    finally:
+        os.close(write)
+        os.waitpid(fork, 0)
 
 
 # -- values that cannot cross a process ----------------------------------------------------

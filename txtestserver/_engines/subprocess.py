@@ -20,6 +20,7 @@ import contextlib
 import os
 import signal
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,35 @@ _OUTPUT_KEPT = 8192
 _LOG_LINES_QUOTED = 20
 
 _log = Logger()
+
+#: The server processes of this process that have not exited.
+_RUNNING: weakref.WeakSet[_ServerProcess] = weakref.WeakSet()
+
+
+def _let_go_in_forked_child() -> None:
+    """
+    After ``os.fork()``, in the child: let go of every server's pipes.
+
+    The fork's copies of our end of a server's stdin would keep it open after
+    we close ours (or die): the server would not see its end, so it would
+    outlive us, and ``stop()`` would wait for its grace period. Each pipe
+    becomes ``/dev/null`` (closed, but its fd number stays taken, so nothing
+    the fork opens later is mistaken for it).
+    """
+    servers = list(_RUNNING)
+    if not servers:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for server in servers:
+            for fd in server.pipe_fds():
+                with contextlib.suppress(OSError):
+                    os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+os.register_at_fork(after_in_child=_let_go_in_forked_child)
 
 
 def import_path() -> str:
@@ -163,6 +193,15 @@ class _ServerProcess(ProcessProtocol):
         # handles SIGCHLD.
         confine_reaping(self._process, self._reactor)
         self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
+        _RUNNING.add(self)
+
+    def pipe_fds(self) -> list[int]:
+        """The file descriptors of our ends of its pipes, and of its exit watcher."""
+        pipes = getattr(self._process, "pipes", {})
+        fds = [pipe.fileno() for pipe in pipes.values()]
+        if self._watcher is not None:
+            fds.append(self._watcher.fileno())
+        return [fd for fd in fds if fd >= 0]
 
     # -- what the server says ----------------------------------------------------------
 
@@ -191,6 +230,7 @@ class _ServerProcess(ProcessProtocol):
         del self._stderr[:-_OUTPUT_KEPT]
 
     def processEnded(self, reason: Failure) -> None:
+        _RUNNING.discard(self)
         state, self._state = self._state, "ended"
         self.ended = True
         self._cancel_timer()
