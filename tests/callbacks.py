@@ -165,3 +165,23 @@ def largest_unlinked_file(request: Request) -> bytes:
         if stat.S_ISREG(info.st_mode) and info.st_nlink == 0:
             largest = max(largest, info.st_size)
     return str(largest).encode()
+
+
+def raises_keyboard_interrupt(request: Request) -> bytes:
+    raise KeyboardInterrupt("pressed in a callback")
+
+
+def raises_system_exit(request: Request) -> bytes:
+    raise SystemExit(3)
+
+
+def fails_later_with_keyboard_interrupt(request: Request) -> Deferred[bytes]:
+    def interrupt() -> bytes:
+        raise KeyboardInterrupt("pressed later")
+
+    return deferLater(reactor, 0.01, interrupt)
+
+
+def answers_in_20_s(request: Request) -> Deferred[bytes]:
+    """Returns a Deferred that fires only after 20 s (a pending timer meanwhile)."""
+    return deferLater(reactor, 20, lambda: b"much later")

@@ -19,7 +19,7 @@ import pytest
 import requests
 from twisted.logger import formatEvent
 
-from txtestserver import TestServer, TestServerError, WaitTimeoutError
+from txtestserver import ServerSideError, TestServer, TestServerError, WaitTimeoutError
 
 
 def fetch(url: str, data: bytes | None = None, method: str | None = None, **headers: str):
@@ -331,6 +331,33 @@ def test_response_headers_validation(server: TestServer) -> None:
         server.response["headers"] = 5
 
 
+BAD_NAMES = ["X-\u00dc", "X-\u20ac", "X-(a)", "X\x00", "X\x7f", "X\x0b", "X Y", "X:Y", "X;", ""]
+
+
+def test_header_and_cookie_names_must_be_http_tokens(server: TestServer) -> None:
+    """
+    Refused when set, naming the character (Twisted refused them only when
+    writing the answer: a generic 500, the request neither recorded nor
+    done, the connection left open).
+    """
+    for key in ["headers", "cookies", "post.headers"]:
+        for name in BAD_NAMES:
+            for response in (server.response, server.response_once):
+                with pytest.raises(TestServerError, match=r"HTTP tokens|cannot be empty") as e:
+                    response[key] = [(name, "v")]
+                if name:
+                    bad = next(c for c in name if not (c.isascii() and (c.isalnum() or c == "-")))
+                    assert repr(bad) in str(e.value), (name, str(e.value))
+    assert fetch(server.get_url("/after"))[0] == 200
+    assert server.request["done"] is True
+
+
+def test_header_names_take_every_token_character(server: TestServer) -> None:
+    name = "X-Az09!#$%&'*+-.^_`|~"
+    server.response["headers"] = {name: "v"}
+    assert fetch(server.get_url())[1][name] == "v"
+
+
 def test_response_cookies(server: TestServer) -> None:
     server.response["cookies"] = [("session", "xyz"), ("lang", "ru")]
     response = requests.get(server.get_url(), timeout=10)
@@ -360,6 +387,33 @@ def test_response_callback_that_raises_gives_500_and_keeps_serving(server: TestS
     status, _, body = fetch(server.get_url())
     assert status == 500
     assert b"ValueError" in body and b"callback exploded" in body
+    server.response["callback"] = None
+    server.response["data"] = b"fine"
+    assert fetch(server.get_url())[::2] == (200, b"fine")
+
+
+@pytest.mark.parametrize(
+    "callback, named",
+    [
+        ("raises_keyboard_interrupt", b"KeyboardInterrupt: pressed in a callback"),
+        ("raises_system_exit", b"SystemExit: 3"),
+        ("fails_later_with_keyboard_interrupt", b"KeyboardInterrupt: pressed later"),
+    ],
+)
+def test_response_callback_raising_base_exception_is_answered_500_and_done(
+    server: TestServer, callback: str, named: bytes
+) -> None:
+    """KeyboardInterrupt and SystemExit in a callback are failures like any other."""
+    server.response["callback"] = f"tests.callbacks:{callback}"
+    status, _, body = fetch(server.get_url("/interrupted"))
+    assert status == 500
+    assert named in body
+    server.wait_request(10)
+    assert server.request["path"] == "/interrupted"
+    assert server.request["done"] is True
+    assert len(server.errors) == 1
+    with pytest.raises(ServerSideError, match=named.decode()):
+        server.check()
     server.response["callback"] = None
     server.response["data"] = b"fine"
     assert fetch(server.get_url())[::2] == (200, b"fine")

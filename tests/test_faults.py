@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,8 @@ import pytest
 
 from tests._load import request_id, run_load
 from tests._raw import body, check_serving, connect, read_all, status
-from txtestserver import TestServer, TestServerError
+from txtestserver import ServerSideError, TestServer, TestServerError
+from txtestserver._model.table import RESPONSE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,6 +162,51 @@ def test_client_leaves_during_sleep(
     del server.response["sleep"]
     check_serving(server)
     assert [r["path"] for r in server.requests].count("/sleepy/4") == 1
+
+
+def pending_callback(cancelled: threading.Event) -> Callable[[Any], Any]:
+    """A callback (thread engine) whose answer never comes: its Deferred says when cancelled."""
+
+    def callback(request: Any) -> Any:
+        from twisted.internet.defer import Deferred
+
+        return Deferred(lambda _: cancelled.set())
+
+    return callback
+
+
+@pytest.mark.parametrize("leave", [socket.socket.close, abort], ids=["close", "reset"])
+def test_client_that_leaves_cancels_the_deferred_of_a_callback(
+    leave: Callable[[socket.socket], None],
+) -> None:
+    """The Deferred a callback returned is cancelled, as a sleep is (its timers go too)."""
+    cancelled = threading.Event()
+    with TestServer() as server:
+        server.response["callback"] = pending_callback(cancelled)
+        sock = connect(server.port or 0)
+        sock.sendall(b"GET /pending HTTP/1.1\r\n\r\n")
+        wait_until(lambda: server.request["path"] == "/pending", "the request")
+        leave(sock)
+        assert cancelled.wait(10), "the callback's Deferred was not cancelled"
+        server.response["callback"] = None
+        server.response["data"] = b"ok"
+        check_serving(server)
+
+
+def test_stop_cancels_the_deferred_of_a_callback() -> None:
+    cancelled = threading.Event()
+    server = TestServer()
+    server.start()
+    try:
+        server.response["callback"] = pending_callback(cancelled)
+        sock = connect(server.port or 0)
+        sock.sendall(b"GET /pending HTTP/1.1\r\n\r\n")
+        wait_until(lambda: server.request["path"] == "/pending", "the request")
+    finally:
+        server.stop()
+    assert cancelled.is_set(), "stop() left the callback's Deferred pending"
+    assert read_all(sock) == b""
+    sock.close()
 
 
 def test_client_that_never_reads_does_not_stop_the_server(engine: str) -> None:
@@ -368,3 +415,47 @@ def test_a_server_left_running_is_stopped_when_the_program_ends(engine: str, fac
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", int(port)))  # free
+
+
+# -- failures while writing an answer -------------------------------------------------
+
+
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["close", "keep-alive"])
+@pytest.mark.parametrize("when", ["at-once", "after-sleep", "callback"])
+def test_a_failure_while_writing_the_answer_is_recorded_answered_and_closed(
+    keep_alive: bool, when: str, logged_errors: list[dict[str, Any]]
+) -> None:
+    """
+    Writing the answer raises (here: Twisted refuses a header name, set
+    behind the check that now refuses it): the client gets a 500 naming the
+    failure and its connection closed, the request is recorded and done,
+    and it is a server-side error. (The thread engine: in the subprocess
+    engine the state is checked when read, test_subprocess.py.)
+    """
+    server = TestServer()
+    server.start(keep_alive=keep_alive)
+    try:
+        store = server._engine.store
+        store.update(lambda table: table.set(RESPONSE, "headers", [("X-\u00dc", "v")]))
+        if when == "after-sleep":
+            server.response["sleep"] = 0.05
+        if when == "callback":
+            server.response["callback"] = lambda request: b"from the callback"
+        with connect(server.port or 0) as sock:
+            sock.sendall(b"GET /failing HTTP/1.1\r\nHost: a\r\n\r\n")
+            answer = read_all(sock)  # the server closes, keep-alive or not
+        assert status(answer) == 500
+        assert b"writing the answer failed: InvalidHeaderName" in body(answer)
+        server.wait_request(10)
+        assert server.request["path"] == "/failing"
+        assert server.request["done"] is True
+        assert server.request["response_code"] == 500
+        with pytest.raises(ServerSideError, match="writing the answer failed"):
+            server.check()
+        server.response["headers"] = []
+        server.response["callback"] = None
+        check_serving(server)
+    finally:
+        server.stop()
+    assert logged_errors
+    logged_errors.clear()

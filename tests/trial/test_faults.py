@@ -163,6 +163,31 @@ class FaultTests(StartedServer):
         del self.server.response["sleep"]
         yield self.check_serving()
 
+    @inlineCallbacks
+    def test_client_that_leaves_cancels_a_callbacks_deferred(self) -> Any:
+        self.server.response["callback"] = "tests.callbacks:answers_in_20_s"
+        client = yield self.raw(b"GET /pending HTTP/1.1\r\n\r\n", half_close=False)
+        yield self.until(lambda: self.server.request["path"] == "/pending", "the request")
+        if self.engine == "thread":
+            self.assertEqual(len(self.sleep_timers()), 1)
+        client.transport.abortConnection()
+        yield client.answer
+        if self.engine == "thread":
+            yield self.until(lambda: not self.sleep_timers(), "the callback's timer to go")
+        self.server.response["callback"] = None
+        yield self.check_serving()
+
+    @inlineCallbacks
+    def test_stop_cancels_a_callbacks_deferred(self) -> Any:
+        """trial fails the test if the callback's timer is left in the reactor."""
+        self.server.response["callback"] = "tests.callbacks:answers_in_20_s"
+        client = yield self.raw(b"GET /pending HTTP/1.1\r\n\r\n", half_close=False)
+        yield self.until(lambda: self.server.request["path"] == "/pending", "the request")
+        yield self.server.stop()
+        self.assertEqual((yield client.answer), b"")
+        if self.engine == "thread":
+            self.assertEqual(self.sleep_timers(), [])
+
 
 class ThreadEngineFaultTests(FaultTests, TestCase):
     engine = "thread"

@@ -219,7 +219,9 @@ class CallbackAnswer(NamedTuple):
         start(request, self.code, reply, self.headers, self.cookies, self.charset)
         try:
             result: Any = call(self.callback, request)
-        except Exception:
+        except BaseException:
+            # KeyboardInterrupt and SystemExit too: a callback is test code,
+            # and whatever it raises is answered like any failure of it.
             _callback_failed(request, Failure(), reply)
             return None
         if isinstance(result, Generator):

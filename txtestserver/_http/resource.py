@@ -15,6 +15,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
@@ -26,14 +27,16 @@ from .answers import Answer, ErrorAnswer
 from .capture import capture
 from .kinds import choose
 from .site import close_after
-from .writing import Reply
+from .writing import Reply, finish, gone, start
 
 __all__ = ["CaptureResource"]
 
 _log = Logger()
 
-#: Where a request recorded before its answer keeps its ticket.
+#: Where a request recorded before its answer keeps its ticket, and its
+#: ticket and outcome.
 _TICKET = "_txtestserver_ticket"
+_RECORDED = "_txtestserver_recorded"
 
 
 class CaptureResource(Resource):
@@ -90,9 +93,15 @@ class CaptureResource(Resource):
             # one store update, never later than the client sees the answer
             # (the server process writes its state file once, not twice).
             # (Concatenation makes the entry faster than unpacking would.)
-            answer.render(request, self._reply)
+            try:
+                answer.render(request, self._reply)
+            except BaseException:
+                failed = True
+                self._render_failed(request, Failure())
+            else:
+                failed = False
             fault = answer.fault
-            if request.finished or answer.closes:
+            if failed or request.finished or answer.closes:
                 code = request.code if request.startedWriting else None
                 ticket = self._store.record(record + (True, code, route_id, route, fault))  # noqa: RUF005
                 if self._unrecorded:
@@ -108,6 +117,7 @@ class CaptureResource(Resource):
         outcome = (False, None, route_id, route, answer.fault)
         ticket = self._store.record(record + outcome)
         setattr(request, _TICKET, ticket)
+        setattr(request, _RECORDED, (ticket, outcome))
         if request.finished:
             self._finished(None, request, ticket, outcome)
         else:
@@ -130,10 +140,17 @@ class CaptureResource(Resource):
             self._cancel_when_gone(request, pending)
         return NOT_DONE_YET
 
-    @staticmethod
-    def _cancel_when_gone(request: Request, pending: Deferred[Any]) -> None:
-        """A client that gives up (or stop()) leaves no pending call behind."""
-        pending.addErrback(lambda f: f.trap(CancelledError))
+    def _cancel_when_gone(self, request: Request, pending: Deferred[Any]) -> None:
+        """
+        A client that gives up (or stop()) leaves no pending call behind;
+        a failure of what is pending is a failure to write the answer.
+        """
+
+        def failed(failure: Failure) -> None:
+            if not failure.check(CancelledError):
+                self._render_failed(request, failure)
+
+        pending.addErrback(failed)
         request.notifyFinish().addErrback(lambda _: pending.cancel())
 
     def _take(self, record: Record, request: Request) -> tuple[Answer, int | None, str | None]:
@@ -149,7 +166,7 @@ class CaptureResource(Resource):
             if values["close"]:
                 close_after(request)
             return choose(values), route_id, route
-        except Exception as e:
+        except BaseException as e:  # an iterator of the test's: KeyboardInterrupt too
             _log.failure("txtestserver could not build the response")
             error = ErrorAnswer(
                 500, f"cannot build the response: {e!r}", traceback=Failure().getTraceback()
@@ -161,11 +178,50 @@ class CaptureResource(Resource):
     ) -> Deferred[Any] | None:
         if request.finished or request.channel is None:
             return None  # the client left during the sleep
-        pending = answer.render(request, self._reply)
+        try:
+            pending = answer.render(request, self._reply)
+        except BaseException:
+            self._render_failed(request, Failure())
+            return None
         if answer.closes:
             # The connection is closing: no finish comes.
             self._finished(None, request, ticket, outcome)
         return pending
+
+    def _render_failed(self, request: Request, failure: Failure) -> None:
+        """
+        Writing the answer to ``request`` raised (whatever raised: Twisted
+        refusing a header, a bug in an answer kind): report it as a
+        server-side error, answer a plain 500 naming it if nothing was sent
+        yet, else cut the connection; either way the connection closes and
+        the request counts as answered (its journal entry is completed).
+        """
+        message = (
+            f"writing the answer failed: {getattr(failure.type, '__name__', 'error')}: "
+            f"{failure.getErrorMessage()}"
+        )
+        _log.failure("txtestserver: {reason}", failure, reason=message)
+        self._report(request, message, failure.getTraceback())
+        if gone(request):
+            return
+        transport: Any = request.channel.transport
+        if request.startedWriting:
+            transport.abortConnection()
+        else:
+            try:
+                request.responseHeaders = Headers()
+                start(request, 500, self._reply._replace(keep_alive=False))
+                request.responseHeaders.setRawHeaders(
+                    b"content-type", [b"text/plain; charset=utf-8"]
+                )
+                finish(request, f"txtestserver: {message}\n".encode())
+            except BaseException:
+                _log.failure("txtestserver could not answer 500 either")
+                transport.abortConnection()
+        recorded: tuple[Ticket, Outcome] | None = getattr(request, _RECORDED, None)
+        if recorded is not None and not request.finished:
+            # Cut off: no finish will complete the entry.
+            self._finished(None, request, *recorded)
 
     def _finished(self, _: object, request: Request, ticket: Ticket, outcome: Outcome) -> None:
         """

@@ -171,7 +171,7 @@ class _Pacer:
             piece = next(self._pieces)
         except StopIteration:
             return None
-        except Exception:
+        except BaseException:  # test code: KeyboardInterrupt too
             self._broken(Failure(), "response['chunks'] raised while streaming")
             return None
         if isinstance(piece, str):
