@@ -179,9 +179,9 @@ def fails_later_with_keyboard_interrupt(request: Request) -> Deferred[bytes]:
     def interrupt() -> bytes:
         raise KeyboardInterrupt("pressed later")
 
-    return deferLater(reactor, 0.01, interrupt)
+    return deferLater(request.reactor, 0.01, interrupt)  # type: ignore[attr-defined]
 
 
 def answers_in_20_s(request: Request) -> Deferred[bytes]:
     """Returns a Deferred that fires only after 20 s (a pending timer meanwhile)."""
-    return deferLater(reactor, 20, lambda: b"much later")
+    return deferLater(request.reactor, 20, lambda: b"much later")  # type: ignore[attr-defined]

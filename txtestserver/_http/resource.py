@@ -243,6 +243,10 @@ class CaptureResource(Resource):
         except Exception:
             _log.failure("txtestserver could not record a server-side error")
 
+    def report_error(self, message: str) -> None:
+        """A server-side error that belongs to no request (``server.errors``)."""
+        self._store.add_error(None, message, None)
+
     def _record_errors(self, request: Request, ticket: Ticket) -> None:
         """
         The errors reported for ``request`` while it rendered, before it was

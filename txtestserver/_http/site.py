@@ -13,6 +13,7 @@ that says how to start the server instead (:data:`WRONG_PROTOCOL`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -30,6 +31,7 @@ from .._compat import SITE_OPTIONS, receive_request, strict_header_values
 from .._config import ServerConfig
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
+from .tls import client_subject
 
 __all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite", "close_after"]
 
@@ -74,6 +76,9 @@ class Channel(HTTPChannel):
     #: This connection's number (``request['connection']``), unique in this
     #: process: requests that came on one connection share it.
     number = 0
+    #: The subject of the client's certificate (``request['client_cert']``):
+    #: JSON text of ``[name, value]`` pairs, or None.
+    client_cert: str | None = None
     #: The first bytes have been looked at.
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
@@ -98,6 +103,8 @@ class Channel(HTTPChannel):
         """
         config = self.site.config
         if config.tls:
+            if config.client_cert is not None:  # the handshake is done
+                self.client_cert = client_subject(self.transport)
             if config.http2 and (
                 getattr(self.transport, "negotiatedProtocol", None) == b"h2"
                 or data.startswith(_HTTP2_PREFACE)
@@ -108,13 +115,8 @@ class Channel(HTTPChannel):
         for prefix, message in WRONG_PROTOCOL.items():
             if data.startswith(prefix):
                 transport: Any = self.transport
-                peer = transport.getPeer()
-                _log.error(
-                    "txtestserver: {problem} (client {client})",
-                    problem=message,
-                    client=getattr(peer, "host", peer),
-                )
                 transport.abortConnection()
+                self.site.wrong_protocol(message, transport.getPeer())
                 return True
         return False
 
@@ -124,6 +126,7 @@ class Channel(HTTPChannel):
 
         site = self.site
         h2: Any = H2Channel(site.reactor, site.config)
+        h2.number, h2.client_cert = self.number, self.client_cert
         h2.requestFactory = H2Request
         h2.site = site
         h2.factory = site
@@ -278,13 +281,21 @@ class ServerSite(Site):
     :param reactor: the reactor that serves: it runs the connections (HTTP/2
         schedules its writes on it), and callbacks find it as
         ``request.reactor``.
+    :param report: records a server-side error that belongs to no request
+        (``server.errors``).
     """
 
     protocol = Channel  # type: ignore[assignment]
     requestFactory = ServerRequest
     noisy = False
 
-    def __init__(self, resource: Any, config: ServerConfig, reactor: TimeReactor) -> None:
+    def __init__(
+        self,
+        resource: Any,
+        config: ServerConfig,
+        reactor: TimeReactor,
+        report: Callable[[str], None] = lambda message: None,
+    ) -> None:
         # No idle timeout (Twisted's is 12 hours): stop() closes every
         # connection anyway, and the timer costs a reset on every request.
         # The reactor is the one that listens: a Site left on the global
@@ -296,9 +307,25 @@ class ServerSite(Site):
         self.config = config
         #: Bytes of each request body kept (:class:`ServerRequest`).
         self.body_limit = config.body_limit
+        self._report = report
         #: The open connections.
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
+
+    def wrong_protocol(self, message: str, peer: Any) -> None:
+        """
+        A client spoke another protocol (:data:`WRONG_PROTOCOL`): log the
+        error and record it in ``server.errors``.
+        """
+        _log.error(
+            "txtestserver: {problem} (client {client})",
+            problem=message,
+            client=getattr(peer, "host", peer),
+        )
+        try:
+            self._report(message)
+        except Exception:
+            _log.failure("txtestserver could not record a server-side error")
 
     def channel_closed(self, channel: Channel) -> None:
         self.channels.discard(channel)
