@@ -15,6 +15,7 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 from txtestserver import TestServer
+from txtestserver._http.site import WRONG_PROTOCOL
 
 _ids = itertools.count()
 
@@ -150,11 +151,26 @@ def check_serving(server: TestServer) -> dict[str, Any]:
 _LOGGED_ERROR = re.compile(r"#(error|critical)\]|Traceback|Unhandled")
 
 
+def wrong_protocol(data: bytes) -> bool:
+    """
+    ``data`` opens like a TLS or HTTP/2 client: a plain-HTTP server closes
+    such a connection and logs an error on purpose (tested on its own in
+    tests/test_tls.py), so the malformed-input tests leave it out.
+    """
+    return data.startswith(tuple(WRONG_PROTOCOL))
+
+
+def is_wrong_protocol_error(text: str) -> bool:
+    """``text`` is the error logged for a :func:`wrong_protocol` client."""
+    return any(message in text for message in WRONG_PROTOCOL.values())
+
+
 def server_log_errors(server: TestServer) -> list[str]:
     """
     The error lines of a subprocess server's own log (``server.log`` in its
-    state directory); nothing for the thread engine, whose errors reach the
-    ``logged_errors`` fixture of this process.
+    state directory), except those logged on purpose for a client that spoke
+    TLS or HTTP/2 to the plain port; nothing for the thread engine, whose
+    errors reach the ``logged_errors`` fixture of this process.
     """
     directory = getattr(server._engine.store, "directory", None)
     if directory is None:
@@ -163,4 +179,6 @@ def server_log_errors(server: TestServer) -> list[str]:
     if not log.exists():
         return []
     lines = log.read_text(errors="replace").splitlines()
-    return [line for line in lines if _LOGGED_ERROR.search(line)]
+    return [
+        line for line in lines if _LOGGED_ERROR.search(line) and not is_wrong_protocol_error(line)
+    ]

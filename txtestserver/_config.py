@@ -13,6 +13,7 @@ that reads it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -56,6 +57,16 @@ def _flag(name: str, value: object) -> None:
         raise TestServerError(f"{name} must be True or False, not {value!r}")
 
 
+def _one_of(*allowed: object) -> Callable[[str, object], None]:
+    def check(name: str, value: object) -> None:
+        if value not in allowed or isinstance(value, bool):
+            raise TestServerError(
+                f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}"
+            )
+
+    return check
+
+
 def _at_least(lowest: int) -> Callable[[str, object], None]:
     def check(name: str, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
@@ -72,6 +83,9 @@ _CHECKS: dict[str, Callable[[str, object], None]] = {
     "body_limit": _at_least(0),
     "header_count_limit": _at_least(1),
     "header_size_limit": _at_least(1),
+    "tls": _flag,
+    "client_cert": _one_of(None, "optional", "required"),
+    "http2": _flag,
 }
 
 
@@ -91,6 +105,13 @@ class ServerConfig:
     :ivar header_size_limit: bytes accepted in the request line plus all
         header lines (without line ends); a request with more gets ``400 Bad
         Request``, or, when one line alone is longer, its connection closed.
+    :ivar tls: serve HTTPS, with a certificate issued at start by the
+        certificate authority of the test process.
+    :ivar client_cert: ask clients for a certificate issued by that
+        authority: ``'required'`` (a client without one fails the handshake)
+        or ``'optional'``; None asks for none.
+    :ivar http2: offer HTTP/2 (ALPN ``h2``, then ``http/1.1``); needs
+        ``tls`` and the ``txtestserver[http2]`` extra.
     """
 
     address: str = "127.0.0.1"
@@ -99,10 +120,23 @@ class ServerConfig:
     body_limit: int = DEFAULT_BODY_LIMIT
     header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT
     header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT
+    tls: bool = False
+    client_cert: str | None = None
+    http2: bool = False
 
     def __post_init__(self) -> None:
         for field in fields(self):
             _CHECKS[field.name](field.name, getattr(self, field.name))
+        for name in ("client_cert", "http2"):
+            if getattr(self, name) and not self.tls:
+                raise TestServerError(
+                    f"{name}={getattr(self, name)!r} needs tls=True: client certificates "
+                    "and HTTP/2 (negotiated by ALPN) exist only over TLS"
+                )
+        if self.http2 and importlib.util.find_spec("h2") is None:
+            raise TestServerError(
+                "http2=True needs the h2 package: pip install 'txtestserver[http2]'"
+            )
 
     def to_json(self) -> str:
         """The config as one JSON document (for the server process)."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
@@ -33,6 +34,9 @@ from ._state.store import Ticket
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView
 from ._waits import CountWait, LatestWait, Waits
+
+if TYPE_CHECKING:
+    from ._certificates import Authority
 
 __all__ = ["ServerCore", "check_count", "check_seconds"]
 
@@ -97,6 +101,17 @@ class ServerCore:
     :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
         face may take before they raise
         :class:`~txtestserver.TestServerError`.
+    :param tls: serve HTTPS (``get_url()`` gives ``https://`` URLs) with a
+        certificate for 127.0.0.1, ::1 and localhost, issued at each start
+        by a certificate authority made once per test process; clients
+        trust it through :attr:`ca_path`, :meth:`client_ssl_context` or
+        :meth:`tls_client_policy`. Needs ``txtestserver[tls]``.
+    :param client_cert: mutual TLS: ``'required'`` (a client without a
+        certificate from that authority fails the handshake) or
+        ``'optional'``; :attr:`client_cert_path` is such a certificate, and
+        ``request['client_cert']`` is what the client presented.
+    :param http2: offer HTTP/2 as well as HTTP/1.1 (ALPN); needs ``tls``
+        and ``txtestserver[http2]``.
     :raise TestServerError: a parameter can never work (the message says
         which and why).
     """
@@ -112,6 +127,9 @@ class ServerCore:
         header_count_limit: int = DEFAULT_HEADER_COUNT_LIMIT,
         header_size_limit: int = DEFAULT_HEADER_SIZE_LIMIT,
         call_timeout: float = 10.0,
+        tls: bool = False,
+        client_cert: str | None = None,
+        http2: bool = False,
     ) -> None:
         #: The settings of the next run; ``start(keep_alive=...)`` sets that one.
         self.config = ServerConfig(
@@ -120,7 +138,15 @@ class ServerCore:
             body_limit=body_limit,
             header_count_limit=header_count_limit,
             header_size_limit=header_size_limit,
+            tls=tls,
+            client_cert=client_cert,
+            http2=http2,
         )
+        self._authority: Authority | None = None
+        if tls:
+            from ._certificates import authority
+
+            self._authority = authority()
         self._reactor = self._reactor_for(reactor)
         self._call_timeout = call_timeout
         self._engine = make_engine(engine, self._reactor)
@@ -177,7 +203,58 @@ class ServerCore:
         host = f"[{address}]" if ":" in address else address
         if path and not path.startswith("/"):
             path = "/" + path
-        return f"http://{host}:{port}{path or '/'}"
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{host}:{port}{path or '/'}"
+
+    # -- TLS, in any thread -------------------------------------------------
+
+    def _tls(self, what: str) -> Authority:
+        if self._authority is None:
+            raise TestServerError(f"{what} is for a TLS server: make it with tls=True")
+        return self._authority
+
+    @property
+    def ca_path(self) -> str:
+        """
+        A PEM file holding the certificate of the authority that issues the
+        server's certificate: ``requests.get(url, verify=server.ca_path)``.
+
+        :raise TestServerError: the server was made without ``tls=True``.
+        """
+        return self._tls("ca_path").ca_path
+
+    @property
+    def client_cert_path(self) -> str:
+        """
+        A PEM file holding a client certificate issued by the same authority,
+        then its key: ``requests.get(url, cert=server.client_cert_path)``.
+
+        :raise TestServerError: the server was made without ``tls=True``.
+        """
+        return self._tls("client_cert_path").client_cert_path
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """
+        A new ``ssl.SSLContext`` for clients (urllib, httpx, aiohttp) that
+        trusts the server's certificate authority and checks the host name;
+        it presents :attr:`client_cert_path` when the server asks for one
+        (``client_cert`` given).
+
+        :raise TestServerError: the server was made without ``tls=True``.
+        """
+        return self._tls("client_ssl_context()").ssl_context(self.config.client_cert is not None)
+
+    def tls_client_policy(self) -> Any:
+        """
+        A Twisted ``IPolicyForHTTPS`` for ``Agent`` and treq
+        (``treq.client.HTTPClient(Agent(reactor, contextFactory=...))``)
+        that trusts the server's certificate authority and checks the host
+        name; it presents :attr:`client_cert_path` when the server asks for
+        one (``client_cert`` given).
+
+        :raise TestServerError: the server was made without ``tls=True``.
+        """
+        return self._tls("tls_client_policy()").policy(self.config.client_cert is not None)
 
     def reset(self) -> None:
         """
@@ -217,7 +294,10 @@ class ServerCore:
             )
         self._lost = None
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
-        started = self._engine.start(self.config, self._answered, self._engine_lost)
+        credentials = None
+        if self._authority is not None:
+            credentials = self._authority.issue(self.config.address)
+        started = self._engine.start(self.config, self._answered, self._engine_lost, credentials)
 
         def listening(port: int) -> None:
             self._running = True

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 
 from .._config import ServerConfig
 from .._errors import TestServerError
+from .._http.tls import Credentials
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
 
@@ -41,12 +42,14 @@ class Engine(Protocol):
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
+        credentials: Credentials | None = None,
     ) -> Deferred[int]:
         """
         Listen as ``config`` says; fire with the real port.
 
         :param on_answered: call with the ticket of each answered request.
         :param on_lost: call if the server dies on its own (with the reason).
+        :param credentials: what ``config.tls`` serves.
         """
 
     def stop(self) -> Deferred[None]:

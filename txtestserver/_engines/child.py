@@ -102,6 +102,7 @@ def main(argv: list[str]) -> int:
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     from .._http.listen import serve
+    from .._http.tls import Credentials
 
     reactor: Any = global_reactor
     try:
@@ -134,7 +135,8 @@ def main(argv: list[str]) -> int:
 
     store = _ServerStore(directory, fatal)
     try:
-        listener = serve(reactor, config, store, answered)
+        credentials = Credentials.load(directory) if config.tls else None
+        listener = serve(reactor, config, store, answered, credentials)
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_START_FAILED

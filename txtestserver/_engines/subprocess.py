@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from .._config import ServerConfig
 from .._errors import TestServerError
+from .._http.tls import Credentials
 from .._state.files import LOG, FileStore
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
@@ -83,10 +84,19 @@ class SubprocessEngine:
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
+        credentials: Credentials | None = None,
     ) -> Deferred[int]:
         if self._server is not None and not self._server.ended:
             raise TestServerError("the previous server process has not exited yet")
         directory = self._files.create()
+        if credentials is not None:
+            # The server's key and certificate (never the authority's key),
+            # readable by this user only, removed with the directory.
+            try:
+                credentials.save(directory)
+            except OSError as e:
+                self._files.close()
+                raise TestServerError(f"cannot write the TLS credentials: {e}") from e
         server = _ServerProcess(self._reactor, self._files, on_answered, on_lost)
         env = dict(os.environ, PYTHONPATH=import_path())
         try:

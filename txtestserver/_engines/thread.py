@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, succeed
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.listen import Listener, serve
+from .._http.tls import Credentials
 from .._state.memory import MemoryStore
 from .._state.store import StateStore, Ticket
 from .._types import ServingReactor
@@ -38,8 +39,9 @@ class ThreadEngine:
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
+        credentials: Credentials | None = None,
     ) -> Deferred[int]:
-        self._listener = serve(self._reactor, config, self.store, on_answered)
+        self._listener = serve(self._reactor, config, self.store, on_answered, credentials)
         return succeed(self._listener.port)
 
     def stop(self) -> Deferred[None]:

@@ -21,18 +21,31 @@ from .._state.store import StateStore, Ticket
 from .._types import ServingReactor
 from .resource import CaptureResource
 from .site import ServerSite
+from .tls import Credentials, server_tls
 
 __all__ = ["Listener", "listen", "serve"]
 
 
-def listen(reactor: ServingReactor, config: ServerConfig, factory: Any) -> Any:
+def listen(
+    reactor: ServingReactor,
+    config: ServerConfig,
+    factory: Any,
+    credentials: Credentials | None = None,
+) -> Any:
     """
-    Listen on the config's address and port.
+    Listen on the config's address and port; with ``config.tls``, serve TLS
+    with ``credentials`` in front of ``factory``.
 
     :return: the listening port (an ``IListeningPort``).
-    :raise TestServerError: the address or port cannot be bound; the message
-        names both.
+    :raise TestServerError: the address or port cannot be bound (the message
+        names both), or TLS is asked for without credentials.
     """
+    if config.tls:
+        if credentials is None:
+            raise TestServerError("tls=True needs credentials to serve")
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        factory = TLSMemoryBIOFactory(server_tls(config, credentials), False, factory)
     try:
         return reactor.listenTCP(config.port, factory, interface=config.address)
     except CannotListenError as e:
@@ -67,6 +80,7 @@ def serve(
     config: ServerConfig,
     store: StateStore,
     on_answered: Callable[[Ticket], None],
+    credentials: Credentials | None = None,
 ) -> Listener:
     """
     Serve the one resource over ``store`` as ``config`` says. The thread
@@ -77,8 +91,9 @@ def serve(
     :param store: where the response is read and requests are recorded.
     :param on_answered: called in the reactor thread with the ticket of each
         answered request.
+    :param credentials: the key and certificate that ``config.tls`` serves.
     :raise TestServerError: the address or port cannot be bound.
     """
     resource = CaptureResource(store, reactor, on_answered, config=config)
-    site = ServerSite(resource, config)
-    return Listener(listen(reactor, config, site), site)
+    site = ServerSite(resource, config, reactor)
+    return Listener(listen(reactor, config, site, credentials), site)

@@ -1,8 +1,13 @@
 """
-The HTTP/1.1 transport: the connection (:class:`Channel`), the request
+The HTTP transport: the connection (:class:`Channel`), the request
 (:class:`ServerRequest`) and the site that makes them (:class:`ServerSite`),
 with the limits of a :class:`~txtestserver._config.ServerConfig` and the
 connection tracking that lets ``stop()`` drop every open connection.
+
+A connection speaks HTTP/1.1, or HTTP/2 when ALPN chose ``h2``
+(:mod:`.h2`). A connection to a plain-HTTP server that opens with a TLS
+ClientHello or the HTTP/2 preface is closed at once, with an error logged
+that says how to start the server instead (:data:`WRONG_PROTOCOL`).
 """
 
 from __future__ import annotations
@@ -16,14 +21,32 @@ from urllib.parse import unquote_to_bytes
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone as CONNECTION_DONE
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from .._config import ServerConfig
+from .._types import TimeReactor
 
-__all__ = ["Channel", "ServerRequest", "ServerSite"]
+__all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite"]
+
+_log = Logger()
+
+#: What the first bytes of a connection to a plain-HTTP server say about a
+#: client that speaks something else: prefix -> the error logged before the
+#: connection is closed (the client fails at once instead of waiting for an
+#: answer that never comes).
+WRONG_PROTOCOL = {
+    b"\x16": "a TLS client connected to the plain-HTTP server: start it with tls=True",
+    b"PRI * HTTP/2.0": (
+        "an HTTP/2 client connected to the plain-HTTP server (HTTP/2 without TLS is "
+        "not supported): start it with tls=True, http2=True"
+    ),
+}
+#: The first bytes of every HTTP/2 connection (RFC 9113, 3.4).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0"
 
 
 #: Numbers connections from 1, across every server of this process.
@@ -49,14 +72,80 @@ class Channel(HTTPChannel):
     #: This connection's number (``request['connection']``), unique in this
     #: process: requests that came on one connection share it.
     number = 0
+    #: The first bytes have been looked at.
+    _sniffed = False
+    #: The HTTP/2 connection this one has become, if it has.
+    _h2: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._h2 is not None:
+            self._h2.dataReceived(data)
+            return
+        if not self._sniffed:
+            self._sniffed = True
+            if self._first_data(data):
+                return
+        super().dataReceived(data)  # type: ignore[no-untyped-call]
+
+    def _first_data(self, data: bytes) -> bool:
+        """
+        Look at the first bytes: switch to HTTP/2 if it was negotiated, or
+        close a plain-HTTP connection whose client speaks something else.
+
+        :return: the data was handled here.
+        """
+        config = self.site.config
+        if config.tls:
+            if config.http2 and (
+                getattr(self.transport, "negotiatedProtocol", None) == b"h2"
+                or data.startswith(_HTTP2_PREFACE)
+            ):
+                self._switch_to_h2(data)
+                return True
+            return False
+        for prefix, message in WRONG_PROTOCOL.items():
+            if data.startswith(prefix):
+                transport: Any = self.transport
+                peer = transport.getPeer()
+                _log.error(
+                    "txtestserver: {problem} (client {client})",
+                    problem=message,
+                    client=getattr(peer, "host", peer),
+                )
+                transport.abortConnection()
+                return True
+        return False
+
+    def _switch_to_h2(self, data: bytes) -> None:
+        """Hand the connection to an HTTP/2 protocol, as Twisted's Site would."""
+        from .h2 import H2Channel, H2Request
+
+        site = self.site
+        h2: Any = H2Channel(site.reactor, site.config)
+        h2.requestFactory = H2Request
+        h2.site = site
+        h2.factory = site
+        h2.timeOut = None
+        h2.callLater = site.reactor.callLater
+        # The HTTP/1.1 channel stops producing for the transport; HTTP/2 does.
+        producer = self._networkProducer
+        producer.unregisterProducer()
+        self._h2 = h2
+        h2.makeConnection(self.transport)
+        producer.registerProducer(h2, True)
+        h2.dataReceived(data)
 
     def readConnectionLost(self) -> None:
+        if self._h2 is not None:
+            transport: Any = self.transport
+            transport.loseConnection()
+            return
         # HTTPChannel.loseConnection, not the transport's: the channel is the
         # transport's producer, which would otherwise keep it open for good.
         self.loseConnection()  # type: ignore[no-untyped-call]
 
     def writeConnectionLost(self) -> None:
-        self.loseConnection()  # type: ignore[no-untyped-call]
+        self.readConnectionLost()
 
     def connectionMade(self) -> None:
         super().connectionMade()  # type: ignore[no-untyped-call]
@@ -64,7 +153,10 @@ class Channel(HTTPChannel):
         self.site.channels.add(self)
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
-        super().connectionLost(reason)  # type: ignore[no-untyped-call]
+        if self._h2 is not None:
+            self._h2.connectionLost(reason)
+        else:
+            super().connectionLost(reason)  # type: ignore[no-untyped-call]
         self.site.channel_closed(self)
 
 
@@ -136,23 +228,28 @@ class ServerSite(Site):
     its open connections so that ``stop()`` can drop them (here, rather than
     in a wrapping factory, which would add a layer to every read and write).
 
-    Its channels are ``HTTPChannel`` objects (HTTP/1.1 over TCP), whose
-    header limits are public attributes; Twisted's default protocol is a
-    private proxy that only matters for HTTP/2 negotiated over TLS.
+    Its channels are ``HTTPChannel`` objects, whose header limits are public
+    attributes (Twisted's default protocol is a private proxy around one,
+    whose switch to HTTP/2 uses the global reactor); a :class:`Channel`
+    makes its own switch.
 
     :param resource: the one resource; it answers every path.
     :param config: the limits apply to every connection.
+    :param reactor: runs the connections (HTTP/2 schedules its writes on it).
     """
 
     protocol = Channel  # type: ignore[assignment]
     requestFactory = ServerRequest
     noisy = False
 
-    def __init__(self, resource: Any, config: ServerConfig) -> None:
+    def __init__(self, resource: Any, config: ServerConfig, reactor: TimeReactor) -> None:
         # No idle timeout (Twisted's is 12 hours): stop() closes every
         # connection anyway, and the timer costs a reset on every request.
-        super().__init__(resource, parsePOSTFormSubmission=False, timeout=None)  # type: ignore[no-untyped-call]
-        self._config = config
+        super().__init__(  # type: ignore[no-untyped-call]
+            resource, parsePOSTFormSubmission=False, timeout=None, reactor=reactor
+        )
+        #: The settings every connection follows.
+        self.config = config
         #: The open connections.
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
@@ -176,10 +273,10 @@ class ServerSite(Site):
 
     def buildProtocol(self, addr: Any) -> Any:
         channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
-        channel.maxHeaders = self._config.header_count_limit
-        channel.totalHeadersSize = self._config.header_size_limit
+        channel.maxHeaders = self.config.header_count_limit
+        channel.totalHeadersSize = self.config.header_size_limit
         # One line may use the whole budget; a longer one closes the connection.
-        channel.MAX_LENGTH = self._config.header_size_limit
+        channel.MAX_LENGTH = self.config.header_size_limit
         return channel
 
     def log(self, request: Any) -> None:
@@ -192,6 +289,6 @@ class ServerSite(Site):
         ``request['data']`` anyway), else a temporary file, as twisted.web does
         for every body of 100 kB or more.
         """
-        if length is not None and length <= self._config.body_limit:
+        if length is not None and length <= self.config.body_limit:
             return BytesIO()
         return tempfile.TemporaryFile()

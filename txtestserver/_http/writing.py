@@ -101,7 +101,8 @@ def render_error(
     if request.startedWriting:
         # Too late for a clean status: cut the connection so the client sees
         # the failure instead of a truncated body that looks complete.
-        request.channel.transport.abortConnection()  # type: ignore[union-attr]
+        # (An HTTP/2 stream has no transport of its own; it resets itself.)
+        (request.channel.transport or request.channel).abortConnection()  # type: ignore[union-attr]
         return
     _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
     start(request, code, reply)

@@ -1,0 +1,157 @@
+"""
+The server side of TLS: the :class:`Credentials` a TLS server is given, and
+the OpenSSL set-up that serves them (:func:`server_tls`).
+
+This runs in the server process too, so it needs pyOpenSSL and cryptography
+(Twisted's ``tls`` extra) but not the certificate authority: the test
+process issues the credentials (:mod:`txtestserver._certificates`) and hands
+them over, through the state directory for the subprocess engine
+(:meth:`Credentials.save`, :meth:`Credentials.load`).
+
+The OpenSSL context is built here from ``cryptography`` objects, not with
+Twisted's ``CertificateOptions``, which passes pyOpenSSL ``X509`` objects
+that pyOpenSSL deprecates (a ``DeprecationWarning`` is an error in suites
+that run with ``-W error``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from zope.interface import implementer
+
+from .._config import ServerConfig
+from .._errors import TestServerError
+
+__all__ = ["Credentials", "client_subject", "server_tls"]
+
+#: The files of :meth:`Credentials.save` in a state directory.
+IDENTITY_FILE = "tls-identity.pem"
+AUTHORITY_FILE = "tls-authority.pem"
+
+#: What ALPN offers, in order of preference.
+_HTTP2_PROTOCOLS = (b"h2", b"http/1.1")
+_HTTP1_PROTOCOLS = (b"http/1.1",)
+
+
+class Credentials(NamedTuple):
+    """
+    What one TLS server needs.
+
+    :ivar identity: PEM: the server's private key, then its certificate chain.
+    :ivar authority: PEM: the certificate (never the key) of the authority
+        that issued it, which client certificates must chain to.
+    """
+
+    identity: bytes
+    authority: bytes
+
+    def save(self, directory: str) -> None:
+        """
+        Write both into ``directory`` as files only this user can read (mode
+        0600), for the server process.
+        """
+        for name, data in ((IDENTITY_FILE, self.identity), (AUTHORITY_FILE, self.authority)):
+            fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    @classmethod
+    def load(cls, directory: str) -> Credentials:
+        """
+        Read what :meth:`save` wrote.
+
+        :raise TestServerError: a file is missing or unreadable.
+        """
+        try:
+            with open(os.path.join(directory, IDENTITY_FILE), "rb") as identity:
+                with open(os.path.join(directory, AUTHORITY_FILE), "rb") as authority:
+                    return cls(identity.read(), authority.read())
+        except OSError as e:
+            raise TestServerError(f"cannot read the TLS credentials in {directory}: {e}") from e
+
+
+def server_tls(config: ServerConfig, credentials: Credentials) -> Any:
+    """
+    The connection creator a ``TLSMemoryBIOFactory`` needs to serve
+    ``credentials`` as ``config`` says: ALPN offers ``h2`` only with
+    ``config.http2``, and client certificates are asked for as
+    ``config.client_cert`` says.
+
+    :return: an ``IOpenSSLServerConnectionCreator``.
+    :raise TestServerError: the credentials cannot be loaded.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from OpenSSL import SSL, crypto
+
+    try:
+        key: Any = load_pem_private_key(credentials.identity, password=None)
+        chain = x509.load_pem_x509_certificates(credentials.identity)
+        authority = x509.load_pem_x509_certificate(credentials.authority)
+    except ValueError as e:
+        raise TestServerError(f"the TLS credentials are not valid PEM: {e}") from e
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.use_certificate(chain[0])
+    for certificate in chain[1:]:
+        context.add_extra_chain_cert(certificate)
+    context.use_privatekey(key)
+    context.check_privatekey()
+    offered = _HTTP2_PROTOCOLS if config.http2 else _HTTP1_PROTOCOLS
+
+    def choose(connection: Any, protocols: list[bytes]) -> Any:
+        for protocol in offered:
+            if protocol in protocols:
+                return protocol
+        return SSL.NO_OVERLAPPING_PROTOCOLS
+
+    context.set_alpn_select_callback(choose)
+    if config.client_cert is not None:
+        flags = SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE
+        if config.client_cert == "required":
+            flags |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        context.set_verify(flags)
+        trusted = crypto.X509.from_cryptography(authority)
+        context.get_cert_store().add_cert(trusted)  # type: ignore[union-attr]
+        context.add_client_ca(authority)  # named in the request for a certificate
+        # OpenSSL refuses to resume a session with a client certificate
+        # unless the context has a session id context.
+        context.set_session_id(b"txtestserver")
+    return _ServerCreator(context)
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class _ServerCreator:
+    """An ``IOpenSSLServerConnectionCreator`` over one OpenSSL context."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def serverConnectionForTLS(self, protocol: Any) -> Any:
+        from OpenSSL import SSL
+
+        connection = SSL.Connection(self._context, None)
+        connection.set_app_data(protocol)
+        return connection
+
+
+def client_subject(transport: Any) -> dict[str, str] | None:
+    """
+    The subject of the certificate the client presented on ``transport``, as
+    a dict of RFC 4514 attribute names (``CN``, ``O``, ``OU``...) to values;
+    None when it presented none (or the connection is not TLS). An
+    attribute given more than once keeps its last value.
+    """
+    get = getattr(transport, "getPeerCertificate", None)
+    if get is None:
+        return None
+    certificate = get()
+    if certificate is None:
+        return None
+    subject = certificate.to_cryptography().subject
+    return {item.rfc4514_attribute_name: str(item.value) for item in subject}
