@@ -19,6 +19,8 @@ class StartedServer:
     """
 
     engine = "thread"
+    #: More keyword arguments for the server (``tls=True``, say).
+    options: dict[str, Any] = {}  # noqa: RUF012  (read only)
 
     # Provided by TestCase; declared for type checkers.
     addCleanup: Any
@@ -26,6 +28,6 @@ class StartedServer:
     def setUp(self) -> Any:
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
-        self.server = DeferredTestServer(engine=self.engine)
+        self.server = DeferredTestServer(engine=self.engine, **self.options)
         self.addCleanup(self.server.stop)
         return self.server.start()

@@ -127,12 +127,14 @@ class Channel(HTTPChannel):
         h2.factory = site
         h2.timeOut = None
         h2.callLater = site.reactor.callLater
-        # The HTTP/1.1 channel stops producing for the transport; HTTP/2 does.
-        producer = self._networkProducer
-        producer.unregisterProducer()
+        # The HTTP/1.1 channel stops producing for the transport, and HTTP/2
+        # does not start: TLS waits for a registered producer to go before it
+        # closes, and H2Connection never unregisters, so a connection it
+        # ends (a protocol error, say) would stay open. Without back-pressure,
+        # an answer to a slow reader waits in memory, where it was anyway.
+        self._networkProducer.unregisterProducer()
         self._h2 = h2
         h2.makeConnection(self.transport)
-        producer.registerProducer(h2, True)
         h2.dataReceived(data)
 
     def readConnectionLost(self) -> None:
