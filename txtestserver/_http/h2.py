@@ -48,6 +48,37 @@ class H2Channel(H2Connection):
             config.header_size_limit + _HPACK_OVERHEAD * (config.header_count_limit + 8),
         )
 
+    #: GOAWAY has been sent: close once no stream is left.
+    _ending = False
+
+    def end_after(self, stream_id: int) -> None:
+        """
+        Send GOAWAY once stream ``stream_id`` is done, then close the
+        connection when its last stream is done (``response['close']``).
+        """
+        done = self._streamCleanupCallbacks.get(stream_id)
+        if done is not None:
+            done.addCallback(lambda _: self._go_away())
+
+    def _go_away(self) -> None:
+        if self._ending or self.transport is None:
+            return
+        self._ending = True
+        self.conn.close_connection()
+        self._tryToWriteControlData()  # type: ignore[no-untyped-call]
+        if not self.streams:
+            self._close()
+
+    def _requestDone(self, streamID: int) -> None:
+        super()._requestDone(streamID)  # type: ignore[no-untyped-call]
+        if self._ending and not self.streams:
+            self._close()
+
+    def _close(self) -> None:
+        transport: Any = self.transport
+        if transport is not None:
+            transport.loseConnection()
+
     def writeHeaders(
         self, version: bytes, code: bytes, reason: bytes, headers: Any, streamID: int
     ) -> None:

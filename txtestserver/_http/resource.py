@@ -25,6 +25,7 @@ from .._types import TimeReactor
 from .answers import Answer, ErrorAnswer
 from .capture import capture
 from .kinds import choose
+from .site import close_after
 from .writing import Reply
 
 __all__ = ["CaptureResource"]
@@ -81,7 +82,7 @@ class CaptureResource(Resource):
 
     def render(self, request: Request) -> int:
         record = capture(request, self._body_limit, self._reactor.seconds())
-        answer, route_id, route = self._take(record)
+        answer, route_id, route = self._take(record, request)
         if answer.immediate and not answer.sleep:
             # The usual case, answered at once. Twisted sends nothing before
             # render() returns, so the request is recorded as answered in
@@ -134,14 +135,18 @@ class CaptureResource(Resource):
         pending.addErrback(lambda f: f.trap(CancelledError))
         request.notifyFinish().addErrback(lambda _: pending.cancel())
 
-    def _take(self, record: Record) -> tuple[Answer, int | None, str | None]:
+    def _take(self, record: Record, request: Request) -> tuple[Answer, int | None, str | None]:
         """
         The answer to ``record`` and the id and name of the route that gives
         it (None, None: the server's own answer), or an error answer if none
-        can be made.
+        can be made. ``response['close']`` applies here, whatever the kind
+        of answer.
         """
         try:
-            return choose(self._store.update(lambda table: table.take(record))), None, None
+            values = self._store.update(lambda table: table.take(record))
+            if values["close"]:
+                close_after(request)
+            return choose(values), None, None
         except Exception as e:
             _log.failure("txtestserver could not build the response")
             error = ErrorAnswer(

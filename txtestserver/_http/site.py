@@ -30,7 +30,7 @@ from zope.interface import implementer
 from .._config import ServerConfig
 from .._types import TimeReactor
 
-__all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite"]
+__all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite", "close_after"]
 
 _log = Logger()
 
@@ -221,6 +221,23 @@ class ServerRequest(Request):
             request.render(site.resource)
         except BaseException:
             request.processingFailed(Failure())
+
+
+def close_after(request: Request) -> None:
+    """
+    End the connection of ``request`` once its answer is sent, even with
+    keep-alive (``response['close']``): HTTP/1.x says ``Connection: close``
+    and closes; HTTP/2 sends GOAWAY after this stream and closes once no
+    stream is left.
+    """
+    if request.clientproto == b"HTTP/2":
+        stream: Any = request.channel
+        end_after = getattr(stream._conn, "end_after", None)
+        if end_after is not None:
+            end_after(stream.streamID)
+        return
+    request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+    request.channel.persistent = False
 
 
 class ServerSite(Site):

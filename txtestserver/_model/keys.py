@@ -278,6 +278,12 @@ def _check_raw(where: str, value: Any, portable: bool) -> bytes | str | None:
     )
 
 
+def _check_flag(where: str, value: Any, portable: bool) -> bool:
+    if not isinstance(value, bool):
+        raise TestServerError(f"{where} must be True or False, not {value!r}")
+    return value
+
+
 def check_charset(where: str, value: object, portable: bool = True) -> str:
     """
     Check a charset a test sets (``response['charset']``, ``request['charset']``).
@@ -326,3 +332,4 @@ register("chunk_delay", 0.0, _check_sleep)
 register("throttle", None, _check_throttle)
 register("fault", None, _check_fault)
 register("raw", None, _check_raw)
+register("close", False, _check_flag)
