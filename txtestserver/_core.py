@@ -104,11 +104,14 @@ class ServerCore:
     :param tls: serve HTTPS (``get_url()`` gives ``https://`` URLs) with a
         certificate for 127.0.0.1, ::1 and localhost, issued at each start
         by a certificate authority made once per test process; clients
-        trust it through :attr:`ca_path`, :meth:`client_ssl_context` or
-        :meth:`tls_client_policy`. Needs ``txtestserver[tls]``.
+        trust it through :attr:`~txtestserver.TestServer.ca_path`,
+        :meth:`~txtestserver.TestServer.client_ssl_context` or
+        :meth:`~txtestserver.TestServer.tls_client_policy`. Needs
+        ``txtestserver[tls]``.
     :param client_cert: mutual TLS: ``'required'`` (a client without a
         certificate from that authority fails the handshake) or
-        ``'optional'``; :attr:`client_cert_path` is such a certificate, and
+        ``'optional'``; :attr:`~txtestserver.TestServer.client_cert_path` is
+        such a certificate, and
         ``request['client_cert']`` is what the client presented.
     :param http2: offer HTTP/2 as well as HTTP/1.1 (ALPN); needs ``tls``
         and ``txtestserver[http2]``.
