@@ -27,7 +27,7 @@ from twisted.logger import formatEvent
 
 from tests._raw import connect, read_all
 from tests.conftest import ENGINES
-from txtestserver import TestServer, TestServerError
+from txtestserver import ServerSideError, TestServer, TestServerError
 from txtestserver._certificates import authority
 from txtestserver._http.site import WRONG_PROTOCOL
 
@@ -237,6 +237,9 @@ def test_kept_alive_tls_connection_is_reused(engine: str) -> None:
 # -- mutual TLS ---------------------------------------------------------------------------
 
 
+CLIENT = {"O": "txtestserver", "OU": "tests", "CN": "txtestserver client"}
+
+
 def test_client_cert_required_accepts_the_issued_certificate(engine: str) -> None:
     with TestServer(engine=engine, tls=True, client_cert="required") as server:
         response = requests.get(
@@ -246,9 +249,31 @@ def test_client_cert_required_accepts_the_issued_certificate(engine: str) -> Non
             timeout=10,
         )
         assert response.ok
+        assert server.request["client_cert"] == CLIENT
         with httpx.Client(verify=server.client_ssl_context()) as client:
             assert client.get(server.get_url("/ctx")).status_code == 200
         assert [r["path"] for r in server.requests] == ["/mtls", "/ctx"]
+        assert [r["client_cert"] for r in server.requests] == [CLIENT, CLIENT]
+
+
+def test_client_cert_over_http2(engine: str) -> None:
+    with TestServer(engine=engine, tls=True, http2=True, client_cert="required") as server:
+        with h2_client(server) as client:
+            answer = client.get(server.get_url())
+        assert answer.http_version == "HTTP/2"
+        assert server.request["client_cert"] == CLIENT
+        assert server.request["http_version"] == "HTTP/2"
+
+
+def test_client_cert_of_another_subject(engine: str, tmp_path: Path) -> None:
+    pem = tmp_path / "other.pem"
+    authority()._ca.issue_cert(
+        "someone@example.test", common_name="Some One", organization_name="Example, Inc."
+    ).private_key_and_cert_chain_pem.write_to_path(str(pem))
+    with TestServer(engine=engine, tls=True, client_cert="required") as server:
+        requests.get(server.get_url(), verify=server.ca_path, cert=str(pem), timeout=10)
+        assert server.request["client_cert"]["CN"] == "Some One"
+        assert server.request["client_cert"]["O"] == "Example, Inc."
 
 
 def test_client_cert_required_refuses_a_client_without_one(engine: str) -> None:
@@ -284,6 +309,13 @@ def test_client_cert_optional(engine: str) -> None:
             timeout=10,
         ).ok
         assert [r["path"] for r in server.requests] == ["/without", "/with"]
+        assert [r["client_cert"] for r in server.requests] == [None, CLIENT]
+
+
+def test_client_cert_is_none_without_mutual_tls(tls_server: TestServer) -> None:
+    # A client certificate a server did not ask for is never sent.
+    requests.get(tls_server.get_url(), verify=tls_server.ca_path, cert=authority().client_cert_path)
+    assert tls_server.request["client_cert"] is None
 
 
 def test_client_cert_file_holds_certificate_and_key(engine: str) -> None:
@@ -315,6 +347,31 @@ def test_http2_is_negotiated_and_http1_still_works(h2_server: TestServer) -> Non
     response = requests.get(h2_server.get_url("/h1"), verify=h2_server.ca_path, timeout=10)
     assert (response.status_code, response.content) == (200, b"hello")
     assert h2_server.request["path"] == "/h1"
+
+
+def test_http_version_is_recorded(h2_server: TestServer) -> None:
+    with h2_client(h2_server) as client:
+        client.get(h2_server.get_url("/2"))
+    requests.get(h2_server.get_url("/1.1"), verify=h2_server.ca_path, timeout=10)
+    context = h2_server.client_ssl_context()
+    with socket.create_connection(("127.0.0.1", h2_server.port or 0), timeout=10) as sock:
+        with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /1.0 HTTP/1.0\r\n\r\n")
+            assert read_all(tls).startswith(b"HTTP/1.0 200 ")
+    assert [(r["path"], r["http_version"]) for r in h2_server.requests] == [
+        ("/2", "HTTP/2"),
+        ("/1.1", "HTTP/1.1"),
+        ("/1.0", "HTTP/1.0"),
+    ]
+
+
+def test_http2_streams_of_one_connection_share_its_number(h2_server: TestServer) -> None:
+    for _ in range(2):
+        with h2_client(h2_server) as client:
+            for _ in range(3):
+                client.get(h2_server.get_url())
+    numbers = [r["connection"] for r in h2_server.requests]
+    assert numbers[0] == numbers[1] == numbers[2] != numbers[3] == numbers[4] == numbers[5]
 
 
 def test_without_http2_an_http2_client_gets_http1(tls_server: TestServer) -> None:
@@ -549,6 +606,9 @@ def test_tls_client_at_plain_server_fails_fast_and_is_logged(
     (text,) = wrong_protocol_errors(logged_errors)
     assert TLS_MESSAGE in text
     assert len(server.requests) == 0
+    assert server.errors == [{"message": TLS_MESSAGE, "traceback": None, "request": None}]
+    with pytest.raises(ServerSideError, match="no request in particular: a TLS client"):
+        server.check()
     assert requests.get(server.get_url("/after"), timeout=10).ok
 
 
@@ -575,6 +635,7 @@ def test_http2_preface_at_plain_server_is_closed_and_logged(
     assert WRONG_PROTOCOL[b"PRI * HTTP/2.0"] in text
     assert "tls=True, http2=True" in text
     assert len(server.requests) == 0
+    assert [e["message"] for e in server.errors] == [WRONG_PROTOCOL[b"PRI * HTTP/2.0"]]
     assert requests.get(server.get_url(), timeout=10).ok
 
 

@@ -32,9 +32,8 @@ __all__ = ["Authority", "authority"]
 
 #: The names every server certificate is valid for.
 SERVER_NAMES = ("127.0.0.1", "::1", "localhost")
-#: The client certificate's subject.
-CLIENT_COMMON_NAME = "txtestserver client"
-CLIENT_ORGANIZATION = "txtestserver"
+#: The client certificate's subject (``request['client_cert']``).
+CLIENT_SUBJECT = {"O": "txtestserver", "OU": "tests", "CN": "txtestserver client"}
 #: The client certificate's identity (subject alternative name).
 CLIENT_IDENTITY = "client@txtestserver.test"
 
@@ -107,8 +106,9 @@ class Authority:
             if self._client_path is None:
                 self._client = self._ca.issue_cert(
                     CLIENT_IDENTITY,
-                    common_name=CLIENT_COMMON_NAME,
-                    organization_name=CLIENT_ORGANIZATION,
+                    common_name=CLIENT_SUBJECT["CN"],
+                    organization_name=CLIENT_SUBJECT["O"],
+                    organization_unit_name=CLIENT_SUBJECT["OU"],
                 )
                 self._client_path = self._write(
                     "client.pem", self._client.private_key_and_cert_chain_pem.bytes()

@@ -15,6 +15,7 @@ def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: b
         b"HTTP/1.1",
         0.0,
         1,
+        None,
         True,
         200,
         None,

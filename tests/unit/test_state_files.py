@@ -42,7 +42,7 @@ def response_state(store: FileStore, once: bool) -> dict[str, Any]:
 
 
 def take_response(store: FileStore, method: str) -> dict[str, Any]:
-    request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1)
+    request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1, None)
     return store.update(lambda table: table.take(request))
 
 
@@ -61,6 +61,7 @@ def record(n: int = 0, body: bytes = b"") -> Entry:
         b"HTTP/1.1",
         1764000000.25 + n,
         n,
+        None,
         False,
         None,
         None,

@@ -37,6 +37,8 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
     content.seek(0)
     address = request.getClientAddress()
     host = getattr(address, "host", None) or str(address)
+    # What is known of the connection (an HTTP/2 stream has it from its own).
+    channel = request.channel
     return (
         request.method,
         request.uri,
@@ -45,5 +47,6 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
         host,
         request.clientproto,
         now,
-        getattr(request.channel, "number", 0),
+        getattr(channel, "number", 0),
+        getattr(channel, "client_cert", None),
     )

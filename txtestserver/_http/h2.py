@@ -50,6 +50,15 @@ class H2Channel(H2Connection):
 
     #: GOAWAY has been sent: close once no stream is left.
     _ending = False
+    #: What the connection knows, which each stream's requests record
+    #: (:class:`~txtestserver._http.site.Channel` sets both).
+    number = 0
+    client_cert: str | None = None
+
+    def _requestReceived(self, event: Any) -> None:
+        super()._requestReceived(event)  # type: ignore[no-untyped-call]
+        stream = self.streams[event.stream_id]
+        stream.number, stream.client_cert = self.number, self.client_cert
 
     def end_after(self, stream_id: int) -> None:
         """

@@ -95,5 +95,5 @@ def serve(
     :raise TestServerError: the address or port cannot be bound.
     """
     resource = CaptureResource(store, reactor, on_answered, config=config)
-    site = ServerSite(resource, config, reactor)
+    site = ServerSite(resource, config, reactor, resource.report_error)
     return Listener(listen(reactor, config, site, credentials), site)

@@ -185,6 +185,10 @@ class CaptureResource(Resource):
         except Exception:
             _log.failure("txtestserver could not record a server-side error")
 
+    def report_error(self, message: str) -> None:
+        """A server-side error that belongs to no request (``server.errors``)."""
+        self._store.add_error(None, message, None)
+
     def _record_errors(self, request: Request, ticket: Ticket) -> None:
         """The errors reported for ``request`` before it was recorded."""
         mine = [e for e in self._unrecorded if e[0] is request]

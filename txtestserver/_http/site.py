@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections.abc import Callable
 from io import BytesIO
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
@@ -29,6 +30,7 @@ from zope.interface import implementer
 
 from .._config import ServerConfig
 from .._types import TimeReactor
+from .tls import client_subject
 
 __all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite", "close_after"]
 
@@ -72,6 +74,9 @@ class Channel(HTTPChannel):
     #: This connection's number (``request['connection']``), unique in this
     #: process: requests that came on one connection share it.
     number = 0
+    #: The subject of the client's certificate (``request['client_cert']``):
+    #: JSON text of ``[name, value]`` pairs, or None.
+    client_cert: str | None = None
     #: The first bytes have been looked at.
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
@@ -96,6 +101,8 @@ class Channel(HTTPChannel):
         """
         config = self.site.config
         if config.tls:
+            if config.client_cert is not None:  # the handshake is done
+                self.client_cert = client_subject(self.transport)
             if config.http2 and (
                 getattr(self.transport, "negotiatedProtocol", None) == b"h2"
                 or data.startswith(_HTTP2_PREFACE)
@@ -106,13 +113,8 @@ class Channel(HTTPChannel):
         for prefix, message in WRONG_PROTOCOL.items():
             if data.startswith(prefix):
                 transport: Any = self.transport
-                peer = transport.getPeer()
-                _log.error(
-                    "txtestserver: {problem} (client {client})",
-                    problem=message,
-                    client=getattr(peer, "host", peer),
-                )
                 transport.abortConnection()
+                self.site.wrong_protocol(message, transport.getPeer())
                 return True
         return False
 
@@ -122,6 +124,7 @@ class Channel(HTTPChannel):
 
         site = self.site
         h2: Any = H2Channel(site.reactor, site.config)
+        h2.number, h2.client_cert = self.number, self.client_cert
         h2.requestFactory = H2Request
         h2.site = site
         h2.factory = site
@@ -255,13 +258,21 @@ class ServerSite(Site):
     :param resource: the one resource; it answers every path.
     :param config: the limits apply to every connection.
     :param reactor: runs the connections (HTTP/2 schedules its writes on it).
+    :param report: records a server-side error that belongs to no request
+        (``server.errors``).
     """
 
     protocol = Channel  # type: ignore[assignment]
     requestFactory = ServerRequest
     noisy = False
 
-    def __init__(self, resource: Any, config: ServerConfig, reactor: TimeReactor) -> None:
+    def __init__(
+        self,
+        resource: Any,
+        config: ServerConfig,
+        reactor: TimeReactor,
+        report: Callable[[str], None] = lambda message: None,
+    ) -> None:
         # No idle timeout (Twisted's is 12 hours): stop() closes every
         # connection anyway, and the timer costs a reset on every request.
         super().__init__(  # type: ignore[no-untyped-call]
@@ -269,9 +280,25 @@ class ServerSite(Site):
         )
         #: The settings every connection follows.
         self.config = config
+        self._report = report
         #: The open connections.
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
+
+    def wrong_protocol(self, message: str, peer: Any) -> None:
+        """
+        A client spoke another protocol (:data:`WRONG_PROTOCOL`): log the
+        error and record it in ``server.errors``.
+        """
+        _log.error(
+            "txtestserver: {problem} (client {client})",
+            problem=message,
+            client=getattr(peer, "host", peer),
+        )
+        try:
+            self._report(message)
+        except Exception:
+            _log.failure("txtestserver could not record a server-side error")
 
     def channel_closed(self, channel: Channel) -> None:
         self.channels.discard(channel)

@@ -16,6 +16,7 @@ that run with ``-W error``).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, NamedTuple
 
@@ -140,12 +141,12 @@ class _ServerCreator:
         return connection
 
 
-def client_subject(transport: Any) -> dict[str, str] | None:
+def client_subject(transport: Any) -> str | None:
     """
     The subject of the certificate the client presented on ``transport``, as
-    a dict of RFC 4514 attribute names (``CN``, ``O``, ``OU``...) to values;
-    None when it presented none (or the connection is not TLS). An
-    attribute given more than once keeps its last value.
+    JSON text of ``[name, value]`` pairs with RFC 4514 attribute names
+    (``CN``, ``O``, ``OU``...): flat, for the request journal; None when it
+    presented none (or the connection is not TLS).
     """
     get = getattr(transport, "getPeerCertificate", None)
     if get is None:
@@ -154,4 +155,4 @@ def client_subject(transport: Any) -> dict[str, str] | None:
     if certificate is None:
         return None
     subject = certificate.to_cryptography().subject
-    return {item.rfc4514_attribute_name: str(item.value) for item in subject}
+    return json.dumps([[item.rfc4514_attribute_name, str(item.value)] for item in subject])

@@ -20,6 +20,7 @@ flat: no dict, list or object inside.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -44,13 +45,16 @@ __all__ = [
 ]
 
 #: What the client sent, captured once the request is complete:
-#: ``(method, uri, headers, body, client_ip, http_version, time, connection)``.
+#: ``(method, uri, headers, body, client_ip, http_version, time, connection,
+#: client_cert)``.
 #: ``method``, ``uri`` and ``http_version`` as the client sent them;
 #: ``headers`` as ``b"Name: value\r\n"`` lines in arrival order (repeats
 #: kept); ``body`` the raw bytes (cut at the server's limit); ``time`` when
 #: it arrived (``time.time()`` seconds); ``connection`` the number of the
-#: connection it came on (the same for requests on one connection).
-Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int]
+#: connection it came on (the same for requests on one connection);
+#: ``client_cert`` the subject of the certificate the client presented over
+#: TLS, as JSON text of ``[name, value]`` pairs (None: none presented).
+Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
 #: fault)``. ``answered`` becomes true once the answer is complete, or once a
@@ -73,6 +77,7 @@ Entry = tuple[
     bytes,
     float,
     int,
+    str | None,
     bool,
     int | None,
     int | None,
@@ -81,13 +86,13 @@ Entry = tuple[
 ]
 
 #: The number of :data:`Record` fields; the :data:`Outcome` follows.
-RECORD_FIELDS: Final = 8
+RECORD_FIELDS: Final = 9
 #: Positions of the outcome fields in an :data:`Entry`.
-ANSWERED: Final = 8
-CODE: Final = 9
-ROUTE_ID: Final = 10
-ROUTE: Final = 11
-FAULT: Final = 12
+ANSWERED: Final = 9
+CODE: Final = 10
+ROUTE_ID: Final = 11
+ROUTE: Final = 12
+FAULT: Final = 13
 
 #: The outcome of a request recorded before its normal answer, by no route.
 PENDING: Outcome = (False, None, None, None, None)
@@ -117,6 +122,7 @@ def empty(charset: str = "utf-8") -> dict[str, Any]:
         "http_version": None,
         "time": None,
         "connection": None,
+        "client_cert": None,
         "response_code": None,
         "route": None,
         "fault": None,
@@ -134,7 +140,9 @@ def parse(entry: Entry, charset: str) -> dict[str, Any]:
         bytes that are not valid in it become U+FFFD (headers fall back to
         latin-1, which keeps every byte).
     """
-    method, uri, raw_headers, body, client_ip, version, arrived, connection = entry[:RECORD_FIELDS]
+    method, uri, raw_headers, body, client_ip, version, arrived, connection, cert = entry[
+        :RECORD_FIELDS
+    ]
     raw_path, _, query = uri.partition(b"?")
     headers = CIMultiDict[str]()
     for line in raw_headers.split(b"\r\n"):
@@ -160,6 +168,7 @@ def parse(entry: Entry, charset: str) -> dict[str, Any]:
         "http_version": version.decode("latin-1"),
         "time": arrived,
         "connection": connection,
+        "client_cert": None if cert is None else dict(json.loads(cert)),
         "response_code": entry[CODE],
         "route": entry[ROUTE],
         "fault": entry[FAULT],
