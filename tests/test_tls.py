@@ -314,7 +314,8 @@ def test_client_cert_optional(engine: str) -> None:
 
 def test_client_cert_is_none_without_mutual_tls(tls_server: TestServer) -> None:
     # A client certificate a server did not ask for is never sent.
-    requests.get(tls_server.get_url(), verify=tls_server.ca_path, cert=authority().client_cert_path)
+    cert = authority().client_cert_path
+    requests.get(tls_server.get_url(), verify=tls_server.ca_path, cert=cert, timeout=10)
     assert tls_server.request["client_cert"] is None
 
 
