@@ -100,7 +100,7 @@ def test_take_follows_the_precedence_rule(
     permanent: dict[str, Any], once: dict[str, Any], method: str
 ) -> None:
     table = ResponseTable({RESPONSE: permanent, ONCE: once})
-    values = table.take((method.encode(), b"/", b"", b"", "127.0.0.1", None))
+    values = table.take((method.encode(), b"/", b"", b"", "127.0.0.1", None)).values  # type: ignore[arg-type]
     expected, left = reference_take(permanent, once, method)
     assert values == expected
     assert table.slot(ONCE) == left
