@@ -73,7 +73,15 @@ def listen(
             raise TestServerError("tls=True needs credentials to serve")
         from twisted.protocols.tls import TLSMemoryBIOFactory
 
-        factory = TLSMemoryBIOFactory(server_tls(config, credentials), False, factory)
+        # The clock that flushes TLS writes is the serving reactor: Twisted's
+        # default is the global reactor, which does not serve a TestServer
+        # (its writes would wait for ever, or run in another thread).
+        factory = TLSMemoryBIOFactory(
+            server_tls(config, credentials),
+            False,
+            factory,
+            clock=reactor,  # type: ignore[arg-type]
+        )
     try:
         return reactor.listenTCP(
             config.port, factory, backlog=listen_backlog(), interface=config.address
