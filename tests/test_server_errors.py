@@ -89,14 +89,21 @@ def test_errors_are_kept_oldest_first_with_their_requests(server: TestServer) ->
 
 
 def test_an_exhausted_iterator() -> None:
+    # Issue 12: test_server's 405 answer, not a server-side error (it was a
+    # 500 and an error before).
     with TestServer() as server:  # iterators stay in the test process: thread engine
         server.response["data"] = iter([b"one"])
         assert fetch(server.get_url("/1")) == (200, b"one")
+        assert fetch(server.get_url("/2")) == (405, b"data generator has no more data")
+        assert list(server.errors) == []
+
+
+def test_an_iterator_item_that_is_not_bytes() -> None:
+    with TestServer() as server:
+        server.response["data"] = iter([42])
         assert fetch(server.get_url("/2"))[0] == 500
         [error] = server.errors
-        assert error["message"] == (
-            "response['data'] iterator is exhausted: every item has been served"
-        )
+        assert error["message"] == "response['data'] iterator gave int, not bytes or str"
         assert error["request"]["path"] == "/2"
 
 
