@@ -174,7 +174,8 @@ class AsyncScenarios:
             await waiting
 
     async def test_keep_alive_and_many_servers(self, engine: str) -> None:
-        servers = [AsyncTestServer(engine=engine) for _ in range(3)]
+        # Three server processes start at once: a generous bound on a busy machine.
+        servers = [AsyncTestServer(engine=engine, call_timeout=60) for _ in range(3)]
         await asyncio.gather(*(server.start(keep_alive=True) for server in servers))
         try:
             async with open_client("httpx") as get:
