@@ -14,7 +14,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from twisted.internet.defer import Deferred
+
 from ._core import check_seconds
+from ._errors import TestServerError
 from ._reactor_thread import PrivateReactorCore
 
 __all__ = ["TestServer"]
@@ -62,6 +65,15 @@ class TestServer(PrivateReactorCore):
         """
         timeout = check_seconds("wait_request(timeout)", timeout)
         self._block_on("wait_request()", self._wait_request, timeout, extra_time=timeout)
+
+    def _face_call(
+        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    ) -> Any:
+        try:
+            extra = check_seconds(what, timeout)
+        except TestServerError:
+            extra = 0.0  # the call itself raises the clear error
+        return self._block_on(what, function, *args, extra_time=extra)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """

@@ -516,6 +516,27 @@ class ServerCore:
         wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
         return self._waits.start(wait, timeout)
 
+    def _face_call(
+        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    ) -> Any:
+        """
+        Hand the Deferred of ``function(*args)`` (run in the reactor thread)
+        to the caller as this face does: block for it, return it, or return a
+        coroutine. The waits that live outside the server object
+        (``route.wait``) go through here.
+
+        :param what: names the call in messages.
+        :param timeout: the wait's own timeout (a face may add its call
+            timeout on top).
+        """
+        raise NotImplementedError
+
+    def _route_wait(self, route_id: int, name: str, count: int, timeout: float) -> Any:
+        """``route.wait(count, timeout)`` in this face."""
+        return self._face_call(
+            "route.wait()", timeout, self._wait_route, route_id, name, count, timeout
+        )
+
     def _wait_route(
         self, route_id: int, name: str, count: int, timeout: float
     ) -> Deferred[list[dict[str, Any]]]:

@@ -60,6 +60,11 @@ class DeferredTestServer(ServerCore):
         """
         return maybeDeferred(self._wait_request, timeout)
 
+    def _face_call(
+        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    ) -> Deferred[Any]:
+        return maybeDeferred(function, *args)
+
     def wait_requests(self, count: int, timeout: float = 5.0) -> Deferred[list[dict[str, Any]]]:
         """
         Wait until ``count`` requests since start or reset are answered.
