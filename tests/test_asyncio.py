@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 
-from txtestserver import AsyncTestServer, TestServerError, WaitTimeoutError
+from txtestserver import AsyncTestServer, ServerSideError, TestServerError, WaitTimeoutError
 
 Get = Callable[..., Awaitable[tuple[int, bytes]]]
 
@@ -151,6 +151,36 @@ class AsyncScenarios:
                 await server.wait_requests(5, timeout=0.1)
             with pytest.raises(TestServerError, match="timeout"):
                 await server.wait_for(lambda r: True, timeout=-1)
+
+    async def test_route_wait_and_a_wait_cancelled_halfway(self, engine: str) -> None:
+        async with AsyncTestServer(engine=engine) as server:
+            before = await leftovers(server)
+            token = server.route("/token", method="POST", name="token")
+            async with open_client("httpx") as get:
+                waiting = asyncio.create_task(token.wait(count=2, timeout=10))
+                halfway = asyncio.create_task(server.wait_requests(3, timeout=30))
+                await get(server.get_url("/token"), method="POST", body=b"1")
+                await get(server.get_url("/token"))  # a GET: not the route's
+                assert not halfway.done()  # it has seen two of its three
+                halfway.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await halfway
+                await get(server.get_url("/token"), method="POST", body=b"2")
+                requests = await waiting
+            assert [(r["data"], r["route"]) for r in requests] == [(b"1", "token"), (b"2", "token")]
+            assert await leftovers(server) == before
+
+    async def test_strict_mode_and_server_side_errors(self, engine: str) -> None:
+        async with AsyncTestServer(engine=engine, strict=True) as server:
+            server.route("/items", name="items").response["data"] = b"[]"
+            async with open_client("aiohttp") as get:
+                assert await get(server.get_url("/items")) == (200, b"[]")
+                status, body = await get(server.get_url("/item"))
+            assert status == 404
+            assert b"the closest is route 'items' (* /items): path '/item' (the route wants" in body
+            with pytest.raises(ServerSideError, match=r"1\. GET /item HTTP/1\.1: unexpected"):
+                server.check()
+            assert list(server.errors) == []
 
     async def test_errors_come_back_as_exceptions(self) -> None:
         server = AsyncTestServer()

@@ -10,6 +10,7 @@ The full size (50 clients x 2,000 requests) is the stress run's:
 from __future__ import annotations
 
 import errno
+import re
 import select
 import socket
 import threading
@@ -111,7 +112,8 @@ def test_wait_request_under_load(engine: str) -> None:
 def test_waits_under_load(engine: str, keep_alive: bool) -> None:
     """
     Waits begun before the load see it all: ``wait_requests`` every request
-    exactly once, ``wait_for`` the one it looks for; none is left behind.
+    exactly once, ``wait_for`` the one it looks for, ``route.wait`` the
+    requests of one client (its route); none is left behind.
     """
     per_client = 25
     total = CLIENTS * per_client
@@ -121,7 +123,12 @@ def test_waits_under_load(engine: str, keep_alive: bool) -> None:
     results: dict[str, Any] = {}
     try:
         server.response["data"] = b"ok"
+        seven = server.route(re.compile(r"/load/c7n\d+"), name="client 7")
+        seven.response["data"] = b"ok"
         waits = [
+            threading.Thread(
+                target=lambda: results.setdefault("seven", seven.wait(per_client, 120))
+            ),
             threading.Thread(
                 target=lambda: results.setdefault("all", server.wait_requests(total, 120))
             ),
@@ -134,7 +141,7 @@ def test_waits_under_load(engine: str, keep_alive: bool) -> None:
         for thread in waits:
             thread.start()
         deadline = time.monotonic() + 30
-        while len(server._waits) < 2:  # both have begun before the first request
+        while len(server._waits) < 3:  # all have begun before the first request
             assert time.monotonic() < deadline
             time.sleep(0.005)
         result = run_load(server, CLIENTS, per_client, expected=b"ok")
@@ -148,6 +155,10 @@ def test_waits_under_load(engine: str, keep_alive: bool) -> None:
         )
         assert all(r["response_code"] == 200 for r in everything)
         assert results["one"]["headers"]["X-Id"] == wanted
+        assert [check_request(r) for r in results["seven"]] == [
+            request_id(7, n) for n in range(per_client)
+        ]
+        assert {r["route"] for r in results["seven"]} == {"client 7"}
         assert len(server._waits) == 0
     finally:
         server.stop()

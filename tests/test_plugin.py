@@ -310,8 +310,10 @@ def test_option_is_listed_in_help(project: pytest.Pytester) -> None:
             "*txtestserver*",
             "*--txtestserver-engine*",
             "*--txtestserver-keep-alive*",
+            "*--txtestserver-strict*",
             "*txtestserver_engine*",
             "*txtestserver_keep_alive*",
+            "*txtestserver_strict*",
         ]
     )
 
@@ -399,3 +401,72 @@ def test_a_server_side_error_fails_the_test_that_caused_it(
 def test_the_marker_is_registered(project: pytest.Pytester) -> None:
     result = run(project, "--markers")
     result.stdout.fnmatch_lines(["*@pytest.mark.allow_server_errors*"])
+
+
+STRICT_TESTS = """
+import urllib.error
+from urllib.request import urlopen
+
+import pytest
+from txtestserver import ServerSideError
+
+
+def status(url):
+    try:
+        with urlopen(url) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        e.close()
+        return e.code
+
+
+def test_unexpected_request_fails_at_teardown(test_server):
+    test_server.route("/expected")
+    assert status(test_server.get_url("/expected")) == 200
+    assert status(test_server.get_url("/unexpected")) == 404
+
+
+def test_unused_response_once_fails_at_teardown(test_server):
+    test_server.response_once["data"] = b"never asked for"
+
+
+@pytest.mark.allow_server_errors
+def test_marked(test_server):
+    assert status(test_server.get_url("/unexpected")) == 404
+
+
+def test_factory_makes_a_strict_server(test_server_factory):
+    server = test_server_factory(strict=True, engine={engine!r})
+    assert status(server.get_url("/nothing")) == 404
+    with pytest.raises(ServerSideError, match="unexpected request"):
+        server.check()
+
+
+@pytest.mark.anyio
+async def test_async_session_server_is_strict(async_test_server):
+    assert async_test_server.config.strict is True
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args"),
+    [("txtestserver_strict = true", []), ("", ["--txtestserver-strict"])],
+    ids=["ini", "command-line"],
+)
+def test_strict_session_servers_and_factory(
+    project: pytest.Pytester, engine: str, ini: str, args: list[str]
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_strict=STRICT_TESTS.format(engine=engine))
+    result = run(project, "-p", "anyio", f"--txtestserver-engine={engine}", *args)
+    result.assert_outcomes(passed=5, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_unexpected_request_fails_at_teardown*",
+            "*1. GET /unexpected HTTP/1.1: unexpected request (strict mode): no route matches"
+            " it; the closest is route '? /expected': path '/unexpected' (the route wants"
+            " '/expected')*",
+            "*ERROR at teardown of test_unused_response_once_fails_at_teardown*",
+            "*1. response_once?'data'? was never used*",
+        ]
+    )

@@ -8,6 +8,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -279,3 +280,56 @@ def test_a_blocking_wait_interrupted_halfway_leaves_nothing_behind(server: TestS
     fetch(server.get_url("/after"))
     assert [r["path"] for r in server.wait_requests(1, timeout=5)] == ["/after"]
     assert pending_waits(server) == []
+
+
+# -- route.wait ------------------------------------------------------------------------------
+
+
+def test_route_wait_begun_before_the_client_sends(
+    server: TestServer, release: threading.Event
+) -> None:
+    token = server.route("/token", method="POST", name="token")
+    token.response["data"] = b"t"
+
+    def client() -> None:
+        release.wait(10)
+        fetch(server.get_url("/other"))
+        fetch(server.get_url("/token"), data=b"first")
+        fetch(server.get_url("/token"))  # a GET: not the route's
+        fetch(server.get_url("/token"), data=b"second")
+
+    thread = in_background(client)
+    threading.Timer(0.05, release.set).start()
+    requests = token.wait(count=2, timeout=10)
+    thread.join(10)
+    assert [r["data"] for r in requests] == [b"first", b"second"]
+    assert {r["route"] for r in requests} == {"token"}
+    assert [r["data"] for r in token.requests] == [b"first", b"second"]
+
+
+def test_route_wait_counts_requests_answered_before_it(server: TestServer) -> None:
+    items = server.route(re.compile(r"/items/\d+"))
+    for n in range(3):
+        fetch(server.get_url(f"/items/{n}"))
+    assert [r["path"] for r in items.wait(2, timeout=0)] == ["/items/0", "/items/1"]
+    assert len(items.wait(timeout=0)) == 1  # count defaults to 1
+
+
+def test_route_wait_timeout_names_the_route_and_what_answered(server: TestServer) -> None:
+    token = server.route("/token", method="POST", name="token")
+    server.route("/token", name="any-token")
+    fetch(server.get_url("/token"))
+    with pytest.raises(WaitTimeoutError) as raised:
+        token.wait(1, timeout=0.1)
+    message = str(raised.value)
+    assert "route 'token': wait(count=1): 0 of the 1 requests waited for were answered" in message
+    assert "'GET /token HTTP/1.1' (answered 200 by route 'any-token')" in message
+    assert pending_waits(server) == []
+
+
+def test_route_wait_arguments_are_checked(server: TestServer) -> None:
+    route = server.route("/x")
+    with pytest.raises(TestServerError, match=r"route\.wait\(count\) must be an int of at least 1"):
+        route.wait(0)
+    with pytest.raises(TestServerError, match=r"route\.wait\(timeout\) must be a finite number"):
+        route.wait(1, timeout=float("nan"))

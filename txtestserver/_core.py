@@ -292,12 +292,17 @@ class ServerCore:
         Fail if anything went wrong while answering: raise
         :class:`~txtestserver.ServerSideError` describing every error of
         :attr:`errors` (with the request that caused it and its traceback),
-        then forget them. Does nothing when there is none.
+        then forget them. Does nothing when there is none. In strict mode it
+        also reports the queued answers and ``response_once`` values (of the
+        server and of each route) that no request used.
 
         The pytest fixtures call it after each test, so a server-side error
         fails the test that caused it.
         """
-        taken = self._engine.store.take_errors()
+        store = self._engine.store
+        taken = store.take_errors()
+        if self.config.strict:
+            taken += [(None, unused, None) for unused in store.read(lambda t: t.unused())]
         if taken:
             raise ServerSideError(describe_errors(taken), error_dicts(taken, self.request.charset))
 
@@ -367,6 +372,7 @@ class ServerCore:
             when,
             portable=self._engine.portable,
             request=self.request,
+            waiter=self._route_wait,
         )
 
     def add_response(

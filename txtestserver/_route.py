@@ -11,6 +11,7 @@ says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._model.table import ONCE, RESPONSE
@@ -42,6 +43,7 @@ class Route:
         *,
         portable: bool,
         request: RequestView,
+        waiter: Callable[[int, str, int, float], Any],
     ) -> None:
         self._store = store
         self._id = route
@@ -51,6 +53,7 @@ class Route:
         self.response = ResponseView(store, slot=RESPONSE, portable=portable, route=route)
         self.response_once = ResponseView(store, slot=ONCE, portable=portable, route=route)
         self.requests = RequestsView(store, request, route=route)
+        self._waiter = waiter
 
     @property
     def id(self) -> int:
@@ -95,6 +98,22 @@ class Route:
         )
         route = self._id
         self._store.update(lambda table: table.enqueue(answer, route))
+
+    def wait(self, count: int = 1, timeout: float = 5.0) -> Any:
+        """
+        Wait until this route has answered ``count`` requests since start or
+        reset (those answered already count), as the server's face waits:
+        it blocks with :class:`~txtestserver.TestServer`, returns a Deferred
+        with :class:`~txtestserver.DeferredTestServer` and a coroutine with
+        :class:`~txtestserver.AsyncTestServer`.
+
+        :param count: how many requests.
+        :param timeout: seconds before :class:`~txtestserver.WaitTimeoutError`,
+            whose message says what did arrive and which route answered it.
+        :return: the first ``count`` requests it answered, oldest first, as
+            dicts like the items of :attr:`requests`.
+        """
+        return self._waiter(self._id, self._name, count, timeout)
 
     def remove(self) -> None:
         """Stop answering: requests it matched go to other routes or the server."""

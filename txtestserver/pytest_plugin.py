@@ -17,9 +17,11 @@ for them:
   settings, ``test_server_factory(keep_alive=True, engine="subprocess")``;
   every server it made is checked and stopped after the test.
 
-The session servers' engine and keep-alive come from the command line
-(``--txtestserver-engine``, ``--txtestserver-keep-alive``) or the ini file
-(``txtestserver_engine``, ``txtestserver_keep_alive``).
+The session servers' engine, keep-alive and strict mode come from the
+command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
+``--txtestserver-strict``) or the ini file (``txtestserver_engine``,
+``txtestserver_keep_alive``, ``txtestserver_strict``); a strict server for
+one test is ``test_server_factory(strict=True)``.
 
 Loading the plugin imports neither Twisted, crochet nor an asyncio plugin:
 that happens when a test first asks for one of the fixtures, so a project
@@ -66,6 +68,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_false",
         help="close each connection after its response (the default)",
     )
+    group.addoption(
+        "--txtestserver-strict",
+        action="store_true",
+        default=None,
+        help=(
+            "strict mode for the session servers: a request nothing expects is answered "
+            "404 and fails the test; overrides the txtestserver_strict ini key"
+        ),
+    )
     parser.addini(
         "txtestserver_engine",
         "engine of the session servers: thread (default) or subprocess",
@@ -74,6 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "txtestserver_keep_alive",
         "keep connections to the session servers open (default false)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "txtestserver_strict",
+        "strict mode for the session servers (default false)",
         type="bool",
         default=False,
     )
@@ -109,13 +126,16 @@ def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureReq
         server.check()
 
 
-def _session_settings(config: pytest.Config) -> tuple[str, bool]:
-    """(engine, keep_alive) of the session servers: command line, else ini."""
+def _session_settings(config: pytest.Config) -> tuple[str, bool, bool]:
+    """(engine, keep_alive, strict) of the session servers: command line, else ini."""
     engine = config.getoption("txtestserver_engine") or config.getini("txtestserver_engine")
     keep_alive = config.getoption("txtestserver_keep_alive")
     if keep_alive is None:
         keep_alive = config.getini("txtestserver_keep_alive")
-    return str(engine), bool(keep_alive)
+    strict = config.getoption("txtestserver_strict")
+    if strict is None:
+        strict = config.getini("txtestserver_strict")
+    return str(engine), bool(keep_alive), bool(strict)
 
 
 @pytest.fixture(scope="session", name="test_server_session")
@@ -123,8 +143,8 @@ def _test_server_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
     """A server started once for the whole session (not reset between tests)."""
     from . import TestServer
 
-    engine, keep_alive = _session_settings(pytestconfig)
-    server = TestServer(engine=engine)
+    engine, keep_alive, strict = _session_settings(pytestconfig)
+    server = TestServer(engine=engine, strict=strict)
     server.start(keep_alive=keep_alive)
     try:
         yield server
@@ -156,8 +176,8 @@ def _async_test_server_session(pytestconfig: pytest.Config) -> Iterator[AsyncTes
     """
     from . import AsyncTestServer
 
-    engine, keep_alive = _session_settings(pytestconfig)
-    server = AsyncTestServer(engine=engine)
+    engine, keep_alive, strict = _session_settings(pytestconfig)
+    server = AsyncTestServer(engine=engine, strict=strict)
     server._block_on("start()", server._start, keep_alive)
     try:
         yield server

@@ -16,7 +16,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.trial._server import StartedServer
-from txtestserver import ServerSideError, WaitTimeoutError
+from txtestserver import DeferredTestServer, ServerSideError, WaitTimeoutError
 
 
 class WaitTests(StartedServer):
@@ -26,6 +26,7 @@ class WaitTests(StartedServer):
     assertEqual: Any
     assertIn: Any
     assertFailure: Any
+    assertRaises: Any
     flushLoggedErrors: Any
 
     @inlineCallbacks
@@ -87,6 +88,40 @@ class WaitTests(StartedServer):
         )
         self.assertIn("1 of the 2 requests waited for was answered within 0.05 s", str(error))
         self.assertIn("'GET /only HTTP/1.1' (answered 200)", str(error))
+
+    @inlineCallbacks
+    def test_route_wait_begun_before_the_client_sends(self) -> Any:
+        token = self.server.route("/token", method="POST", name="token")
+        waiting = token.wait(count=2, timeout=10)
+        yield self.get("/token")  # a GET: not the route's
+        yield self.get("/token", method="POST")
+        yield self.get("/other", method="POST")
+        yield self.get("/token", method="POST")
+        requests = yield waiting
+        self.assertEqual([(r["method"], r["route"]) for r in requests], [("POST", "token")] * 2)
+
+    @inlineCallbacks
+    def test_route_wait_cancelled_halfway(self) -> Any:
+        token = self.server.route("/token", name="token")
+        waiting = token.wait(count=2, timeout=30)
+        yield self.get("/token")  # one of the two
+        waiting.cancel()
+        yield self.assertFailure(waiting, CancelledError)
+        self.assertEqual(self.server._waits._pending, [])
+
+    @inlineCallbacks
+    def test_strict_mode(self) -> Any:
+        strict = DeferredTestServer(engine=self.engine, strict=True)
+        yield strict.start()
+        self.addCleanup(strict.stop)
+        strict.route("/api/token", method="POST", name="token")
+        response = yield treq.get(strict.get_url("/api/token"), pool=self.pool)
+        body = yield treq.content(response)
+        self.assertEqual(response.code, 404)
+        self.assertIn(b"the closest is route 'token' (POST /api/token): method GET", body)
+        self.assertEqual([e["request"]["path"] for e in strict.errors], ["/api/token"])
+        self.assertRaises(ServerSideError, strict.check)
+        self.flushLoggedErrors()
 
     @inlineCallbacks
     def test_server_side_errors(self) -> Any:

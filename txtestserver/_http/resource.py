@@ -21,6 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
 from .._model.record import Outcome, Record
+from .._model.strict import unexpected
 from .._state.store import StateStore, Ticket
 from .._types import TimeReactor
 from .answers import Answer, ErrorAnswer
@@ -81,6 +82,7 @@ class CaptureResource(Resource):
         self._on_answered = on_answered
         self._reply = Reply(keep_alive=config.keep_alive, reactor=reactor, report=self._report)
         self._body_limit = config.body_limit
+        self._strict = config.strict
         # Errors reported while an answer renders, before its request is recorded.
         self._unrecorded: list[tuple[Request, str, str | None]] = []
 
@@ -162,7 +164,16 @@ class CaptureResource(Resource):
         """
         route_id = route = None
         try:
-            values, route_id, route = self._store.update(lambda table: table.take(record))
+            if self._strict:
+                taken = self._store.update(
+                    lambda table: table.take(record) if table.expects(record) else None
+                )
+                if taken is None:
+                    message = self._store.read(lambda table: unexpected(record, table.routes()))
+                    return ErrorAnswer(404, message), None, None
+                values, route_id, route = taken
+            else:
+                values, route_id, route = self._store.update(lambda table: table.take(record))
             if values["close"]:
                 close_after(request)
             return choose(values), route_id, route

@@ -292,6 +292,42 @@ class ResponseTable:
             self.changed = True
         return chosen.values
 
+    # -- strict mode ----------------------------------------------------------------------
+
+    def expects(self, record: Record) -> bool:
+        """
+        Whether anything the test set applies to ``record``: a route it
+        matches, a queued answer for its method (or any method), a
+        ``response_once`` or ``response`` key for its method (or plain).
+        Strict mode answers a request that nothing expects with ``404``
+        (the table is not changed: call it before :meth:`take`).
+        """
+        if self._routes:
+            facts = Facts(record)
+            if any(matches(route.when, facts) for route in self._routes):
+                return True
+        method = record[0].decode("latin-1")
+        upper, prefix = method.upper(), method.lower() + "."
+        if any(answer.method in (None, upper) for answer in self._queue):
+            return True
+        return any(
+            "." not in key or key.startswith(prefix)
+            for slot in self._slots.values()
+            for key in slot
+        )
+
+    def unused(self) -> list[str]:
+        """
+        What the test set up for requests that never came: each queued
+        answer (but those served for ever) and each ``response_once`` key,
+        of the server and of each route, in words (strict mode reports them
+        in ``check()``).
+        """
+        found = _unused(self._slots[ONCE], self._queue, "")
+        for route in self._routes:
+            found += _unused(route.slots[ONCE], route.queue, f"route {route.name!r}: ")
+        return found
+
     # -- as data ------------------------------------------------------------------------
 
     def to_data(self, encode: Callable[[Any], Any]) -> dict[str, Any]:
@@ -364,3 +400,20 @@ def _queue_from(data: Any, decode: Callable[[Any], Any]) -> list[QueuedAnswer]:
         QueuedAnswer(method, count, {key: decode(value) for key, value in values.items()})
         for method, count, values in data
     ]
+
+
+def _unused(once: dict[str, Any], queue: list[QueuedAnswer], where: str) -> list[str]:
+    found = [f"{where}response_once[{key!r}] was never used" for key in once]
+    for answer in queue:
+        if answer.count == FOREVER:
+            continue
+        values = ", ".join(f"{key}={_short(value)}" for key, value in answer.values.items())
+        method = f" for {answer.method}" if answer.method else ""
+        left = answer.count
+        found.append(f"{where}a queued answer{method} ({values}) was not used up: {left} left")
+    return found
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
