@@ -111,7 +111,7 @@ class Route:
         :param timeout: seconds before :class:`~txtestserver.WaitTimeoutError`,
             whose message says what did arrive and which route answered it.
         :return: the first ``count`` requests it answered, oldest first, as
-            dicts like the items of :attr:`requests`.
+            dicts like the items of ``route.requests``.
         """
         return self._waiter(self._id, self._name, count, timeout)
 
