@@ -40,8 +40,8 @@ def describe_errors(problems: Sequence[Problem]) -> str:
     noun = "error" if count == 1 else "errors"
     lines = [f"the server had {count} {noun} while answering (oldest first):"]
     for number, (entry, message, traceback) in enumerate(problems, 1):
-        where = "" if entry is None else f"{request_line(entry)}: "
-        lines.append(f"{number}. {where}{message}")
+        where = "no request in particular" if entry is None else request_line(entry)
+        lines.append(f"{number}. {where}: {message}")
         if traceback:
             lines.extend("   " + line for line in traceback.rstrip().splitlines())
     return "\n".join(lines)
