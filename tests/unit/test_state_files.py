@@ -433,3 +433,33 @@ def test_tmpdir_decides_where_state_lives(tmp_path: Path, monkeypatch: pytest.Mo
         assert Path(directory).parent == tmp_path
     finally:
         store.close()
+
+
+def test_the_parsed_table_is_reused_only_while_the_file_is_unchanged(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    set_response(parent, False, "data", b"one")
+    assert take_response(child, "GET")["data"] == b"one"
+    assert take_response(child, "GET")["data"] == b"one"  # from the parsed table
+    set_response(parent, False, "data", b"two")  # another process wrote the file
+    assert take_response(child, "GET")["data"] == b"two"
+    set_response(parent, True, "data", b"once")
+    assert take_response(child, "GET")["data"] == b"once"
+    assert response_state(parent, True) == {}  # the take was written for the parent
+    assert take_response(child, "GET")["data"] == b"two"
+
+
+def test_a_change_that_fails_leaves_no_trace(stores: tuple[FileStore, FileStore]) -> None:
+    parent, child = stores
+    set_response(parent, False, "data", b"kept")
+    take_response(child, "GET")  # the child has the table parsed
+
+    def fails(table: Any) -> None:
+        table.set(PERMANENT, "data", b"half done")
+        raise RuntimeError("in the middle")
+
+    with pytest.raises(RuntimeError):
+        child.update(fails)
+    assert take_response(child, "GET")["data"] == b"kept"
+    assert response_state(parent, False) == {"data": b"kept"}

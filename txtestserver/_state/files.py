@@ -78,6 +78,9 @@ _FILE_MODE = 0o600
 _FIRST_POLL = 0.0001
 _LAST_POLL = 0.01
 _READ_SIZE = 64 * 1024
+#: The largest response document update() keeps parsed between calls (a
+#: larger one, a big body, would stay in memory twice, as bytes and parsed).
+_TABLE_CACHE_LIMIT = 16 * 1024 * 1024
 #: Compact JSON (ASCII); one encoder made once, not one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 #: A memory-backed directory for the state, used when it has this much room:
@@ -209,6 +212,12 @@ class FileStore:
         self._offset = 0
         self._generation = 0
         self._lock_fd: int | None = None
+        # The table as update() last read or wrote it, with the bytes of its
+        # file: while the file holds the same bytes, the next update() uses
+        # it as it is instead of parsing the document again (with routes,
+        # parsing is most of the cost of a request). Only update() uses it,
+        # under the thread lock and the flock.
+        self._table_cache: tuple[bytes, ResponseTable] | None = None
 
     @property
     def directory(self) -> str | None:
@@ -294,10 +303,20 @@ class FileStore:
             if self._dir is None:
                 return self._check_memory().update(change)
             with self._locked():
-                table = self._read_table()
+                raw = self._read_bytes(RESPONSE)
+                cached = self._table_cache
+                if cached is not None and cached[0] == raw:
+                    table = cached[1]
+                else:
+                    table = self._parse_table(raw)
+                self._table_cache = None  # until the change is done and kept
                 result = change(table)
                 if table.changed:
-                    self._write_json(RESPONSE, table.to_data(encode))
+                    raw = _encode_json(table.to_data(encode)).encode("ascii")
+                    self._write(RESPONSE, raw)
+                    table.changed = False
+                if len(raw) <= _TABLE_CACHE_LIMIT:
+                    self._table_cache = (raw, table)
         return result
 
     def record(self, entry: Entry) -> Ticket:
@@ -488,12 +507,22 @@ class FileStore:
         ) from error
 
     def _read_table(self) -> ResponseTable:
+        return self._parse_table(self._read_bytes(RESPONSE))
+
+    def _parse_table(self, raw: bytes) -> ResponseTable:
         try:
-            return ResponseTable.from_data(self._read_json(RESPONSE), decode)
+            return ResponseTable.from_data(json.loads(raw.decode("ascii")), decode)
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             self._fail(e)
 
     def _read_json(self, name: str) -> Any:
+        data = self._read_bytes(name)
+        try:
+            return json.loads(data.decode("ascii"))
+        except ValueError as e:
+            self._fail(e)
+
+    def _read_bytes(self, name: str) -> bytes:
         # os-level calls: the server process reads a file or two per request,
         # and open()'s buffered file objects cost more than the reading.
         try:
@@ -507,8 +536,8 @@ class FileStore:
                     data = b"".join(pieces)
             finally:
                 os.close(fd)
-            return json.loads(data.decode("ascii"))
-        except (OSError, ValueError) as e:
+            return data
+        except OSError as e:
             self._fail(e)
 
     def _write_json(self, name: str, data: Any) -> None:
