@@ -8,6 +8,7 @@ thread engine is tested in test_blocking.py and tests/trial/ for both.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import signal
@@ -461,6 +462,60 @@ def test_stop_with_a_fork_of_the_test_process_alive(
     finally:
         os.close(write)
         os.waitpid(fork, 0)
+
+
+def test_a_large_permanent_body_stays_out_of_the_state_document(server: TestServer) -> None:
+    """
+    A 50 MiB response['data'] is written once to a file of its own: the
+    state document that every assignment and every request reads and writes
+    stays small (with 500 MiB each took seconds), and the body is served.
+    """
+    big = bytes(range(256)) * (50 * 4096)
+    server.response["data"] = big
+    directory = state_dir(server)
+    assert directory is not None
+    document = os.path.join(directory, "response.json")
+    server.response["headers"] = [("X-Small", "yes")]
+    server.response_once["data"] = b"hello"
+    assert fetch(server.get_url("/once"))[2] == b"hello"
+    assert os.path.getsize(document) < 1024
+    status, headers, body = fetch(server.get_url("/big"))
+    assert (status, headers["X-Small"], len(body)) == (200, "yes", len(big))
+    assert body == big
+    assert server.response["data"] == big
+    values = [name for name in os.listdir(directory) if name.startswith("value-")]
+    assert len(values) == 1
+    assert os.path.getsize(os.path.join(directory, values[0])) == len(big)
+
+
+def test_a_broken_value_in_the_state_files_is_a_clear_error(server: TestServer) -> None:
+    """
+    response.json changed by something else to hold a status that is not a
+    number: the server process refuses it with the same check as the test
+    process (it used to answer a body without a status line), the error
+    names it, the journal is kept, and the value does not outlive the run.
+    """
+    fetch(server.get_url("/before"))
+    directory = state_dir(server)
+    assert directory is not None
+    with open(os.path.join(directory, "response.json"), "w") as f:
+        json.dump({"response": {"code": "abc"}, "once": {}}, f)
+    message = r"response\.json: response\['code'\] must be an int from 100 to 599, not 'abc'"
+    with pytest.raises(TestServerError, match=message):
+        server.response["code"]
+    try:
+        answer = fetch(server.get_url("/broken"))
+    except OSError:
+        pass  # the server process may exit before the answer leaves
+    else:
+        assert answer[0] == 500 and b"must be an int from 100 to 599" in answer[2]
+    with pytest.raises(TestServerError, match=message):
+        server.stop()
+    server.stop()
+    assert server.response["code"] == 200
+    assert server.requests[0]["path"] == "/before"
+    server.start()
+    assert fetch(server.get_url("/after"))[0] == 200
 
 
 # -- values that cannot cross a process ----------------------------------------------------

@@ -28,7 +28,7 @@ from txtestserver._model.keys import check_value as validate
 from txtestserver._model.record import RECORD_FIELDS, Entry, answered
 from txtestserver._model.table import ONCE
 from txtestserver._model.table import RESPONSE as PERMANENT
-from txtestserver._state.files import RESPONSE, FileStore, decode, encode
+from txtestserver._state.files import LARGE_VALUE, RESPONSE, FileStore, decode, encode
 
 ALL_BYTES = bytes(range(256))
 
@@ -376,6 +376,95 @@ def test_a_tampered_state_file_is_an_error_and_runs_nothing(
         parent.close()
     assert not os.path.exists(directory)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "slot, table, message",
+    [
+        ("response", {"code": "abc"}, "response\\['code'\\] must be an int from 100 to 599"),
+        ("once", {"code": 99}, "response_once\\['code'\\] must be an int"),
+        ("response", {"headers": [{"t": ["X-\u00dc", "v"]}]}, "'\u00dc'.*HTTP tokens"),
+        ("response", {"sleep": -1}, "response\\['sleep'\\] must be a number of seconds"),
+        ("response", {"nonsense": 1}, "unknown response key 'nonsense'"),
+        ("response", {"data": {"f": "../etc/passwd"}}, "names no value file"),
+    ],
+)
+def test_values_read_from_the_files_are_checked_like_a_tests(
+    stores: tuple[FileStore, FileStore], slot: str, table: dict[str, Any], message: str
+) -> None:
+    """
+    A value that could never have been set (the file was changed by
+    something else) is an error naming it, in both processes, and does not
+    outlive the run; the journal does.
+    """
+    parent, child = stores
+    child.record(done(record(1)))
+    assert parent.directory is not None
+    Path(parent.directory, RESPONSE).write_text(json.dumps({slot: table}))
+    with pytest.raises(TestServerError, match=f"cannot be used.*{RESPONSE}.*{message}"):
+        take_response(child, "GET")
+    with pytest.raises(TestServerError, match=message):
+        response_state(parent, False)
+    with pytest.raises(TestServerError, match=message):
+        parent.close()
+    # The response from before the start is kept, the journal is not lost.
+    assert response_state(parent, False) == {}
+    assert [entry[1] for entry in parent.history()] == [b"/1"]
+
+
+def value_files(store: FileStore) -> dict[str, bytes]:
+    assert store.directory is not None
+    names = [n for n in os.listdir(store.directory) if n.startswith("value-")]
+    return {n: Path(store.directory, n).read_bytes() for n in names}
+
+
+def test_large_values_are_files_of_their_own_written_once(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    """
+    A large value is written once to a file of its own; the state document
+    stays small, so setting other keys and taking once values for a request
+    do not read or write the large value again (500 MiB made every request
+    take seconds).
+    """
+    parent, child = stores
+    assert parent.directory is not None
+    big = bytes(range(256)) * 4096  # 1 MiB
+    text = "\u00e9t\u00e9 " * 10_000
+    set_response(parent, False, "data", big)
+    set_response(parent, False, "post.data", text)
+    files = value_files(parent)
+    assert sorted(files.values(), key=len) == [text.encode(), big]
+    document = Path(parent.directory, RESPONSE)
+    stamps = {n: os.stat(os.path.join(parent.directory, n)).st_mtime_ns for n in files}
+    for code in (201, 202, 203):
+        set_response(parent, False, "code", code)
+        set_response(parent, True, "data", b"small")
+        assert take_response(child, "GET")["data"] == b"small"
+        assert document.stat().st_size < 1024
+    assert take_response(child, "GET")["data"] == big
+    assert take_response(child, "POST")["data"] == text
+    assert response_state(parent, False)["data"] == big
+    assert value_files(parent).keys() == files.keys()  # none written again
+    assert {n: os.stat(os.path.join(parent.directory, n)).st_mtime_ns for n in files} == stamps
+
+    # A large once value, taken by the server: its file goes with the next write.
+    set_response(parent, True, "data", big + b"once")
+    assert take_response(child, "GET")["data"] == big + b"once"
+    set_response(parent, False, "code", 200)
+    assert value_files(parent).keys() == files.keys()
+    # A replaced or removed value's file goes; reset removes them all.
+    set_response(parent, False, "data", b"x" * LARGE_VALUE)
+    assert len(value_files(parent)) == 2 and big not in value_files(parent).values()
+    parent.update(lambda table: table.delete(PERMANENT, "post.data"))
+    assert list(value_files(parent).values()) == [b"x" * LARGE_VALUE]
+    set_response(parent, False, "data", big)
+    parent.close()
+    assert response_state(parent, False)["data"] == big  # back in memory, whole
+    parent.create()
+    assert list(value_files(parent).values()) == [big]  # written once for the new run
+    parent.reset()
+    assert value_files(parent) == {}
 
 
 def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore]) -> None:

@@ -17,6 +17,15 @@ Files in the directory (mode 0700; every file 0600):
     ``{"count": N, "end": BYTES, "generation": G}``: how many requests, where
     the last complete line of ``requests.jsonl`` ends, and the generation
     (one more at each reset; a ticket of another generation names nothing).
+``value-<id>``
+    One large response value (bytes or str of :data:`LARGE_VALUE` and more,
+    as raw bytes, UTF-8 for str), written once when the test process sets
+    it; ``response.json`` names the file (``{"f": NAME}``, ``{"fs": NAME}``
+    for str) instead of holding the value, so that setting another key, or
+    taking a ``response_once`` value for a request, reads and writes a small
+    document however large the permanent body is. Each process keeps the
+    large values it has read or written, and reads a file only once; the
+    test process removes a file once no key names it.
 ``lock``
     Empty; every read-modify-write holds ``fcntl.flock`` on it.
 ``server.log``
@@ -37,6 +46,10 @@ Why this is safe:
 - The format is data only: JSON where bytes are ``{"b": BASE64}`` and tuples
   ``{"t": [...]}``, so every byte value, header order and repeats survive, and
   nothing read from a file is ever executed (no pickle).
+- What is read is checked by the same rules as what a test sets (each key's
+  check in :mod:`txtestserver._model.keys`): a broken value in
+  ``response.json`` is an error that names it, not an answer without a
+  status line.
 
 Only the test process calls :meth:`FileStore.reset`, :meth:`FileStore.create`
 and :meth:`FileStore.close`, so its cache of parsed requests (read
@@ -50,6 +63,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -58,8 +72,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from .._errors import TestServerError
+from .._model.keys import check_value
 from .._model.record import RECORD_FIELDS, Entry, Outcome
-from .._model.table import ResponseTable
+from .._model.table import ONCE, SLOTS, ResponseTable
 from .memory import MemoryStore
 from .store import ErrorRecord, History, Ticket
 
@@ -78,9 +93,11 @@ _FILE_MODE = 0o600
 _FIRST_POLL = 0.0001
 _LAST_POLL = 0.01
 _READ_SIZE = 64 * 1024
-#: The largest response document update() keeps parsed between calls (a
-#: larger one, a big body, would stay in memory twice, as bytes and parsed).
-_TABLE_CACHE_LIMIT = 16 * 1024 * 1024
+#: Response values (bytes or str) of this many bytes or characters and more
+#: are kept in a file of their own, not in ``response.json``.
+LARGE_VALUE = 16 * 1024
+#: The name of every file that holds one large value starts with this.
+VALUE_PREFIX = "value-"
 #: Compact JSON (ASCII); one encoder made once, not one per call.
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 #: A memory-backed directory for the state, used when it has this much room:
@@ -203,6 +220,14 @@ class FileStore:
         # write waits.
         self._read_lock = threading.RLock()
         self._dir = directory
+        # The large values this process has read or written: file name ->
+        # value, and id(value) -> file name (the value is kept alive in the
+        # first, so its id is not reused meanwhile).
+        self._values: dict[str, Any] = {}
+        self._value_names: dict[int, str] = {}
+        # This store made the directory (the test process): it writes the
+        # value files, and removes them.
+        self._owner = False
         self._memory = MemoryStore()
         self._broken: TestServerError | None = None
         # Entries and errors parsed so far, the byte offset of the next
@@ -212,12 +237,6 @@ class FileStore:
         self._offset = 0
         self._generation = 0
         self._lock_fd: int | None = None
-        # The table as update() last read or wrote it, with the bytes of its
-        # file: while the file holds the same bytes, the next update() uses
-        # it as it is instead of parsing the document again (with routes,
-        # parsing is most of the cost of a request). Only update() uses it,
-        # under the thread lock and the flock.
-        self._table_cache: tuple[bytes, ResponseTable] | None = None
 
     @property
     def directory(self) -> str | None:
@@ -238,7 +257,7 @@ class FileStore:
             try:
                 memory = self._memory
                 self._dir = directory
-                self._write_json(RESPONSE, memory.read(lambda t: t.to_data(encode)))
+                self._write_json(RESPONSE, memory.read(lambda t: t.to_data(self._encode_value)))
                 generation, history = memory.journal()
                 records = list(history)
                 errors = memory.raw_errors()
@@ -256,6 +275,7 @@ class FileStore:
                 raise
             self._records, self._errors, self._offset = records, errors, len(lines)
             self._generation = generation
+            self._owner = True
             self._broken = None
             return directory
 
@@ -273,21 +293,34 @@ class FileStore:
             if directory is None:
                 return
             try:
-                self._memory = self._load()
+                self._memory, error = self._load()
             finally:
                 self._dir = None
                 self._records, self._errors, self._offset = [], [], 0
+                self._values, self._value_names, self._owner = {}, {}, False
                 self._release_lock_file()
                 shutil.rmtree(directory, ignore_errors=True)
+            if error is not None:
+                raise error
 
-    def _load(self) -> MemoryStore:
-        table = self._read_table()
+    def _load(self) -> tuple[MemoryStore, TestServerError | None]:
+        """
+        The final state, in memory. A broken response table does not lose
+        the journal: the response is then the one from before the start,
+        and the error is returned to be raised.
+        """
         generation, records = self._sync()
+        error = None
+        try:
+            table = self._read_table()
+        except TestServerError as e:
+            error = e
+            table = self._memory.read(lambda t: t)
         memory = MemoryStore(table, generation)
         for record in records:
             memory.record(record)
         memory.add_errors(self._errors)
-        return memory
+        return memory, error
 
     # -- StateStore ------------------------------------------------------------------
 
@@ -303,20 +336,12 @@ class FileStore:
             if self._dir is None:
                 return self._check_memory().update(change)
             with self._locked():
-                raw = self._read_bytes(RESPONSE)
-                cached = self._table_cache
-                if cached is not None and cached[0] == raw:
-                    table = cached[1]
-                else:
-                    table = self._parse_table(raw)
-                self._table_cache = None  # until the change is done and kept
+                table = self._read_table()
                 result = change(table)
                 if table.changed:
-                    raw = _encode_json(table.to_data(encode)).encode("ascii")
-                    self._write(RESPONSE, raw)
-                    table.changed = False
-                if len(raw) <= _TABLE_CACHE_LIMIT:
-                    self._table_cache = (raw, table)
+                    data = table.to_data(self._encode_value)
+                    self._write_json(RESPONSE, data)
+                    self._forget_values(data)
         return result
 
     def record(self, entry: Entry) -> Ticket:
@@ -419,6 +444,7 @@ class FileStore:
             with self._locked():
                 generation = self._read_json(STATUS)["generation"] + 1
                 self._write_json(RESPONSE, ResponseTable().to_data(encode))
+                self._forget_values({})
                 self._write(REQUESTS, b"")
                 self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
                 with self._read_lock:
@@ -506,23 +532,88 @@ class FileStore:
             "was the directory removed or changed by something else?"
         ) from error
 
-    def _read_table(self) -> ResponseTable:
-        return self._parse_table(self._read_bytes(RESPONSE))
+    # -- large values ---------------------------------------------------------------
 
-    def _parse_table(self, raw: bytes) -> ResponseTable:
+    def _encode_value(self, value: Any) -> Any:
+        """
+        :func:`encode`, except that a large bytes or str value goes to a file
+        of its own (once: a value this process read or wrote is named again,
+        not written again).
+        """
+        if not isinstance(value, (bytes, str)) or len(value) < LARGE_VALUE:
+            return encode(value)
+        kind = "f" if isinstance(value, bytes) else "fs"
+        name = self._value_names.get(id(value))
+        if name is None or self._values.get(name) is not value:
+            name = f"{VALUE_PREFIX}{secrets.token_hex(8)}"
+            self._write(name, value if isinstance(value, bytes) else value.encode("utf-8"))
+            self._keep_value(name, value)
+        return {kind: name}
+
+    def _decode_value(self, data: Any) -> Any:
+        """:func:`decode`, reading a large value's file unless it is known here."""
+        if isinstance(data, dict) and ("f" in data or "fs" in data):
+            name = data.get("f") or data["fs"]
+            if not isinstance(name, str) or not name.startswith(VALUE_PREFIX) or "/" in name:
+                raise ValueError(f"{name!r} names no value file")
+            value = self._values.get(name)
+            if value is None:
+                raw = self._read_file(name)
+                value = raw if "f" in data else raw.decode("utf-8")
+                self._keep_value(name, value)
+            return value
+        return decode(data)
+
+    def _keep_value(self, name: str, value: Any) -> None:
+        self._values[name] = value
+        self._value_names[id(value)] = name
+
+    def _forget_values(self, data: Any) -> None:
+        """
+        Forget the large values that ``data`` (the table just written) no
+        longer names. The test process, which wrote every value file, also
+        removes their files: the server process never reads a table outside
+        the state lock (held here), and this process's readers hold the read
+        lock while they read a table and its files.
+        """
+        named = {
+            ref.get("f") or ref.get("fs")
+            for slot in data.values()
+            for ref in slot.values()
+            if isinstance(ref, dict) and ("f" in ref or "fs" in ref)
+        }
+        gone = [name for name in self._values if name not in named]
+        if not gone:
+            return
+        with self._read_lock:
+            for name in gone:
+                self._value_names.pop(id(self._values.pop(name)), None)
+                if self._owner:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self._path(name))
+
+    def _read_file(self, name: str) -> bytes:
+        """A value file's bytes (OSError: see :meth:`_read_table`)."""
+        with open(self._path(name), "rb") as f:
+            return f.read()
+
+    def _read_table(self) -> ResponseTable:
+        """
+        The response table in ``response.json``, every value checked by the
+        same rules as when a test sets it (its key's check, portable).
+        """
+        data = self._read_json(RESPONSE)
         try:
-            return ResponseTable.from_data(json.loads(raw.decode("ascii")), decode)
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
-            self._fail(e)
+            table = ResponseTable.from_data(data, self._decode_value)
+            for slot in SLOTS:
+                where = "response_once" if slot == ONCE else "response"
+                for key, value in table.slot(slot).items():
+                    check_value(key, value, portable=True, where=where)
+        except (TestServerError, OSError, KeyError, TypeError, AttributeError, ValueError) as e:
+            self._fail(ValueError(f"{RESPONSE}: {e}"))
+        return table
 
     def _read_json(self, name: str) -> Any:
-        data = self._read_bytes(name)
-        try:
-            return json.loads(data.decode("ascii"))
-        except ValueError as e:
-            self._fail(e)
-
-    def _read_bytes(self, name: str) -> bytes:
         # os-level calls: the server process reads a file or two per request,
         # and open()'s buffered file objects cost more than the reading.
         try:
@@ -536,8 +627,8 @@ class FileStore:
                     data = b"".join(pieces)
             finally:
                 os.close(fd)
-            return data
-        except OSError as e:
+            return json.loads(data.decode("ascii"))
+        except (OSError, ValueError) as e:
             self._fail(e)
 
     def _write_json(self, name: str, data: Any) -> None:
