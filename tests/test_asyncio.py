@@ -138,6 +138,14 @@ class AsyncScenarios:
                 await server.wait_request(0.1)
             assert await leftovers(server) == (await leftovers(server))
 
+    async def test_wait_request_timeout_is_checked(self, engine: str) -> None:
+        async with AsyncTestServer(engine=engine) as server:
+            before = await leftovers(server)
+            for timeout in [float("inf"), float("nan"), -1, "1", None, True]:
+                with pytest.raises(TestServerError, match=r"wait_request\(timeout\) must be a"):
+                    await server.wait_request(timeout)  # type: ignore[arg-type]
+            assert await leftovers(server) == before
+
     async def test_wait_requests_and_wait_for(self, engine: str) -> None:
         async with AsyncTestServer(engine=engine) as server:
             async with open_client("aiohttp") as get:

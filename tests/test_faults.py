@@ -378,6 +378,15 @@ server.start()
 atexit.register(lambda: print('stopped' if server.port is None else 'running', flush=True))
 print(server.port, flush=True)
 """,
+    # The asyncio face: the loop ends, then the main thread.
+    "asyncio": """
+import asyncio, atexit, sys
+from txtestserver import AsyncTestServer
+server = AsyncTestServer(engine=sys.argv[1])
+asyncio.run(server.start())
+atexit.register(lambda: print('stopped' if server.port is None else 'running', flush=True))
+print(server.port, flush=True)
+""",
     # The Deferred face in a Twisted program that stops its reactor.
     "deferred": """
 import sys
