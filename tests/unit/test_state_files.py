@@ -26,7 +26,7 @@ from txtestserver import TestServerError
 from txtestserver._model.keys import FAULTS
 from txtestserver._model.keys import check_value as validate
 from txtestserver._model.record import RECORD_FIELDS, Entry, answered
-from txtestserver._model.table import ONCE
+from txtestserver._model.table import ONCE, QueuedAnswer
 from txtestserver._model.table import RESPONSE as PERMANENT
 from txtestserver._state.files import LARGE_VALUE, RESPONSE, FileStore, decode, encode
 
@@ -465,6 +465,44 @@ def test_large_values_are_files_of_their_own_written_once(
     assert list(value_files(parent).values()) == [big]  # written once for the new run
     parent.reset()
     assert value_files(parent) == {}
+
+
+def test_routes_and_queued_answers_are_checked_and_keep_large_values_apart(
+    stores: tuple[FileStore, FileStore],
+) -> None:
+    parent, child = stores
+    assert parent.directory is not None
+    big = b"q" * LARGE_VALUE
+    route = parent.update(lambda table: table.add_route("api", {"path": "/api"}))
+    parent.update(lambda table: table.set(PERMANENT, "data", big, route=route))
+    parent.update(lambda table: table.enqueue(QueuedAnswer(None, 1, {"data": big + b"2"})))
+    assert sorted(value_files(parent).values()) == [big, big + b"2"]
+    assert Path(parent.directory, RESPONSE).stat().st_size < 1024
+    assert take_response(child, "GET")["data"] == big + b"2"  # the queued answer
+    parent.update(lambda table: table.remove_route(route))
+    assert value_files(parent) == {}  # neither is named any more
+    # A value no test could set, in a route or a queued answer, is named.
+    for data, where in [
+        (
+            {
+                "routes": [
+                    {
+                        "id": 1,
+                        "name": "api",
+                        "when": {"d": {}},
+                        "queue": [],
+                        "response": {"code": 1},
+                    }
+                ]
+            },
+            "route 'api' response",
+        ),
+        ({"queue": [[None, 1, {"code": "x"}]]}, "queued answer 1"),
+    ]:
+        Path(parent.directory, RESPONSE).write_text(json.dumps(data))
+        with pytest.raises(TestServerError, match=f"{where}\\['code'\\] must be an int"):
+            response_state(parent, False)
+    parent.reset()
 
 
 def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore]) -> None:

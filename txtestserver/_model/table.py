@@ -22,7 +22,7 @@ JSON document (:meth:`ResponseTable.to_data`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .._errors import TestServerError
@@ -204,6 +204,23 @@ class ResponseTable:
 
     def _queue_of(self, route: int | None) -> list[QueuedAnswer]:
         return self._queue if route is None else self._route(route).queue
+
+    def every_value(self) -> Iterator[tuple[str, str, Any]]:
+        """
+        ``(where, key, value)`` for every value in the table: the slots and
+        queued answers of the server and of each route. ``where`` names the
+        mapping for messages (``"route 'api' response_once"``).
+        """
+        owners = [("", self._slots, self._queue)]
+        owners += [(f"route {r.name!r} ", r.slots, r.queue) for r in self._routes]
+        for owner, slots, queue in owners:
+            for slot, values in slots.items():
+                name = "response_once" if slot == ONCE else "response"
+                for key, value in values.items():
+                    yield owner + name, key, value
+            for number, answer in enumerate(queue, 1):
+                for key, value in answer.values.items():
+                    yield f"{owner}queued answer {number}", key, value
 
     # -- what the server does ---------------------------------------------------------
 

@@ -74,7 +74,7 @@ from typing import Any, NoReturn, TypeVar
 from .._errors import TestServerError
 from .._model.keys import check_value
 from .._model.record import RECORD_FIELDS, Entry, Outcome
-from .._model.table import ONCE, SLOTS, ResponseTable
+from .._model.table import ResponseTable
 from .memory import MemoryStore
 from .store import ErrorRecord, History, Ticket
 
@@ -228,6 +228,10 @@ class FileStore:
         # This store made the directory (the test process): it writes the
         # value files, and removes them.
         self._owner = False
+        # The value files named by the table being written (_write_table).
+        self._named: set[str] = set()
+        # The last response.json whose values passed their checks.
+        self._checked: bytes | None = None
         self._memory = MemoryStore()
         self._broken: TestServerError | None = None
         # Entries and errors parsed so far, the byte offset of the next
@@ -257,7 +261,7 @@ class FileStore:
             try:
                 memory = self._memory
                 self._dir = directory
-                self._write_json(RESPONSE, memory.read(lambda t: t.to_data(self._encode_value)))
+                self._write_table(memory.read(lambda t: t))
                 generation, history = memory.journal()
                 records = list(history)
                 errors = memory.raw_errors()
@@ -339,9 +343,7 @@ class FileStore:
                 table = self._read_table()
                 result = change(table)
                 if table.changed:
-                    data = table.to_data(self._encode_value)
-                    self._write_json(RESPONSE, data)
-                    self._forget_values(data)
+                    self._write_table(table)
         return result
 
     def record(self, entry: Entry) -> Ticket:
@@ -443,8 +445,7 @@ class FileStore:
                 return
             with self._locked():
                 generation = self._read_json(STATUS)["generation"] + 1
-                self._write_json(RESPONSE, ResponseTable().to_data(encode))
-                self._forget_values({})
+                self._write_table(ResponseTable())
                 self._write(REQUESTS, b"")
                 self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
                 with self._read_lock:
@@ -534,6 +535,15 @@ class FileStore:
 
     # -- large values ---------------------------------------------------------------
 
+    def _write_table(self, table: ResponseTable) -> None:
+        """Write ``table`` to ``response.json``; forget the large values it no longer names."""
+        self._named = set()
+        document = _encode_json(table.to_data(self._encode_value)).encode("ascii")
+        self._write(RESPONSE, document)
+        # Its values were checked when set, or when read from a checked table.
+        self._checked = document
+        self._forget_values(self._named)
+
     def _encode_value(self, value: Any) -> Any:
         """
         :func:`encode`, except that a large bytes or str value goes to a file
@@ -548,6 +558,7 @@ class FileStore:
             name = f"{VALUE_PREFIX}{secrets.token_hex(8)}"
             self._write(name, value if isinstance(value, bytes) else value.encode("utf-8"))
             self._keep_value(name, value)
+        self._named.add(name)
         return {kind: name}
 
     def _decode_value(self, data: Any) -> Any:
@@ -568,20 +579,14 @@ class FileStore:
         self._values[name] = value
         self._value_names[id(value)] = name
 
-    def _forget_values(self, data: Any) -> None:
+    def _forget_values(self, named: set[str]) -> None:
         """
-        Forget the large values that ``data`` (the table just written) no
-        longer names. The test process, which wrote every value file, also
+        Forget the large values that the table just written no longer names
+        (``named``). The test process, which wrote every value file, also
         removes their files: the server process never reads a table outside
         the state lock (held here), and this process's readers hold the read
         lock while they read a table and its files.
         """
-        named = {
-            ref.get("f") or ref.get("fs")
-            for slot in data.values()
-            for ref in slot.values()
-            if isinstance(ref, dict) and ("f" in ref or "fs" in ref)
-        }
         gone = [name for name in self._values if name not in named]
         if not gone:
             return
@@ -602,18 +607,24 @@ class FileStore:
         The response table in ``response.json``, every value checked by the
         same rules as when a test sets it (its key's check, portable).
         """
-        data = self._read_json(RESPONSE)
+        document = self._read_bytes(RESPONSE)
         try:
-            table = ResponseTable.from_data(data, self._decode_value)
-            for slot in SLOTS:
-                where = "response_once" if slot == ONCE else "response"
-                for key, value in table.slot(slot).items():
+            table = ResponseTable.from_data(json.loads(document), self._decode_value)
+            if document != self._checked:  # the server reads one document per request
+                for where, key, value in table.every_value():
                     check_value(key, value, portable=True, where=where)
+                self._checked = document
         except (TestServerError, OSError, KeyError, TypeError, AttributeError, ValueError) as e:
             self._fail(ValueError(f"{RESPONSE}: {e}"))
         return table
 
     def _read_json(self, name: str) -> Any:
+        try:
+            return json.loads(self._read_bytes(name))
+        except ValueError as e:
+            self._fail(e)
+
+    def _read_bytes(self, name: str) -> bytes:
         # os-level calls: the server process reads a file or two per request,
         # and open()'s buffered file objects cost more than the reading.
         try:
@@ -627,9 +638,9 @@ class FileStore:
                     data = b"".join(pieces)
             finally:
                 os.close(fd)
-            return json.loads(data.decode("ascii"))
-        except (OSError, ValueError) as e:
+        except OSError as e:
             self._fail(e)
+        return data
 
     def _write_json(self, name: str, data: Any) -> None:
         self._write(name, _encode_json(data).encode("ascii"))
