@@ -93,6 +93,9 @@ _FILE_MODE = 0o600
 _FIRST_POLL = 0.0001
 _LAST_POLL = 0.01
 _READ_SIZE = 64 * 1024
+#: The largest response document update() keeps parsed between calls (a
+#: larger one would stay in memory twice, as bytes and parsed).
+_TABLE_CACHE_LIMIT = 16 * 1024 * 1024
 #: Response values (bytes or str) of this many bytes or characters and more
 #: are kept in a file of their own, not in ``response.json``.
 LARGE_VALUE = 16 * 1024
@@ -232,6 +235,12 @@ class FileStore:
         self._named: set[str] = set()
         # The last response.json whose values passed their checks.
         self._checked: bytes | None = None
+        # The table as update() last read or wrote it, with the bytes of its
+        # document: while response.json holds the same bytes, the next
+        # update() uses it as it is instead of parsing the document again
+        # (with routes, parsing is most of the cost of a request). Only
+        # update() uses it, under the thread lock and the flock.
+        self._table_cache: tuple[bytes, ResponseTable] | None = None
         self._memory = MemoryStore()
         self._broken: TestServerError | None = None
         # Entries and errors parsed so far, the byte offset of the next
@@ -340,10 +349,18 @@ class FileStore:
             if self._dir is None:
                 return self._check_memory().update(change)
             with self._locked():
-                table = self._read_table()
+                document = self._read_bytes(RESPONSE)
+                cached, self._table_cache = self._table_cache, None  # a change that fails drops it
+                if cached is not None and cached[0] == document:
+                    table = cached[1]
+                else:
+                    table = self._parse_table(document)
                 result = change(table)
                 if table.changed:
-                    self._write_table(table)
+                    document = self._write_table(table)
+                    table.changed = False
+                if len(document) <= _TABLE_CACHE_LIMIT:
+                    self._table_cache = (document, table)
         return result
 
     def record(self, entry: Entry) -> Ticket:
@@ -535,14 +552,18 @@ class FileStore:
 
     # -- large values ---------------------------------------------------------------
 
-    def _write_table(self, table: ResponseTable) -> None:
-        """Write ``table`` to ``response.json``; forget the large values it no longer names."""
+    def _write_table(self, table: ResponseTable) -> bytes:
+        """
+        Write ``table`` to ``response.json``; forget the large values it no
+        longer names. Returns the document written.
+        """
         self._named = set()
         document = _encode_json(table.to_data(self._encode_value)).encode("ascii")
         self._write(RESPONSE, document)
         # Its values were checked when set, or when read from a checked table.
         self._checked = document
         self._forget_values(self._named)
+        return document
 
     def _encode_value(self, value: Any) -> Any:
         """
@@ -603,11 +624,14 @@ class FileStore:
             return f.read()
 
     def _read_table(self) -> ResponseTable:
+        """The response table in ``response.json`` (see :meth:`_parse_table`)."""
+        return self._parse_table(self._read_bytes(RESPONSE))
+
+    def _parse_table(self, document: bytes) -> ResponseTable:
         """
-        The response table in ``response.json``, every value checked by the
-        same rules as when a test sets it (its key's check, portable).
+        The response table in ``document``, every value checked by the same
+        rules as when a test sets it (its key's check, portable).
         """
-        document = self._read_bytes(RESPONSE)
         try:
             table = ResponseTable.from_data(json.loads(document), self._decode_value)
             if document != self._checked:  # the server reads one document per request
