@@ -9,10 +9,14 @@ only the contender it measures.
 from __future__ import annotations
 
 import importlib.util
+import ssl
+from typing import Any
 
 #: Contender names in display order; txtestserver (thread mode) is the reference.
 ALL = ["txtestserver", "txtestserver-subprocess", "test_server", "pytest-httpserver", "asyncio"]
 REFERENCE = "txtestserver"
+#: The contenders that serve HTTPS (``make(name, tls=True)``).
+TLS = ["txtestserver", "txtestserver-subprocess", "pytest-httpserver"]
 
 
 def available() -> dict[str, str | None]:
@@ -43,6 +47,8 @@ class Contender:
     """
 
     name = ""
+    #: Serves HTTPS.
+    tls = False
 
     def start(self, keep_alive: bool = False) -> None:
         raise NotImplementedError
@@ -55,7 +61,12 @@ class Contender:
         raise NotImplementedError
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def client_context(self) -> ssl.SSLContext | None:
+        """What a client trusts to reach this server over TLS (None: plain HTTP)."""
+        return None
 
     def set_data(self, data: bytes) -> None:
         """Answer ``data`` with status 200 to every request from now on."""
@@ -71,11 +82,15 @@ class Contender:
 
 
 class TxTestServer(Contender):
-    def __init__(self, engine: str = "thread") -> None:
+    def __init__(self, engine: str = "thread", tls: bool = False) -> None:
         from txtestserver import TestServer
 
         self.name = "txtestserver" if engine == "thread" else f"txtestserver-{engine}"
-        self.server = TestServer(engine=engine)
+        self.tls = tls
+        self.server = TestServer(engine=engine, tls=tls)
+
+    def client_context(self) -> ssl.SSLContext | None:
+        return self.server.client_ssl_context() if self.tls else None
 
     def start(self, keep_alive: bool = False) -> None:
         self.server.start(keep_alive=keep_alive)
@@ -130,10 +145,29 @@ class TestServerPeer(Contender):
         return len(self.server.request.data)
 
 
+#: A trustme authority and a server certificate, made once per process, as a
+#: pytest-httpserver user would in a session fixture (its docs point at trustme).
+_trustme: dict[str, Any] = {}
+
+
+def _trustme_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context) from one trustme authority."""
+    if not _trustme:
+        import trustme
+
+        ca = trustme.CA()
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        _trustme.update(server=server, client=client)
+    return _trustme["server"], _trustme["client"]
+
+
 class PytestHttpserver(Contender):
     name = "pytest-httpserver"
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         from pytest_httpserver import HTTPServer, URIPattern
 
         class AnyPath(URIPattern):
@@ -141,8 +175,13 @@ class PytestHttpserver(Contender):
                 return True
 
         self._any_path = AnyPath()
-        self.server = HTTPServer(host="127.0.0.1")
+        self.tls = tls
+        context = _trustme_contexts()[0] if tls else None
+        self.server = HTTPServer(host="127.0.0.1", ssl_context=context)
         self.set_data(b"")
+
+    def client_context(self) -> ssl.SSLContext | None:
+        return _trustme_contexts()[1] if self.tls else None
 
     def start(self, keep_alive: bool = False) -> None:
         self.server.start()
@@ -194,16 +233,22 @@ class Asyncio(Contender):
         return len(self.server.history[-1][3])
 
 
-def make(name: str) -> Contender:
-    """A new, stopped server of contender ``name``."""
+def make(name: str, tls: bool = False) -> Contender:
+    """
+    A new, stopped server of contender ``name``.
+
+    :param tls: serve HTTPS (the contenders of :data:`TLS`).
+    """
+    if tls and name not in TLS:
+        raise ValueError(f"{name} does not serve HTTPS here")
     if name == "txtestserver":
-        return TxTestServer("thread")
+        return TxTestServer("thread", tls)
     if name == "txtestserver-subprocess":
-        return TxTestServer("subprocess")
+        return TxTestServer("subprocess", tls)
     if name == "test_server":
         return TestServerPeer()
     if name == "pytest-httpserver":
-        return PytestHttpserver()
+        return PytestHttpserver(tls)
     if name == "asyncio":
         return Asyncio()
     raise ValueError(f"unknown contender {name!r}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import load
-from .contenders import ALL, REFERENCE, available
+from .contenders import ALL, REFERENCE, TLS, available
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBPROCESS = "txtestserver-subprocess"
@@ -106,6 +106,15 @@ ITEMS = [
     _item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False,
           group="capacity"),
     _item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False),
+    _item("tls_cycle", "HTTPS: start + stop cycle", "ms", False, "cycle",
+          {"cycles": 200, "seconds": 2.0, "tls": True},
+          {"cycles": 30, "seconds": 0.5, "tls": True}, only=TLS, group="tls"),
+    _item("tls_newconn", "HTTPS: handshake + one request, new connection each (urllib)",
+          "req/s", True, "newconn", {"requests": 500, "tls": True},
+          {"requests": 100, "tls": True}, only=TLS, group="tls"),
+    _item("tls_keepalive", "HTTPS: sequential requests, one kept-alive connection (http.client)",
+          "req/s", True, "keepalive", {"requests": 3000, "tls": True},
+          {"requests": 300, "tls": True}, only=TLS, group="tls"),
 ]
 # fmt: on
 GROUPS = sorted({item.group for item in ITEMS})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import http.client
 import json
+import ssl
 import statistics
 import sys
 import time
@@ -24,25 +25,34 @@ from .contenders import make
 MiB = 1024 * 1024
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url) as response:
+def _get(url: str, context: ssl.SSLContext | None = None) -> bytes:
+    with urllib.request.urlopen(url, context=context) as response:
         return response.read()  # type: ignore[no-any-return]
+
+
+def _connection(server: Any) -> http.client.HTTPConnection:
+    """An http.client connection to ``server``, over TLS if it serves TLS."""
+    context = server.client_context()
+    if context is None:
+        return http.client.HTTPConnection("127.0.0.1", server.port)
+    return http.client.HTTPSConnection("127.0.0.1", server.port, context=context)
 
 
 def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """Make + start + (one request) + stop, repeated; seconds per cycle."""
     with_request = p.get("with_request", False)
+    tls = p.get("tls", False)
     times: list[float] = []
     starts: list[float] = []
     first = None
     deadline = time.perf_counter() + p["seconds"]
     while len(times) < p["cycles"] and (len(times) < 3 or time.perf_counter() < deadline):
         t = time.perf_counter()
-        server = make(name)
+        server = make(name, tls)
         server.start()
         started = time.perf_counter() - t
         if with_request:
-            assert _get(server.url()) == b""
+            assert _get(server.url(), server.client_context()) == b""
         server.stop()
         elapsed = time.perf_counter() - t
         if first is None:
@@ -59,17 +69,21 @@ def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def newconn(name: str, p: dict[str, Any]) -> dict[str, Any]:
-    """Sequential urllib requests, a new connection each; requests/s."""
-    server = make(name)
+    """
+    Sequential urllib requests, a new connection each (with ``tls``: a TLS
+    handshake each); requests/s.
+    """
+    server = make(name, p.get("tls", False))
     server.start()
     server.set_data(b"ok")
     url = server.url("/path?x=1")
+    context = server.client_context()
     for _ in range(20):
-        _get(url)
+        _get(url, context)
     n = p["requests"]
     t = time.perf_counter()
     for _ in range(n):
-        _get(url)
+        _get(url, context)
     elapsed = time.perf_counter() - t
     recorded = server.recorded()
     server.stop()
@@ -79,10 +93,10 @@ def newconn(name: str, p: dict[str, Any]) -> dict[str, Any]:
 
 def keepalive(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """Sequential http.client requests on one connection object; requests/s."""
-    server = make(name)
+    server = make(name, p.get("tls", False))
     server.start(keep_alive=True)
     server.set_data(b"ok")
-    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn = _connection(server)
     connects = 0
     real_connect = conn.connect
 
