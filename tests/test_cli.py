@@ -11,6 +11,7 @@ import queue
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -136,6 +137,32 @@ def test_serves_prints_requests_and_stops_on_ctrl_c(command: type[Command], engi
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+def test_tls(command: type[Command], engine: str) -> None:
+    cli = command("--port=0", f"--engine={engine}", "--tls", "--data=secret")
+    port = int(cli.read_until(r"listening on https://127\.0\.0\.1:(\d+)/").group(1))
+    ca = cli.read_until(r"CA certificate: (.+)$").group(1)
+    response = requests.get(f"https://127.0.0.1:{port}/tls", verify=ca, timeout=10)
+    assert response.content == b"secret"
+    cli.read_until(r"GET /tls from 127\.0\.0\.1$")
+    assert cli.stop(signal.SIGINT) == 0
+
+
+def test_http2_and_client_cert_imply_tls(command: type[Command]) -> None:
+    import httpx
+
+    cli = command("--port=0", "--http2", "--client-cert=required")
+    port = int(cli.read_until(r"listening on https://127\.0\.0\.1:(\d+)/").group(1))
+    ca = cli.read_until(r"CA certificate: (.+)$").group(1)
+    pem = cli.read_until(r"client certificate and key: (.+)$").group(1)
+    context = ssl.create_default_context(cafile=ca)
+    context.load_cert_chain(pem)
+    with httpx.Client(http2=True, verify=context, timeout=10) as client:
+        assert client.get(f"https://127.0.0.1:{port}/h2").http_version == "HTTP/2"
+    cli.read_until(r"GET /h2 from 127\.0\.0\.1 over HTTP/2")
+    cli.read_until(r"client certificate: O=txtestserver, OU=tests, CN=txtestserver client")
+    assert cli.stop(signal.SIGTERM) == 0
+
+
 def test_stops_cleanly_on_sigterm_with_a_client_waiting(command: type[Command]) -> None:
     cli = command("--port=0", "--sleep=300")
     port = cli.port()
@@ -173,6 +200,7 @@ def test_port_in_use_exits_1_with_a_message(command: type[Command]) -> None:
         ("--fault=explode", "invalid choice: 'explode'"),
         ("--chunk-delay=-1", "seconds >= 0"),
         ("--throttle=0", "bytes per second > 0"),
+        ("--client-cert=maybe", "invalid choice: 'maybe'"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(

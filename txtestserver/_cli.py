@@ -108,6 +108,21 @@ def _parser() -> argparse.ArgumentParser:
         default="thread",
         help="serve from this process or from a child process (default: %(default)s)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help=(
+            "serve HTTPS with a certificate from a certificate authority made at start; "
+            "the authority's certificate file is printed (curl --cacert FILE)"
+        ),
+    )
+    parser.add_argument("--http2", action="store_true", help="offer HTTP/2 too (implies --tls)")
+    parser.add_argument(
+        "--client-cert",
+        choices=("required", "optional"),
+        help="ask clients for a certificate from that authority (implies --tls); "
+        "a client certificate file is printed (curl --cert FILE)",
+    )
     return parser
 
 
@@ -152,6 +167,11 @@ def format_request(request: dict[str, Any]) -> str:
         f"{time.strftime('%H:%M:%S')} {request['method']} {request['path']} "
         f"from {request['client_ip']}"
     ]
+    if request.get("http_version") == "HTTP/2":
+        lines[0] += " over HTTP/2"
+    if request.get("client_cert"):
+        subject = ", ".join(f"{name}={value}" for name, value in request["client_cert"].items())
+        lines.append(f"  client certificate: {subject}")
     if request["args"]:
         lines.append("  args:")
         lines.extend(f"    {name} = {value!r}" for name, value in request["args"].items())
@@ -216,6 +236,10 @@ def _serve(reactor: Any, server: DeferredTestServer, keep_alive: bool) -> int:
 
     def started(_: object) -> None:
         print(f"txtestserver {__version__} listening on {server.get_url()}", flush=True)
+        if server.config.tls:
+            print(f"CA certificate: {server.ca_path}", flush=True)
+        if server.config.client_cert:
+            print(f"client certificate and key: {server.client_cert_path}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         # The reactor waits for the Deferred of stop() before it shuts down.
         reactor.addSystemEventTrigger("before", "shutdown", server.stop)
@@ -248,7 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         server = _PrintingServer(
-            args.address, args.port, args.engine, reactor=reactor, out=sys.stdout
+            args.address,
+            args.port,
+            args.engine,
+            reactor=reactor,
+            out=sys.stdout,
+            tls=args.tls or args.http2 or args.client_cert is not None,
+            http2=args.http2,
+            client_cert=args.client_cert,
         )
         _configure(server.response, args)
     except TestServerError as e:
