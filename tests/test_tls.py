@@ -485,6 +485,47 @@ def test_http2_sleep_does_not_hold_up_other_streams(h2_server: TestServer) -> No
     assert sorted(r["path"] for r in h2_server.requests) == ["/fast", "/slow"]
 
 
+@pytest.mark.parametrize(
+    "fault",
+    ["reset", "empty", "garbage", "malformed_chunk", "truncated", "reset_mid_body", "raw"],
+)
+def test_http2_closing_faults_end_the_connection(h2_server: TestServer, fault: str) -> None:
+    # A fault is at the socket: over HTTP/2 it hits the whole connection.
+    h2_server.response["data"] = b"x" * 10_000
+    if fault == "raw":
+        h2_server.response_once["raw"] = b"HTTP/1.1 200 OK\r\n\r\nnot a frame"
+    else:
+        h2_server.response_once["fault"] = fault
+    with h2_client(h2_server) as client, pytest.raises(httpx.TransportError):
+        client.get(h2_server.get_url("/fault"))
+    assert h2_server.request["path"] == "/fault"
+    assert h2_server.request["done"] is True
+    assert h2_server.request["fault"] == (None if fault == "raw" else fault)
+    with h2_client(h2_server) as client:  # and the server serves on
+        assert len(client.get(h2_server.get_url()).content) == 10_000
+
+
+@pytest.mark.parametrize("fault", ["stall", "no_answer"])
+def test_http2_hanging_faults(h2_server: TestServer, fault: str) -> None:
+    h2_server.response_once["fault"] = fault
+    with h2_client(h2_server) as client, pytest.raises(httpx.ReadTimeout):
+        client.get(h2_server.get_url("/hang"), timeout=0.5)
+    assert h2_server.request["done"] is False
+
+
+def test_http2_streamed_and_throttled_bodies(h2_server: TestServer) -> None:
+    h2_server.response["get.chunks"] = [b"one ", "two ", b"three"]
+    h2_server.response["get.chunk_delay"] = 0.01
+    h2_server.response["post.data"] = b"y" * 20_000
+    h2_server.response["post.throttle"] = 1_000_000
+    with h2_client(h2_server) as client:
+        streamed = client.get(h2_server.get_url())
+        throttled = client.post(h2_server.get_url())
+    assert (streamed.http_version, streamed.content) == ("HTTP/2", b"one two three")
+    assert "transfer-encoding" not in streamed.headers
+    assert throttled.content == b"y" * 20_000
+
+
 def test_http2_connection_is_reused_without_keep_alive(h2_server: TestServer) -> None:
     # keep_alive=False closes HTTP/1.1 connections; an HTTP/2 connection carries
     # many streams and stays open.

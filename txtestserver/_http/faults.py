@@ -102,16 +102,29 @@ class RawAnswer(NamedTuple):
 
     def render(self, request: Request, reply: Reply) -> None:
         if not gone(request):
-            request.channel.write(self.data)
+            _connection(request).write(self.data)
             _close(request)
 
 
 # -- the faults ------------------------------------------------------------------------------
 
 
+def _connection(request: Request) -> Any:
+    """
+    What writes bytes to the socket and closes it: the channel of an
+    HTTP/1.x request; for an HTTP/2 stream, its connection's (TLS)
+    transport: a fault is at the socket, so over HTTP/2 it hits the whole
+    connection (a stream has no socket of its own).
+    """
+    channel: Any = request.channel
+    if request.clientproto == b"HTTP/2":
+        return channel._conn.transport
+    return channel
+
+
 def _transport(request: Request) -> Any:
-    """The TCP transport under the request (under TLS too)."""
-    transport: Any = request.channel.transport
+    """The TCP transport under the request (under TLS, and HTTP/2, too)."""
+    transport: Any = _connection(request).transport
     while getattr(transport, "transport", None) is not None:
         transport = transport.transport
     return transport
@@ -119,10 +132,9 @@ def _transport(request: Request) -> Any:
 
 def _close(request: Request) -> None:
     """Close (FIN) once what was written is sent."""
-    channel: Any = request.channel
     # HTTPChannel.loseConnection: the channel is the transport's producer,
     # which would otherwise keep the connection open.
-    channel.loseConnection()
+    _connection(request).loseConnection()
 
 
 @implementer(IPullProducer)
@@ -163,7 +175,7 @@ def _empty(answer: FaultAnswer, request: Request, reply: Reply) -> None:
 
 
 def _garbage(answer: FaultAnswer, request: Request, reply: Reply) -> None:
-    request.channel.write(GARBAGE)
+    _connection(request).write(GARBAGE)
     _close(request)
 
 
@@ -172,8 +184,9 @@ def _malformed_chunk(answer: FaultAnswer, request: Request, reply: Reply) -> Non
     request.responseHeaders.removeHeader(b"content-length")
     request.setHeader(b"transfer-encoding", b"chunked")
     request.write(b"")  # the status line and headers
-    # A chunk whose size line is not hexadecimal.
-    request.channel.write(b"not-a-chunk-size\r\n" + answer.body + b"\r\n")
+    # A chunk whose size line is not hexadecimal (over HTTP/2, which has no
+    # chunks, bytes that are not a frame).
+    _connection(request).write(b"not-a-chunk-size\r\n" + answer.body + b"\r\n")
     _close(request)
 
 
