@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import twisted
+from twisted.internet.protocol import Factory
 from twisted.web.http import parse_qs
 from twisted.web.server import Request
 
@@ -24,6 +25,7 @@ __all__ = [
     "close_failed_listener",
     "receive_request",
     "strict_header_values",
+    "without_alpn_of_its_own",
 ]
 
 #: (major, minor) of the running Twisted.
@@ -100,3 +102,36 @@ def close_failed_listener(error: BaseException) -> None:
             if isinstance(value, socket.socket):
                 value.close()
         traceback = traceback.tb_next
+
+
+def without_alpn_of_its_own(site: Any) -> Any:
+    """
+    The factory to put under TLS for ``site``. Twisted before 26.4 lets a
+    wrapped factory that offers protocols (``HTTPFactory`` does: ``h2`` and
+    ``http/1.1``) set them on the shared OpenSSL context for each new
+    connection: that overrides the server's own ALPN choice
+    (:func:`txtestserver._http.tls.server_tls`), and mutating a context in
+    use is deprecated by pyOpenSSL 25.1 (an error under ``-W error``). A
+    plain factory in front of the site offers nothing.
+    """
+    if TWISTED_VERSION >= (26, 4):
+        return site
+    return _PlainFactory(site)
+
+
+class _PlainFactory(Factory):
+    """Builds the site's protocols, and is nothing more (no ALPN offers)."""
+
+    noisy = False
+
+    def __init__(self, site: Any) -> None:
+        self._site = site
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self._site.buildProtocol(addr)
+
+    def doStart(self) -> None:
+        self._site.doStart()
+
+    def doStop(self) -> None:
+        self._site.doStop()

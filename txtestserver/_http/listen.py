@@ -17,7 +17,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.error import CannotListenError
 
-from .._compat import close_failed_listener
+from .._compat import close_failed_listener, without_alpn_of_its_own
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._state.store import StateStore, Ticket
@@ -79,7 +79,7 @@ def listen(
         factory = TLSMemoryBIOFactory(
             server_tls(config, credentials),
             False,
-            factory,
+            without_alpn_of_its_own(factory),
             clock=reactor,  # type: ignore[arg-type]
         )
     try:
