@@ -162,6 +162,51 @@ def test_session_server_settings_from_ini_and_command_line(
     result.assert_outcomes(passed=1)
 
 
+TLS_TEST = """
+import asyncio
+
+import httpx
+import requests
+
+
+def test_tls(test_server):
+    assert test_server.get_url().startswith({scheme!r})
+    if {tls}:
+        assert requests.get(test_server.get_url(), verify=test_server.ca_path).ok
+
+
+def test_async_tls(async_test_server):
+    assert async_test_server.get_url().startswith({scheme!r})
+
+    async def get():
+        verify = async_test_server.client_ssl_context() if {tls} else True
+        async with httpx.AsyncClient(verify=verify) as client:
+            return (await client.get(async_test_server.get_url())).status_code
+
+    assert asyncio.run(get()) == 200
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "tls"),
+    [
+        ("", [], False),
+        ("txtestserver_tls = true", [], True),
+        ("txtestserver_tls = true", ["--txtestserver-no-tls"], False),
+        ("", ["--txtestserver-tls"], True),
+    ],
+    ids=["default", "ini", "command-line-wins", "command-line"],
+)
+def test_session_servers_serve_https_when_asked(
+    project: pytest.Pytester, ini: str, args: list[str], tls: bool, engine: str
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    scheme = "https://" if tls else "http://"
+    project.makepyfile(test_settings=TLS_TEST.format(scheme=scheme, tls=tls))
+    result = run(project, f"--txtestserver-engine={engine}", *args)
+    result.assert_outcomes(passed=2)
+
+
 def test_unknown_engine_in_the_ini_file_is_rejected(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\ntxtestserver_engine = fork\n")
     result = run(project)
@@ -314,6 +359,8 @@ def test_option_is_listed_in_help(project: pytest.Pytester) -> None:
             "*txtestserver_engine*",
             "*txtestserver_keep_alive*",
             "*txtestserver_strict*",
+            "*--txtestserver-tls*",
+            "*txtestserver_tls*",
         ]
     )
 

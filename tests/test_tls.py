@@ -27,7 +27,7 @@ from twisted.logger import formatEvent
 
 from tests._raw import connect, read_all
 from tests.conftest import ENGINES
-from txtestserver import ServerSideError, TestServer, TestServerError
+from txtestserver import AsyncTestServer, ServerSideError, TestServer, TestServerError
 from txtestserver._certificates import authority
 from txtestserver._http.site import WRONG_PROTOCOL
 
@@ -723,3 +723,35 @@ def test_bad_tls_settings(kwargs: dict[str, Any], message: str) -> None:
 def test_tls_helpers_of_a_plain_server(use: Any) -> None:
     with pytest.raises(TestServerError, match="is for a TLS server: make it with tls=True"):
         use(TestServer())
+
+
+# -- the asyncio face ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_async_server_with_httpx_over_http2(engine: str) -> None:
+    async with AsyncTestServer(engine=engine, tls=True, http2=True) as server:
+        server.response["data"] = b"async h2"
+        async with httpx.AsyncClient(http2=True, verify=server.client_ssl_context()) as client:
+            sending = asyncio.ensure_future(client.get(server.get_url("/a")))
+            await server.wait_requests(1, timeout=10)  # the loop runs on meanwhile
+            answer = await sending
+        assert (answer.http_version, answer.content) == ("HTTP/2", b"async h2")
+        assert server.request["http_version"] == "HTTP/2"
+        assert server.get_url().startswith("https://")
+
+
+@pytest.mark.asyncio
+async def test_async_server_with_aiohttp_and_a_client_certificate(engine: str) -> None:
+    async with AsyncTestServer(engine=engine, tls=True, client_cert="required") as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.get_url(), ssl=server.client_ssl_context()) as answer:
+                assert answer.status == 200
+        await server.wait_request(10)
+        assert server.request["client_cert"] == CLIENT
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientError):  # no certificate presented
+                plain = ssl.create_default_context(cafile=server.ca_path)
+                async with session.get(server.get_url(), ssl=plain) as answer:
+                    await answer.read()
+        assert len(server.requests) == 1

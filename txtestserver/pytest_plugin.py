@@ -17,11 +17,12 @@ for them:
   settings, ``test_server_factory(keep_alive=True, engine="subprocess")``;
   every server it made is checked and stopped after the test.
 
-The session servers' engine, keep-alive and strict mode come from the
-command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
-``--txtestserver-strict``) or the ini file (``txtestserver_engine``,
-``txtestserver_keep_alive``, ``txtestserver_strict``); a strict server for
-one test is ``test_server_factory(strict=True)``.
+The session servers' engine, keep-alive, strict mode and HTTPS come from
+the command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
+``--txtestserver-strict``, ``--txtestserver-tls``) or the ini file
+(``txtestserver_engine``, ``txtestserver_keep_alive``,
+``txtestserver_strict``, ``txtestserver_tls``); a server of other settings
+for one test is ``test_server_factory(strict=True, tls=True, ...)``.
 
 Loading the plugin imports neither Twisted, crochet nor an asyncio plugin:
 that happens when a test first asks for one of the fixtures, so a project
@@ -77,6 +78,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "404 and fails the test; overrides the txtestserver_strict ini key"
         ),
     )
+    group.addoption(
+        "--txtestserver-tls",
+        action="store_true",
+        default=None,
+        help="the session servers serve HTTPS (tls=True: get_url() gives https:// URLs)",
+    )
+    group.addoption(
+        "--txtestserver-no-tls",
+        dest="txtestserver_tls",
+        action="store_false",
+        help="the session servers serve plain HTTP (the default)",
+    )
     parser.addini(
         "txtestserver_engine",
         "engine of the session servers: thread (default) or subprocess",
@@ -91,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "txtestserver_strict",
         "strict mode for the session servers (default false)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "txtestserver_tls",
+        "the session servers serve HTTPS (default false)",
         type="bool",
         default=False,
     )
@@ -126,16 +145,24 @@ def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureReq
         server.check()
 
 
-def _session_settings(config: pytest.Config) -> tuple[str, bool, bool]:
-    """(engine, keep_alive, strict) of the session servers: command line, else ini."""
+def _flag(config: pytest.Config, name: str) -> bool:
+    """A true/false setting: the command line, else the ini file."""
+    value = config.getoption(name)
+    return bool(config.getini(name) if value is None else value)
+
+
+def _session_settings(config: pytest.Config) -> tuple[dict[str, Any], bool]:
+    """
+    (constructor keyword arguments, keep_alive) of the session servers: the
+    command line, else the ini file.
+    """
     engine = config.getoption("txtestserver_engine") or config.getini("txtestserver_engine")
-    keep_alive = config.getoption("txtestserver_keep_alive")
-    if keep_alive is None:
-        keep_alive = config.getini("txtestserver_keep_alive")
-    strict = config.getoption("txtestserver_strict")
-    if strict is None:
-        strict = config.getini("txtestserver_strict")
-    return str(engine), bool(keep_alive), bool(strict)
+    settings = {
+        "engine": str(engine),
+        "strict": _flag(config, "txtestserver_strict"),
+        "tls": _flag(config, "txtestserver_tls"),
+    }
+    return settings, _flag(config, "txtestserver_keep_alive")
 
 
 @pytest.fixture(scope="session", name="test_server_session")
@@ -143,8 +170,8 @@ def _test_server_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
     """A server started once for the whole session (not reset between tests)."""
     from . import TestServer
 
-    engine, keep_alive, strict = _session_settings(pytestconfig)
-    server = TestServer(engine=engine, strict=strict)
+    settings, keep_alive = _session_settings(pytestconfig)
+    server = TestServer(**settings)
     server.start(keep_alive=keep_alive)
     try:
         yield server
@@ -176,8 +203,8 @@ def _async_test_server_session(pytestconfig: pytest.Config) -> Iterator[AsyncTes
     """
     from . import AsyncTestServer
 
-    engine, keep_alive, strict = _session_settings(pytestconfig)
-    server = AsyncTestServer(engine=engine, strict=strict)
+    settings, keep_alive = _session_settings(pytestconfig)
+    server = AsyncTestServer(**settings)
     server._block_on("start()", server._start, keep_alive)
     try:
         yield server
