@@ -356,10 +356,10 @@ def test_option_is_listed_in_help(project: pytest.Pytester) -> None:
             "*--txtestserver-engine*",
             "*--txtestserver-keep-alive*",
             "*--txtestserver-strict*",
+            "*--txtestserver-tls*",
             "*txtestserver_engine*",
             "*txtestserver_keep_alive*",
             "*txtestserver_strict*",
-            "*--txtestserver-tls*",
             "*txtestserver_tls*",
         ]
     )
