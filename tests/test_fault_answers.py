@@ -11,9 +11,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import requests
+from twisted.logger import formatEvent
 
 from tests._clients import (
     CLIENTS,
@@ -32,7 +35,7 @@ from tests._clients import (
 from tests._leaks import assert_nothing_held
 from tests._raw import check_serving, connect, read_all
 from tests.conftest import ENGINES
-from txtestserver import TestServer
+from txtestserver import ServerSideError, TestServer
 from txtestserver._http.faults import GARBAGE
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
@@ -285,3 +288,147 @@ def test_the_docs_show_this_table() -> None:
     """docs/streams-and-faults.rst carries exactly the table these tests assert."""
     page = Path(__file__).resolve().parent.parent / "docs" / "streams-and-faults.rst"
     assert table() in page.read_text(encoding="utf-8")
+
+
+# -- routes and queues ----------------------------------------------------------------------
+
+
+def test_a_fault_on_a_route_leaves_other_paths_alone(server: TestServer) -> None:
+    flaky = server.route("/flaky", name="flaky")
+    flaky.response["fault"] = "reset"
+    flaky.response_once["fault"] = "truncated"
+    flaky.response["data"] = b"route body"
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):  # the once value first
+        requests.get(server.get_url("/flaky"), timeout=PATIENCE)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.get_url("/flaky"), timeout=PATIENCE)
+    assert requests.get(server.get_url("/other"), timeout=PATIENCE).content == BODY
+    assert [(r["path"], r["route"], r["fault"]) for r in server.requests] == [
+        ("/flaky", "flaky", "truncated"),
+        ("/flaky", "flaky", "reset"),
+        ("/other", None, None),
+    ]
+    assert [r["fault"] for r in flaky.requests] == ["truncated", "reset"]
+
+
+def test_queued_faults_then_a_retrying_client_gets_through(server: TestServer) -> None:
+    """A retry policy meets two resets then the answer: the retry logic under test."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    server.add_response(fault="reset", count=2)
+    with requests.Session() as session:
+        session.mount("http://", HTTPAdapter(max_retries=Retry(total=3, backoff_factor=0)))
+        assert session.get(server.get_url("/retried"), timeout=PATIENCE).content == BODY
+    assert [r["fault"] for r in server.requests] == ["reset", "reset", None]
+    assert server.request["done"] is True
+
+
+def test_a_route_queue_of_faults_per_method(server: TestServer) -> None:
+    api = server.route("/api")
+    api.add_response(fault="empty", count=1, method="POST")
+    api.response["data"] = b"api"
+    assert requests.get(server.get_url("/api"), timeout=PATIENCE).content == b"api"
+    with pytest.raises(requests.ConnectionError):
+        requests.post(server.get_url("/api"), data=b"x", timeout=PATIENCE)
+    assert requests.post(server.get_url("/api"), data=b"x", timeout=PATIENCE).content == b"api"
+    assert [(r["method"], r["fault"]) for r in api.requests] == [
+        ("GET", None),
+        ("POST", "empty"),
+        ("POST", None),
+    ]
+
+
+# -- over TLS and HTTP/2 --------------------------------------------------------------------
+
+#: What httpx raises for each fault over HTTPS (HTTP/1.1 in TLS) and over
+#: HTTP/2, where a reset is RST_STREAM and the faults that write HTTP/1.x
+#: bytes of their own are refused (a 500 naming the fault, and a
+#: server-side error). docs/streams-and-faults.rst shows this table too.
+TLS_OUTCOMES: dict[str, tuple[str, str]] = {
+    "reset": ("httpx.RemoteProtocolError", "httpx.RemoteProtocolError"),
+    "empty": ("httpx.RemoteProtocolError", "httpx.RemoteProtocolError"),
+    "garbage": ("httpx.RemoteProtocolError", "500"),
+    "malformed_chunk": ("httpx.RemoteProtocolError", "500"),
+    "truncated": ("httpx.RemoteProtocolError", "h2.exceptions.InvalidBodyLengthError"),
+    "reset_mid_body": ("httpx.RemoteProtocolError", "httpx.RemoteProtocolError"),
+    "stall": ("httpx.ReadTimeout", "httpx.ReadTimeout"),
+    "no_answer": ("httpx.ReadTimeout", "httpx.ReadTimeout"),
+}
+
+
+@pytest.fixture(scope="module", params=[(e, h) for e in ENGINES for h in (False, True)])
+def tls_served(request: pytest.FixtureRequest) -> Iterator[TestServer]:
+    engine, http2 = request.param
+    server = TestServer(engine=engine, tls=True, http2=http2)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("fault", list(TLS_OUTCOMES))
+def test_faults_over_tls_and_http2(
+    tls_served: TestServer, fault: str, logged_errors: list[dict[str, Any]]
+) -> None:
+    server = tls_served
+    server.reset()
+    server.response["data"] = BODY
+    server.response["fault"] = fault
+    http2 = server.config.http2
+    expected = TLS_OUTCOMES[fault][1 if http2 else 0]
+    timeout = TIMEOUT if fault in HANGING else PATIENCE
+    with httpx.Client(verify=server.client_ssl_context(), http2=http2, timeout=timeout) as client:
+        if expected == "500":
+            answer = client.get(server.get_url(f"/{fault}"))
+            assert answer.http_version == "HTTP/2" and answer.status_code == 500
+            assert f"response['fault'] '{fault}' needs HTTP/1.x" in answer.text
+            with pytest.raises(ServerSideError, match=r"needs HTTP/1\.x"):
+                server.check()
+            forget_logged(logged_errors, "needs HTTP/1.x")
+        else:
+            with pytest.raises(Exception) as caught:
+                client.get(server.get_url(f"/{fault}"))
+            assert full_name(type(caught.value)) == full_name(resolve(expected))
+        del server.response["fault"]
+        assert client.get(server.get_url("/after")).content == BODY  # serving on
+    assert server.requests[0]["fault"] == fault
+    assert server.requests[0]["http_version"] == ("HTTP/2" if http2 else "HTTP/1.1")
+
+
+def forget_logged(logged_errors: list[dict[str, Any]], text: str) -> None:
+    """Drop the expected logged errors (the server logs what it answers 500)."""
+    expected = [e for e in logged_errors if text in formatEvent(e)]
+    assert expected, f"no error naming {text!r} was logged"
+    for event in expected:
+        logged_errors.remove(event)
+
+
+def test_raw_is_refused_over_http2(engine: str, logged_errors: list[dict[str, Any]]) -> None:
+    with TestServer(engine=engine, tls=True, http2=True) as server:
+        server.response["raw"] = RAW
+        with httpx.Client(verify=server.client_ssl_context(), http2=True) as client:
+            answer = client.get(server.get_url())
+        assert answer.status_code == 500
+        assert "response['raw'] needs HTTP/1.x" in answer.text
+        with pytest.raises(ServerSideError, match=r"response\['raw'\] needs HTTP/1.x"):
+            server.check()
+    forget_logged(logged_errors, "response['raw'] needs HTTP/1.x")
+
+
+def tls_table() -> str:
+    """The rows of the TLS and HTTP/2 table in docs/streams-and-faults.rst."""
+    lines = ["   * - fault", "     - HTTPS (HTTP/1.1)", "     - HTTP/2"]
+    for fault, outcomes in TLS_OUTCOMES.items():
+        lines.append(f"   * - ``{fault}``")
+        for outcome in outcomes:
+            lines.append(
+                "     - a ``500`` naming the fault, and a server-side error"
+                if outcome == "500"
+                else f"     - ``{outcome}``"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def test_the_docs_show_the_tls_table() -> None:
+    page = Path(__file__).resolve().parent.parent / "docs" / "streams-and-faults.rst"
+    assert tls_table() in page.read_text(encoding="utf-8")

@@ -371,3 +371,29 @@ def test_a_client_that_leaves_mid_stream_leaves_nothing(server: TestServer, clie
         stream(client, server.get_url("/leaving"), on_piece=leave)
     assert server.request["done"] is False
     assert_nothing_held(server)
+
+
+# -- routes and queues ------------------------------------------------------------------
+
+
+def test_a_route_streams_events_while_others_get_the_plain_answer(server: TestServer) -> None:
+    events = server.route("/events", method="GET")
+    events.response["headers"] = {"Content-Type": "text/event-stream"}
+    events.response["chunks"] = sse(["a", "b"])
+    events.response["chunk_delay"] = 0.01
+    server.response["data"] = b"plain"
+    with httpx.Client() as client:
+        with connect_sse(client, "GET", server.get_url("/events")) as source:
+            assert [e.data for e in source.iter_sse()] == ["a", "b"]
+        assert client.get(server.get_url("/elsewhere")).content == b"plain"
+    assert len(events.requests) == 1
+
+
+def test_queued_streams_in_order(server: TestServer) -> None:
+    server.add_response(chunks=["first ", "stream"], count=1)
+    server.add_response(data=b"x" * 50, throttle=1000, count=1)
+    server.response["data"] = b"after"
+    received = [stream("requests", server.get_url()) for _ in range(3)]
+    assert [r.body for r in received] == [b"first stream", b"x" * 50, b"after"]
+    assert received[0].headers["transfer-encoding"] == "chunked"
+    assert received[1].headers["content-length"] == "50"

@@ -27,7 +27,7 @@ from twisted.web.server import Request
 from zope.interface import implementer
 
 from .answers import ErrorAnswer, StaticAnswer
-from .writing import Reply, gone, start
+from .writing import Reply, gone, render_error, start
 
 __all__ = ["FAULTS", "GARBAGE", "FaultAnswer", "RawAnswer", "reset_when_sent"]
 
@@ -75,6 +75,16 @@ class FaultAnswer(NamedTuple):
         )
 
     def render(self, request: Request, reply: Reply) -> None:
+        if over_http2(request) and self.fault in HTTP1_ONLY:
+            render_error(
+                request,
+                500,
+                f"response['fault'] {self.fault!r} needs HTTP/1.x ({HTTP1_ONLY[self.fault]}); "
+                "over HTTP/2 use 'reset', 'empty', 'truncated', 'reset_mid_body', 'stall' "
+                "or 'no_answer'",
+                reply,
+            )
+            return
         FAULTS[self.fault](self, request, reply)
 
     def headers_then(self, request: Request, reply: Reply, body: bytes) -> None:
@@ -101,40 +111,60 @@ class RawAnswer(NamedTuple):
         return cls(data, values["sleep"])
 
     def render(self, request: Request, reply: Reply) -> None:
-        if not gone(request):
-            _connection(request).write(self.data)
+        if over_http2(request):
+            render_error(
+                request,
+                500,
+                "response['raw'] needs HTTP/1.x: an HTTP/2 stream has no bytes of its own "
+                "to replace",
+                reply,
+            )
+        elif not gone(request):
+            request.channel.write(self.data)
             _close(request)
 
 
 # -- the faults ------------------------------------------------------------------------------
 
+#: The faults that write HTTP/1.x bytes of their own, and why HTTP/2 has no
+#: such thing (over HTTP/2 they are refused: a server-side error, a 500).
+HTTP1_ONLY = {
+    "garbage": "its bytes would break the whole HTTP/2 connection, not one answer",
+    "malformed_chunk": "HTTP/2 has no chunked encoding",
+}
 
-def _connection(request: Request) -> Any:
+
+def over_http2(request: Request) -> bool:
     """
-    What writes bytes to the socket and closes it: the channel of an
-    HTTP/1.x request; for an HTTP/2 stream, its connection's (TLS)
-    transport: a fault is at the socket, so over HTTP/2 it hits the whole
-    connection (a stream has no socket of its own).
+    The request came on an HTTP/2 stream: faults then act on the stream (a
+    reset is RST_STREAM), not on the connection its neighbours share.
     """
-    channel: Any = request.channel
-    if request.clientproto == b"HTTP/2":
-        return channel._conn.transport
-    return channel
+    return request.clientproto == b"HTTP/2"
 
 
 def _transport(request: Request) -> Any:
-    """The TCP transport under the request (under TLS, and HTTP/2, too)."""
-    transport: Any = _connection(request).transport
+    """The TCP transport under the request (under TLS too)."""
+    transport: Any = request.channel.transport
     while getattr(transport, "transport", None) is not None:
         transport = transport.transport
     return transport
 
 
+def _abort(request: Request) -> None:
+    """Reset: TCP RST (HTTP/1.x), RST_STREAM (HTTP/2), dropping what is unsent."""
+    if over_http2(request):
+        channel: Any = request.channel
+        channel.abortConnection()
+    else:
+        _transport(request).abortConnection()
+
+
 def _close(request: Request) -> None:
     """Close (FIN) once what was written is sent."""
+    channel: Any = request.channel
     # HTTPChannel.loseConnection: the channel is the transport's producer,
     # which would otherwise keep the connection open.
-    _connection(request).loseConnection()
+    channel.loseConnection()
 
 
 @implementer(IPullProducer)
@@ -159,7 +189,13 @@ class _ResetWhenSent:
 
 
 def reset_when_sent(request: Request) -> None:
-    """Reset the connection once what was written to it is sent."""
+    """
+    Reset the connection once what was written to it is sent. (An HTTP/2
+    stream is reset at once: what it queued may be dropped.)
+    """
+    if over_http2(request):
+        _abort(request)
+        return
     transport = _transport(request)
     transport.setTcpNoDelay(True)  # no byte held back when the reset comes
     transport.unregisterProducer()  # the channel, which is done with
@@ -167,15 +203,18 @@ def reset_when_sent(request: Request) -> None:
 
 
 def _reset(answer: FaultAnswer, request: Request, reply: Reply) -> None:
-    _transport(request).abortConnection()
+    _abort(request)
 
 
 def _empty(answer: FaultAnswer, request: Request, reply: Reply) -> None:
-    _close(request)
+    if over_http2(request):
+        _abort(request)  # a stream cannot end without headers: it is reset
+    else:
+        _close(request)
 
 
 def _garbage(answer: FaultAnswer, request: Request, reply: Reply) -> None:
-    _connection(request).write(GARBAGE)
+    request.channel.write(GARBAGE)
     _close(request)
 
 
@@ -184,9 +223,8 @@ def _malformed_chunk(answer: FaultAnswer, request: Request, reply: Reply) -> Non
     request.responseHeaders.removeHeader(b"content-length")
     request.setHeader(b"transfer-encoding", b"chunked")
     request.write(b"")  # the status line and headers
-    # A chunk whose size line is not hexadecimal (over HTTP/2, which has no
-    # chunks, bytes that are not a frame).
-    _connection(request).write(b"not-a-chunk-size\r\n" + answer.body + b"\r\n")
+    # A chunk whose size line is not hexadecimal.
+    request.channel.write(b"not-a-chunk-size\r\n" + answer.body + b"\r\n")
     _close(request)
 
 
