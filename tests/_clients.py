@@ -26,8 +26,10 @@ CLIENTS = ["requests", "urllib3", "httpx", "aiohttp"]
 ALL_CLIENTS = [*CLIENTS, "treq"]
 
 #: The read timeout given to a client for ``stall`` and ``no_answer`` (the
-#: others answer at once; they get :data:`PATIENCE`).
-TIMEOUT = 0.3
+#: others answer at once; they get :data:`PATIENCE`). Long enough for a
+#: loaded machine to send a stall's headers before it (a client that times
+#: out before the headers raises something else).
+TIMEOUT = 0.5
 PATIENCE = 30.0
 
 #: Faults that leave the request unanswered until the client gives up.

@@ -35,6 +35,7 @@ from tests._clients import (
 from tests._leaks import assert_nothing_held
 from tests._raw import check_serving, connect, read_all
 from tests.conftest import ENGINES
+from tests.test_faults import wait_until
 from txtestserver import ServerSideError, TestServer
 from txtestserver._http.faults import GARBAGE
 
@@ -139,13 +140,15 @@ def test_hanging_faults_never_count_as_answered(server: TestServer, fault: str) 
     server.response["fault"] = fault
     with connect(server.port or 0) as sock:
         sock.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
-        sock.settimeout(0.2)
         head = b""
         if fault == "stall":
             while b"\r\n\r\n" not in head:
                 head += sock.recv(4096)
             assert head.startswith(b"HTTP/1.1 200 OK\r\n")
             assert b"\r\nContent-Length: 100\r\n" in head and head.endswith(b"\r\n\r\n")
+        else:
+            wait_until(lambda: server.request["path"] == "/hang", "the request to be recorded")
+        sock.settimeout(0.2)
         with pytest.raises(socket.timeout):
             sock.recv(1)  # nothing (more) comes
         assert server.request["done"] is False
