@@ -399,9 +399,15 @@ def test_faults_over_tls_and_http2(
 
 
 def forget_logged(logged_errors: list[dict[str, Any]], text: str) -> None:
-    """Drop the expected logged errors (the server logs what it answers 500)."""
+    """
+    Drop the expected logged errors (the server logs what it answers 500;
+    a server process's log reaches this process a moment later).
+    """
+    wait_until(
+        lambda: any(text in formatEvent(e) for e in logged_errors),
+        f"an error naming {text!r} to be logged",
+    )
     expected = [e for e in logged_errors if text in formatEvent(e)]
-    assert expected, f"no error naming {text!r} was logged"
     for event in expected:
         logged_errors.remove(event)
 
