@@ -146,7 +146,10 @@ def resolve(name: str) -> type:
 
 
 def full_name(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    # Python 3.10's asyncio has a TimeoutError of its own (3.11 made it the
+    # builtin one): aiohttp raises it for a timeout.
+    return "builtins.TimeoutError" if name == "asyncio.exceptions.TimeoutError" else name
 
 
 #: Errors worth naming as what lies under a client's exception.
