@@ -25,13 +25,37 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="module")
+def module_servers() -> Iterator[dict[str, TestServer]]:
+    """
+    The servers the tests of one module share, by engine: a server process
+    takes half a second to start, a reset takes microseconds. Stopped at
+    the end of the module.
+    """
+    servers: dict[str, TestServer] = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture
-def server(engine: str) -> Iterator[TestServer]:
-    """A started server, stopped after the test."""
-    server = TestServer(engine=engine)
-    server.start()
+def server(engine: str, module_servers: dict[str, TestServer]) -> Iterator[TestServer]:
+    """
+    A started server with nothing set and nothing recorded (the module's
+    server of this engine, reset). A test that stops it, or starts it again
+    with other settings, gets it replaced for the next test.
+    """
+    server = module_servers.get(engine)
+    if server is None:
+        server = module_servers[engine] = TestServer(engine=engine)
+        server.start()
+    else:
+        server.reset()
+    config = server.config
     yield server
-    server.stop()
+    if server.port is None or server.config != config:
+        del module_servers[engine]
+        server.stop()
 
 
 @pytest.fixture
