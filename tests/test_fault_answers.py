@@ -69,7 +69,8 @@ def call(server: TestServer, client: str, path: str, fault: str) -> Outcome:
     error = caught.value
     sent = len(server.requests) - before
     expected = FAULT_OUTCOMES[fault][client]
-    raised = expected.raised if type(error) is resolve(expected.raised) else full_name(type(error))
+    same = full_name(type(error)) == full_name(resolve(expected.raised))
+    raised = expected.raised if same else full_name(type(error))
     return Outcome(raised, underlying(error), sent)
 
 

@@ -489,6 +489,11 @@ def test_factory_makes_a_strict_server(test_server_factory):
         server.check()
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # anyio 4.0 runs each test under trio too, which is not installed
+
+
 @pytest.mark.anyio
 async def test_async_session_server_is_strict(async_test_server):
     assert async_test_server.config.strict is True
