@@ -20,6 +20,17 @@ pytestmark = pytest.mark.usefixtures("quiet_errors")
 
 
 @pytest.fixture
+def server(engine: str) -> Iterator[TestServer]:
+    """
+    A server of its own for each test (not the module's shared one): these
+    tests cause errors on purpose, and what a server process logs reaches
+    this process only by its stop, before :func:`quiet_errors` forgets it.
+    """
+    with TestServer(engine=engine) as server:
+        yield server
+
+
+@pytest.fixture
 def quiet_errors(logged_errors: list[dict[str, Any]]) -> Iterator[None]:
     """These tests cause errors on purpose: what is logged for them is expected."""
     yield
