@@ -273,7 +273,7 @@ class _ServerProcess(ProcessProtocol):
             self._cancel_timer()
             self._process.write(event_line("stop"))
             self._process.closeStdin()
-            self._timer = self._reactor.callLater(STOP_GRACE, self._kill)
+            self._timer = self._reactor.callLater(STOP_GRACE, self._grace_over)
         return d
 
     def abandon(self) -> None:
@@ -284,6 +284,7 @@ class _ServerProcess(ProcessProtocol):
     def _cancel_start(self, _: Deferred[int]) -> None:
         """The caller gave up waiting for the start (a timeout, cancel())."""
         self._state = "stopping"
+        self._cancel_timer()  # the start timeout: nothing is left to time out
         self._kill()
 
     def _start_timed_out(self) -> None:
@@ -297,8 +298,14 @@ class _ServerProcess(ProcessProtocol):
             )
         )
 
-    def _kill(self) -> None:
+    def _grace_over(self) -> None:
+        """The polite stop took too long."""
         self._timer = None
+        self._kill()
+
+    def _kill(self) -> None:
+        if self._process is None:
+            return  # not spawned yet
         with contextlib.suppress(ProcessExitedAlready):
             self._process.signalProcess("KILL")
 
