@@ -48,6 +48,13 @@ def pid(request: Request) -> bytes:
     return str(os.getpid()).encode()
 
 
+def environment_mark(request: Request) -> bytes:
+    """The server process's ``TXTESTSERVER_MARK`` environment variable."""
+    import os
+
+    return os.environ.get("TXTESTSERVER_MARK", "unset").encode()
+
+
 def prints(request: Request) -> bytes:
     """Writes to stdout without a newline: must not disturb the server."""
     print("stray output, no newline", end="", flush=True)

@@ -7,6 +7,7 @@ thread engine is tested in test_blocking.py and tests/trial/ for both.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -22,10 +23,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.test_blocking import fetch
-from txtestserver import TestServer, TestServerError
+from txtestserver import AsyncTestServer, TestServer, TestServerError
 from txtestserver._engines import subprocess as engine_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,6 +213,47 @@ def test_engine_start_timeout_names_the_reason(
         TestServerError, match=r"(?s)did not report its port within 1\.0 s.*stuck in import"
     ):
         server.start()
+
+
+# -- the server process started ahead of time ------------------------------------------------
+
+
+def test_servers_one_after_another_each_serve_their_own_state() -> None:
+    """The second server and later ones use the process started ahead of time."""
+    pids = []
+    for n in range(3):
+        with TestServer(engine="subprocess") as server:
+            server.response["data"] = f"server {n}".encode()
+            assert fetch(server.get_url())[2] == f"server {n}".encode()
+            server.response["callback"] = "tests.callbacks:pid"
+            pids.append(fetch(server.get_url())[2])
+            assert [r["path"] for r in server.requests] == ["/", "/"]
+    assert len(set(pids)) == 3  # a process of its own each time
+
+
+@pytest.mark.parametrize("face", ["blocking", "asyncio"])
+def test_a_server_process_has_the_environment_of_its_start(
+    monkeypatch: pytest.MonkeyPatch, face: str
+) -> None:
+    """
+    A process started ahead of time with another environment is not used:
+    the server sees os.environ as it is at start().
+    """
+    for mark in ("first", "second"):
+        monkeypatch.setenv("TXTESTSERVER_MARK", mark)
+        if face == "blocking":
+            with TestServer(engine="subprocess") as server:
+                server.response["callback"] = "tests.callbacks:environment_mark"
+                assert fetch(server.get_url())[2] == mark.encode()
+        else:
+            assert asyncio.run(environment_mark_through_async_face()) == mark.encode()
+
+
+async def environment_mark_through_async_face() -> bytes:
+    async with AsyncTestServer(engine="subprocess") as server:
+        server.response["callback"] = "tests.callbacks:environment_mark"
+        async with httpx.AsyncClient() as client:
+            return (await client.get(server.get_url())).content
 
 
 # -- a server process that dies or hangs ----------------------------------------------------

@@ -170,7 +170,12 @@ class ServerCore:
             self._authority = authority()
         self._call_timeout = check_seconds("call_timeout", call_timeout)
         self._reactor = self._reactor_for(reactor)
-        self._engine = make_engine(engine, self._reactor, call_timeout=self._call_timeout)
+        self._engine = make_engine(
+            engine,
+            self._reactor,
+            call_timeout=self._call_timeout,
+            owns_reactor=self._owns_reactor,
+        )
         #: The engine's name.
         self.engine = engine
         store = self._engine.store
@@ -193,6 +198,9 @@ class ServerCore:
         self.errors = ErrorsView(store, self.request)
         # While running: our "before shutdown" trigger on the reactor.
         self._shutdown_trigger: Any = None
+
+    #: The reactor is txtestserver's own, not the test's (see make_engine).
+    _owns_reactor = False
 
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:

@@ -228,6 +228,8 @@ class PrivateReactorCore(ServerCore):
     :func:`reactor_thread`'s.
     """
 
+    _owns_reactor = True
+
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
         own: ProcessReactor = reactor_thread().reactor

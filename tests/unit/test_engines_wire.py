@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from txtestserver._engines.wire import (
     ServerEvents,
     child_argv,
     event_line,
-    parse_argv,
+    read_serve_line,
+    serve_line,
 )
 
 
@@ -62,7 +64,42 @@ def test_a_stray_line_is_logged_and_skipped(line: bytes) -> None:
     assert [e for e in warnings if e.get("log_level") == LogLevel.warn]
 
 
-def test_the_config_crosses_as_one_document() -> None:
+def pipe_holding(data: bytes) -> int:
+    """The reading end of a pipe that holds ``data``, then ends."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    return read
+
+
+def test_the_config_crosses_as_one_document_in_the_serve_line() -> None:
     config = ServerConfig(address="::1", keep_alive=True, header_size_limit=99)
-    argv = child_argv("/some/dir", config)
-    assert parse_argv(argv[3:]) == ("/some/dir", config)
+    fd = pipe_holding(serve_line("/some/dir", config) + event_line("stop"))
+    try:
+        assert read_serve_line(fd) == ("/some/dir", config)
+        # What follows the serve line is left for the next reader.
+        assert os.read(fd, 100) == b"stop\n"
+    finally:
+        os.close(fd)
+
+
+def test_no_serve_line_before_the_end_of_stdin_is_none() -> None:
+    fd = pipe_holding(b"")
+    try:
+        assert read_serve_line(fd) is None
+    finally:
+        os.close(fd)
+
+
+def test_another_first_line_is_an_error() -> None:
+    fd = pipe_holding(event_line("stop"))
+    try:
+        with pytest.raises(ValueError, match="expected a serve line"):
+            read_serve_line(fd)
+    finally:
+        os.close(fd)
+
+
+def test_the_command_line_names_no_settings() -> None:
+    assert child_argv()[1] == "-c"
+    assert len(child_argv()) == 3

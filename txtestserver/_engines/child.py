@@ -1,10 +1,14 @@
 """
 The server process of the subprocess engine::
 
-    python -m txtestserver._engines.child DIRECTORY CONFIG_JSON
+    python -m txtestserver._engines.child
 
-It serves the same resource as the thread engine (:func:`~txtestserver._http.listen.serve`),
-over a :class:`~txtestserver._state.files.FileStore` attached to the state
+It imports what it serves with, then reads its first line on stdin
+(:func:`.wire.read_serve_line`): its state directory and its config. The
+test process may start it ahead of time, so that a later ``start()`` does
+not wait for the imports. It serves the same resource as the thread
+engine (:func:`~txtestserver._http.listen.serve`), over a
+:class:`~txtestserver._state.files.FileStore` attached to the state
 directory that the test process made, with the
 :class:`~txtestserver._config.ServerConfig` it was given.
 
@@ -44,7 +48,7 @@ from twisted.python.failure import Failure
 from .._errors import TestServerError
 from .._state.files import LOG, FileStore
 from .._state.store import Ticket
-from .wire import LineReader, ParentEvents, event_line, parse_argv
+from .wire import LineReader, ParentEvents, event_line, read_serve_line
 
 __all__ = ["main"]
 
@@ -82,6 +86,9 @@ class _Control(LineReader):
         super().__init__(self, ParentEvents)
         self._stop = stop
 
+    def serve(self, directory: str, config: str) -> None:
+        """A second ``serve`` line: we serve already (see :func:`main`)."""
+
     def stop(self) -> None:
         self._stop(0, False)
 
@@ -101,11 +108,11 @@ def _error_text(event: dict[str, Any]) -> str:
     return text + "\n" + failure.getTraceback() if failure is not None else text
 
 
-def main(argv: list[str]) -> int:
+def main() -> int:
     """
-    Serve until stdin closes or SIGTERM; return the exit code.
-
-    :param argv: ``[DIRECTORY, CONFIG_JSON]`` (:func:`.wire.child_argv`).
+    Import, read what to serve from stdin, serve until stdin closes or
+    SIGTERM; return the exit code (0 also when stdin ends before the
+    ``serve`` line: nobody needed this server).
     """
     from twisted.internet import reactor as global_reactor
     from twisted.internet import stdio
@@ -116,10 +123,13 @@ def main(argv: list[str]) -> int:
 
     reactor: Any = global_reactor
     try:
-        directory, config = parse_argv(argv)
+        settings = read_serve_line(0)
     except (ValueError, TestServerError) as e:
-        sys.stderr.write(f"bad command line {argv!r}: {e}\n")
+        sys.stderr.write(f"bad serve line: {e}\n")
         return EXIT_START_FAILED
+    if settings is None:
+        return 0
+    directory, config = settings
     exit_code = 0
     stopping = False
     forsaken = False  # the test process went away without a stop line
@@ -189,7 +199,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
+    code = main()
     sys.stdout.flush()
     sys.stderr.flush()
     # Everything is closed or written: skip the interpreter's slow teardown.

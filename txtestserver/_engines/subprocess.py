@@ -4,8 +4,12 @@ Python process (:mod:`.child`), with the state in files.
 
 The test process makes a private state directory (a
 :class:`~txtestserver._state.files.FileStore`), spawns the server process
-with ``reactor.spawnProcess`` and reads its event lines (:mod:`.wire`):
-``listening`` fires ``start()``, and each ``answered`` wakes the waits. A
+with ``reactor.spawnProcess``, tells it what to serve (its first stdin
+line) and reads its event lines (:mod:`.wire`): ``listening`` fires
+``start()``, and each ``answered`` wakes the waits. On a reactor of its own
+(:class:`WarmProcess`) the engine keeps the next server process started
+ahead of time: its imports, most of a start, are done when ``start()``
+comes. A
 ``stop`` line on the server's stdin, then its end, asks it to stop; a server
 that does not exit within :data:`STOP_GRACE` seconds is killed. (The end of
 stdin without ``stop`` means the test process is gone: the server then
@@ -37,9 +41,9 @@ from .._reactor_thread import confine_reaping
 from .._state.files import LOG, FileStore
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
-from .wire import LineReader, ServerEvents, child_argv, event_line
+from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
 
-__all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine"]
+__all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine", "WarmProcess", "warm_process"]
 
 #: Seconds the server process may take to report its port.
 START_TIMEOUT = 30.0
@@ -97,6 +101,67 @@ def import_path() -> str:
     return os.pathsep.join(entries)
 
 
+def _spawn(reactor: ProcessReactor, env: dict[str, str]) -> _ServerProcess:
+    """
+    Start a server process that imports, then waits for its ``serve`` line.
+
+    :raise TestServerError: the interpreter cannot be started.
+    """
+    server = _ServerProcess(reactor, env)
+    try:
+        reactor.spawnProcess(
+            server, sys.executable, child_argv(), env=env, childFDs={0: "w", 1: "r", 2: "r"}
+        )
+    except Exception as e:
+        server.ended = True
+        raise TestServerError(f"cannot start the server process {sys.executable}: {e}") from e
+    return server
+
+
+class WarmProcess:
+    """
+    One server process started ahead of time on a reactor: the next
+    ``start()`` takes it with its imports done (half a second of a start)
+    instead of spawning one. Only for a reactor that txtestserver owns (the
+    private reactor thread): on a reactor of the test's (trial's) a process
+    waiting between tests would be a leftover.
+
+    :param reactor: spawns the processes.
+    """
+
+    def __init__(self, reactor: ProcessReactor) -> None:
+        self._reactor = reactor
+        self._waiting: _ServerProcess | None = None
+
+    def take(self, env: dict[str, str]) -> _ServerProcess | None:
+        """The waiting process if it is alive and has ``env``, else None."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and (waiting.ended or waiting.env != env):
+            waiting.retire()
+            return None
+        return waiting
+
+    def refill(self, env: dict[str, str]) -> None:
+        """Start the next process now, unless one waits already."""
+        if self._waiting is None or self._waiting.ended:
+            try:
+                self._waiting = _spawn(self._reactor, env)
+            except TestServerError:
+                self._waiting = None  # the next start() reports it
+
+
+#: The warm process of each reactor that has one (:func:`warm_process`).
+_WARM: weakref.WeakKeyDictionary[Any, WarmProcess] = weakref.WeakKeyDictionary()
+
+
+def warm_process(reactor: ProcessReactor) -> WarmProcess:
+    """The :class:`WarmProcess` of ``reactor`` (one per reactor)."""
+    warm = _WARM.get(reactor)
+    if warm is None:
+        warm = _WARM[reactor] = WarmProcess(reactor)
+    return warm
+
+
 class SubprocessEngine:
     """
     Serves from a child Python process; the state crosses as files.
@@ -104,15 +169,20 @@ class SubprocessEngine:
     :param reactor: spawns and watches the server process.
     :param call_timeout: the longest a read or write of the state waits for
         the server process to release the state lock.
+    :param owns_reactor: ``reactor`` is txtestserver's own: keep a process
+        started ahead of time there for the next start (:class:`WarmProcess`).
     """
 
     portable = True
 
-    def __init__(self, reactor: ProcessReactor, call_timeout: float = 10.0) -> None:
+    def __init__(
+        self, reactor: ProcessReactor, call_timeout: float = 10.0, owns_reactor: bool = False
+    ) -> None:
         self._reactor = reactor
         self._files = FileStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
+        self._warm = warm_process(reactor) if owns_reactor else None
 
     def start(
         self,
@@ -132,21 +202,24 @@ class SubprocessEngine:
             except OSError as e:
                 self._files.close()
                 raise TestServerError(f"cannot write the TLS credentials: {e}") from e
-        server = _ServerProcess(self._reactor, self._files, on_answered, on_lost)
         env = dict(os.environ, PYTHONPATH=import_path())
-        try:
-            self._reactor.spawnProcess(
-                server,
-                sys.executable,
-                child_argv(directory, config),
-                env=env,
-                childFDs={0: "w", 1: "r", 2: "r"},
-            )
-        except Exception as e:
-            server.abandon()
-            self._files.close()
-            raise TestServerError(f"cannot start the server process {sys.executable}: {e}") from e
+        server = self._warm.take(env) if self._warm is not None else None
+        if server is None:
+            try:
+                server = _spawn(self._reactor, env)
+            except TestServerError:
+                self._files.close()
+                raise
+        server.serve(self._files, directory, config, on_answered, on_lost)
         self._server = server
+        if self._warm is not None:
+            warm = self._warm
+
+            def refill(port: int) -> int:
+                warm.refill(env)
+                return port
+
+            return server.started.addCallback(refill)
         return server.started
 
     def stop(self) -> Deferred[None]:
@@ -166,26 +239,45 @@ class _ServerProcess(ProcessProtocol):
     :ivar ended: the process has exited and the store is closed.
     """
 
-    def __init__(
-        self,
-        reactor: ProcessReactor,
-        store: FileStore,
-        on_answered: Callable[[Ticket], None],
-        on_lost: Callable[[TestServerError], None],
-    ) -> None:
+    def __init__(self, reactor: ProcessReactor, env: dict[str, str]) -> None:
         self._reactor = reactor
-        self._store = store
-        self._on_answered = on_answered
-        self._on_lost = on_lost
+        #: The environment it was started with.
+        self.env = env
+        self._store: Any = None
+        self._on_answered: Callable[[Ticket], None] = lambda ticket: None
+        self._on_lost: Callable[[TestServerError], None] = lambda error: None
         self.started: Deferred[int] = Deferred(self._cancel_start)
         self.ended = False
-        self._state = "starting"  # then "running", "stopping"
+        self._state = "waiting"  # then "starting", "running", "stopping"
         self._stopped: list[Deferred[None]] = []
         self._lines = LineReader(self, ServerEvents)
         self._stderr = bytearray()
-        self._timer: Any = reactor.callLater(START_TIMEOUT, self._start_timed_out)
+        self._timer: Any = None
         self._watcher: _ExitWatcher | None = None
         self._process: Any = None
+
+    def serve(
+        self,
+        store: FileStore,
+        directory: str,
+        config: ServerConfig,
+        on_answered: Callable[[Ticket], None],
+        on_lost: Callable[[TestServerError], None],
+    ) -> None:
+        """Say what to serve (the ``serve`` line); :attr:`started` fires once it listens."""
+        self._store = store
+        self._on_answered = on_answered
+        self._on_lost = on_lost
+        self._state = "starting"
+        self._timer = self._reactor.callLater(START_TIMEOUT, self._start_timed_out)
+        if self._process is not None:
+            self._process.write(serve_line(directory, config))
+
+    def retire(self) -> None:
+        """A process that waited and is not needed: end its stdin, so it exits."""
+        if self._state == "waiting" and self._process is not None:
+            self._state = "stopping"
+            self._process.closeStdin()
 
     def connectionMade(self) -> None:
         self._process = self.transport
@@ -236,6 +328,8 @@ class _ServerProcess(ProcessProtocol):
         self._cancel_timer()
         if self._watcher is not None:
             self._watcher.close()
+        if self._store is None:  # it waited, and was not needed (or died waiting)
+            return
         status = _exit_status(reason.value)
         if state == "starting":
             error = TestServerError(
@@ -275,11 +369,6 @@ class _ServerProcess(ProcessProtocol):
             self._process.closeStdin()
             self._timer = self._reactor.callLater(STOP_GRACE, self._grace_over)
         return d
-
-    def abandon(self) -> None:
-        """spawnProcess failed: forget the timer."""
-        self._cancel_timer()
-        self.ended = True
 
     def _cancel_start(self, _: Deferred[int]) -> None:
         """The caller gave up waiting for the start (a timeout, cancel())."""

@@ -2,9 +2,12 @@
 What the test process and the server process say to each other: the whole
 contract between :mod:`.subprocess` (the parent) and :mod:`.child`.
 
-- The server process gets its :class:`~txtestserver._config.ServerConfig` as
-  one JSON document and its state directory on the command line
-  (:func:`child_argv`).
+- The server process imports what it serves with, then reads its first
+  line on stdin: ``serve`` with its state directory and its
+  :class:`~txtestserver._config.ServerConfig` as one JSON document
+  (:func:`serve_line`, :func:`read_serve_line`). So a process can be started
+  ahead of time, before anyone knows its settings (its imports are most of
+  its start).
 - It writes one line per event to its stdout: ``EVENT`` or ``EVENT JSON``,
   where the events are the methods of :class:`ServerEvents`. A new event is
   one method there, one :func:`event_line` call in the child and one handler
@@ -19,6 +22,7 @@ contract between :mod:`.subprocess` (the parent) and :mod:`.child`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Protocol
 
@@ -33,7 +37,8 @@ __all__ = [
     "ServerEvents",
     "child_argv",
     "event_line",
-    "parse_argv",
+    "read_serve_line",
+    "serve_line",
 ]
 
 _log = Logger()
@@ -66,6 +71,12 @@ class ServerEvents(Protocol):
 class ParentEvents(Protocol):
     """The lines the test process writes to the server's stdin."""
 
+    def serve(self, directory: str, config: str) -> None:
+        """
+        The first line, read before anything else (:func:`read_serve_line`):
+        serve from ``directory`` with ``config`` (a ServerConfig document).
+        """
+
     def stop(self) -> None:
         """
         Stop politely (the test process called ``stop()``): it reads the
@@ -73,14 +84,35 @@ class ParentEvents(Protocol):
         """
 
 
-def child_argv(directory: str, config: ServerConfig) -> list[str]:
+def child_argv() -> list[str]:
     """The command line of the server process."""
-    return [sys.executable, "-c", _RUN_CHILD, directory, config.to_json()]
+    return [sys.executable, "-c", _RUN_CHILD]
 
 
-def parse_argv(argv: list[str]) -> tuple[str, ServerConfig]:
-    """The inverse of :func:`child_argv` (without the interpreter part)."""
-    directory, document = argv
+def serve_line(directory: str, config: ServerConfig) -> bytes:
+    """The first line on the server process's stdin: what to serve, and how."""
+    return event_line("serve", directory, config.to_json())
+
+
+def read_serve_line(fd: int) -> tuple[str, ServerConfig] | None:
+    """
+    Read the :func:`serve_line` from ``fd`` (the server process's stdin),
+    a byte at a time: what follows it (a ``stop``) is left for the reader
+    that comes next. None at the end of the input: the test process needed
+    no server after all.
+
+    :raise ValueError: the line is not a ``serve`` line.
+    """
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            return None
+        line += byte
+    name, _, arguments = bytes(line).partition(b" ")
+    if name != b"serve":
+        raise ValueError(f"expected a serve line, got {bytes(line)[:80]!r}")
+    directory, document = json.loads(arguments)
     return directory, ServerConfig.from_json(document)
 
 
