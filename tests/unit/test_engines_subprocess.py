@@ -147,3 +147,13 @@ def test_a_warm_process_that_died_is_not_taken(spawned: list[Any]) -> None:
     assert warm.take(ENV) is None
     warm.refill(ENV)  # a new one replaces it
     assert len(spawned) == 2
+
+
+def test_the_name_of_the_current_test_is_no_other_environment(spawned: list[Any]) -> None:
+    """pytest changes PYTEST_CURRENT_TEST for each test and phase: the process is still used."""
+    warm = WarmProcess(Clock())  # type: ignore[arg-type]
+    warm.refill({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_one (call)"})
+    taken = warm.take({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_two (setup)"})
+    assert taken is spawned[0][0]
+    warm.refill(ENV)  # outside a test: no name at all
+    assert warm.take({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_two (call)"}) is spawned[1][0]

@@ -136,7 +136,7 @@ class WarmProcess:
     def take(self, env: dict[str, str]) -> _ServerProcess | None:
         """The waiting process if it is alive and has ``env``, else None."""
         waiting, self._waiting = self._waiting, None
-        if waiting is not None and (waiting.ended or waiting.env != env):
+        if waiting is not None and (waiting.ended or not _same_environment(waiting.env, env)):
             waiting.retire()
             return None
         return waiting
@@ -148,6 +148,17 @@ class WarmProcess:
                 self._waiting = _spawn(self._reactor, env)
             except TestServerError:
                 self._waiting = None  # the next start() reports it
+
+
+#: Environment variables that change under a running test without meaning
+#: anything to the server: pytest names the current test and phase in one.
+_VOLATILE = ("PYTEST_CURRENT_TEST",)
+
+
+def _same_environment(one: dict[str, str], other: dict[str, str]) -> bool:
+    """``one`` and ``other`` are the same environment but for :data:`_VOLATILE`."""
+    stable = [{n: v for n, v in env.items() if n not in _VOLATILE} for env in (one, other)]
+    return stable[0] == stable[1]
 
 
 #: The warm process of each reactor that has one (:func:`warm_process`).
