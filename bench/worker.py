@@ -68,6 +68,24 @@ def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def start_in_a_run(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    start() of each server in a run of tests that each take ``pause``
+    seconds (the server serves that long before its stop); milliseconds,
+    the first start (one-time set-up) left out. For the subprocess engine
+    the gap is when the next server process is started ahead.
+    """
+    starts: list[float] = []
+    for _ in range(p["cycles"] + 1):
+        t = time.perf_counter()
+        server = make(name, False)
+        server.start()
+        starts.append(time.perf_counter() - t)
+        time.sleep(p["pause"])  # the test
+        server.stop()
+    return {"value": statistics.median(starts[1:]) * 1000}
+
+
 def newconn(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     Sequential urllib requests, a new connection each (with ``tls``: a TLS
@@ -317,6 +335,7 @@ def serve(name: str, p: dict[str, Any]) -> None:
 
 ITEMS = {
     "cycle": cycle,
+    "start_in_a_run": start_in_a_run,
     "newconn": newconn,
     "keepalive": keepalive,
     "routes": routes,
