@@ -134,27 +134,12 @@ def logged_errors(server: TestServer) -> int:
 
 
 def server_pid(server: TestServer) -> int | None:
-    """The pid of the process that serves (Linux: found through /proc)."""
+    """The pid of the process that serves (the engine's record of its server process)."""
     if server.engine == "thread":
         return os.getpid()
-    directory = getattr(server._engine.store, "directory", None)
-    if not directory or not os.path.isdir("/proc"):
-        return None
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        # The child is started with -c (runpy) or -m: its module name is in an argument.
-        if (
-            any(b"txtestserver._engines.child" in arg for arg in argv)
-            and directory.encode() in argv
-        ):
-            return int(name)
-    return None
+    running = getattr(server._engine, "_server", None)
+    pid = getattr(getattr(running, "_process", None), "pid", None)
+    return pid if isinstance(pid, int) else None
 
 
 def rss_kib(server: TestServer) -> int | None:

@@ -13,6 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: How the rows of each engine start in the stress run's table.
+ENGINE_ROWS = ("thread ", "subprocess ")
+
+
 def test_stress_command_smoke_run() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "stress", "--quick", "--fuzz-cases", "300", "--max-seconds", "120"],
@@ -32,3 +36,6 @@ def test_stress_command_smoke_run() -> None:
             "load 10x100 keep-alive",
         ):
             assert f"{engine:<11}{phase}" in done.stdout, done.stdout
+    # The memory of the serving process is found in both engines.
+    rows = [line for line in done.stdout.splitlines() if line.startswith(tuple(ENGINE_ROWS))]
+    assert rows and not any(" n/a " in row for row in rows), done.stdout
