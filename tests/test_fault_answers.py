@@ -44,20 +44,11 @@ pytestmark = pytest.mark.usefixtures("logged_errors")
 BODY = b"0123456789" * 10
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def served(request: pytest.FixtureRequest) -> Iterator[TestServer]:
-    """One server per engine for the whole module (a server process starts once)."""
-    server = TestServer(engine=request.param)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def server(served: TestServer) -> TestServer:
-    served.reset()
-    served.response["data"] = BODY
-    return served
+def server(server: TestServer) -> TestServer:
+    """The module's server of the engine (conftest), answering BODY."""
+    server.response["data"] = BODY
+    return server
 
 
 def call(server: TestServer, client: str, path: str, fault: str) -> Outcome:

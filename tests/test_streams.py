@@ -24,7 +24,6 @@ from twisted.internet.threads import blockingCallFromThread
 from tests._clients import CLIENTS, PATIENCE, stream
 from tests._leaks import assert_nothing_held
 from tests._raw import check_serving, connect, read_all
-from tests.conftest import ENGINES
 from txtestserver import TestServer, TestServerError, ndjson, sse
 from txtestserver._http.streams import _Pacer
 
@@ -32,20 +31,6 @@ pytestmark = pytest.mark.usefixtures("logged_errors")
 
 PIECES = [b"alpha ", "beta ", b"gamma"]
 JOINED = b"alpha beta gamma"
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def served(request: pytest.FixtureRequest) -> Iterator[TestServer]:
-    server = TestServer(engine=request.param)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(served: TestServer) -> TestServer:
-    served.reset()
-    return served
 
 
 # -- chunks -------------------------------------------------------------------------------
