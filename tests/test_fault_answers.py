@@ -45,8 +45,12 @@ BODY = b"0123456789" * 10
 
 
 @pytest.fixture
-def server(server: TestServer) -> TestServer:
-    """The module's server of the engine (conftest), answering BODY."""
+def server(server: TestServer, engine: str) -> TestServer:
+    """
+    The module's server of the engine (conftest), answering BODY. (It names
+    ``engine`` too: pytest before 9 does not parametrize a test through the
+    fixture an override of the same name replaces.)
+    """
     server.response["data"] = BODY
     return server
 
