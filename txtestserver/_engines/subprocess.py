@@ -265,7 +265,7 @@ class _ServerProcess(ProcessProtocol):
         self._stderr = bytearray()
         self._timer: Any = None
         self._watcher: _ExitWatcher | None = None
-        self._process: Any = None
+        self._process: Any = None  # set by connectionMade, within spawnProcess
 
     def serve(
         self,
@@ -281,12 +281,11 @@ class _ServerProcess(ProcessProtocol):
         self._on_lost = on_lost
         self._state = "starting"
         self._timer = self._reactor.callLater(START_TIMEOUT, self._start_timed_out)
-        if self._process is not None:
-            self._process.write(serve_line(directory, config))
+        self._process.write(serve_line(directory, config))
 
     def retire(self) -> None:
         """A process that waited and is not needed: end its stdin, so it exits."""
-        if self._state == "waiting" and self._process is not None:
+        if self._state == "waiting":
             self._state = "stopping"
             self._process.closeStdin()
 
@@ -404,8 +403,6 @@ class _ServerProcess(ProcessProtocol):
         self._kill()
 
     def _kill(self) -> None:
-        if self._process is None:
-            return  # not spawned yet
         with contextlib.suppress(ProcessExitedAlready):
             self._process.signalProcess("KILL")
 
