@@ -26,12 +26,27 @@ author = "txtestserver developers"
 copyright = "txtestserver developers"
 release = version = txtestserver.__version__
 
-extensions = ["sphinx.ext.autodoc"]
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx_copybutton",  # a copy button on every example
+    "sphinx_design",  # tabs: one example in each face
+    "sphinxcontrib.towncrier.ext",  # changelog.d/ on the changelog page
+]
 exclude_patterns = ["_build"]
 default_role = "code"
-pygments_style = "sphinx"
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"txtestserver {release}"
+html_static_path = ["_static"]
+html_css_files = ["wide.css"]
+
+# The copy button leaves out the prompts of shell and interpreter examples.
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+
+# The changes not released yet, from changelog.d/ (towncrier build --draft).
+towncrier_draft_autoversion_mode = "draft"
+towncrier_draft_include_empty = True
+towncrier_draft_working_directory = ROOT
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
