@@ -157,6 +157,21 @@ def test_example_passes_under_its_runner(example: Example, tmp_path: Path) -> No
         assert re.search(r"^Ran [1-9]\d* tests?|PASSED \(successes=[1-9]", output, re.M), output
 
 
+# Sentences that once contradicted what the package does; none may come back.
+STALE = [
+    "plain HTTP/1.1 only",  # TLS and HTTP/2 exist
+    "Do not mix the two faces",  # the faces mix in one process
+    "For routing in txtestserver, use a",  # routes exist
+    "use pytest-httpserver for per-path answers",
+]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_no_stale_sentence(source: Path) -> None:
+    text = " ".join(source.read_text(encoding="utf-8").split())
+    assert [s for s in STALE if s.lower() in text.lower()] == []
+
+
 def test_quickstart_script() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
