@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import ssl
 from collections.abc import Callable, Mapping
@@ -371,6 +372,22 @@ class ServerCore:
         """The routes, in registration order."""
         routes = self._engine.store.read(lambda table: table.routes())
         return [self._route_view(*route) for route in routes]
+
+    def load_routes(self, source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Route]:
+        """
+        Add the routes and answers of a routes document: the whole
+        conversation in a file (JSON, or TOML by its suffix), the same one
+        ``txtestserver --routes FILE`` serves (:doc:`conversations`).
+
+        :param source: the file's path, or the document as a dict.
+        :return: the routes added, in the document's order.
+        :raise TestServerError: the document is malformed or a value can
+            never work; the message names the entry and the name, and no
+            route of the document is left on the server.
+        """
+        from ._routes_file import load_routes
+
+        return load_routes(self, source if isinstance(source, Mapping) else os.fspath(source))
 
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
         return Route(
