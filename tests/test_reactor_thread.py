@@ -58,7 +58,8 @@ def test_child_is_reaped_only_in_its_reactor_thread() -> None:
     from twisted.internet.process import reapAllProcesses
     from twisted.internet.protocol import ProcessProtocol
 
-    from txtestserver._reactor_thread import confine_reaping, reactor_thread
+    from txtestserver._engines.reaping import confine_reaping
+    from txtestserver._private import reactor_thread
 
     thread = reactor_thread()
     thread.start()

@@ -198,6 +198,7 @@ class ServerCore:
         self.errors = ErrorsView(store, self.request)
         # While running: our "before shutdown" trigger on the reactor.
         self._shutdown_trigger: Any = None
+        self._watchers: list[Callable[[Ticket], None]] = []
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -530,26 +531,32 @@ class ServerCore:
         wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
         return self._waits.start(wait, timeout)
 
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
     ) -> Any:
         """
-        Hand the Deferred of ``function(*args)`` (run in the reactor thread)
-        to the caller as this face does: block for it, return it, or return a
-        coroutine. The waits that live outside the server object
-        (``route.wait``) go through here.
+        The one hand-over of this face: run ``function(*args)`` in the
+        reactor thread and give its result (a Deferred's, waited for) to the
+        caller as this face does: block for it, return a Deferred, or return
+        a coroutine. Every public method that needs the reactor thread is one
+        call of it.
 
-        :param what: names the call in messages.
-        :param timeout: the wait's own timeout (a face may add its call
-            timeout on top).
+        :param what: names the call in messages (``'start()'``).
+        :param timeout: the call's own timeout (a wait's), 0 for none; a face
+            that waits adds its ``call_timeout`` on top.
+        :param undo: what undoes the call if the caller gives up on it after
+            it began (``_stop`` for ``_start``).
         """
         raise NotImplementedError
 
     def _route_wait(self, route_id: int, name: str, count: int, timeout: float) -> Any:
         """``route.wait(count, timeout)`` in this face."""
-        return self._face_call(
-            "route.wait()", timeout, self._wait_route, route_id, name, count, timeout
-        )
+        return self._call("route.wait()", timeout, self._wait_route, route_id, name, count, timeout)
 
     def _wait_route(
         self, route_id: int, name: str, count: int, timeout: float
@@ -596,8 +603,19 @@ class ServerCore:
             raise TestServerError(f"{what} needs a running server: call start() first")
 
     def _answered(self, ticket: Ticket) -> None:
+        """The engine's "answered" event: wake the waits, tell the watchers."""
         if len(self._waits):
             self._waits.answered(ticket)
+        for watcher in self._watchers:
+            watcher(ticket)
+
+    def _watch_answered(self, watcher: Callable[[Ticket], None]) -> None:
+        """
+        Call ``watcher(ticket)`` in the reactor thread after each answered
+        request, once the waits are woken: the hook of a face that reacts to
+        every answer (the command line prints each request).
+        """
+        self._watchers.append(watcher)
 
     def _engine_lost(self, reason: TestServerError) -> None:
         self._lost = reason

@@ -36,7 +36,7 @@ class DeferredTestServer(ServerCore):
         :return: fires once the server accepts connections; ``server.port``
             is then the real port.
         """
-        return maybeDeferred(self._start, keep_alive)
+        return self._call("start()", 0.0, self._start, keep_alive)
 
     def stop(self) -> Deferred[None]:
         """
@@ -44,7 +44,7 @@ class DeferredTestServer(ServerCore):
 
         :return: fires once everything is released.
         """
-        return maybeDeferred(self._stop)
+        return self._call("stop()", 0.0, self._stop)
 
     def wait_request(self, timeout: float = 5.0) -> Deferred[None]:
         """
@@ -58,11 +58,17 @@ class DeferredTestServer(ServerCore):
             ``timeout`` is not a finite number >= 0. Cancelling it forgets
             the wait and its timer.
         """
-        return maybeDeferred(self._wait_request, timeout)
+        return self._call("wait_request()", timeout, self._wait_request, timeout)
 
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
     ) -> Deferred[Any]:
+        """The caller runs in the reactor thread: its Deferred is the result."""
         return maybeDeferred(function, *args)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> Deferred[list[dict[str, Any]]]:
@@ -76,7 +82,7 @@ class DeferredTestServer(ServerCore):
             first, each a dict like ``server.request``. Cancelling it
             forgets the wait and its timer.
         """
-        return maybeDeferred(self._wait_requests, count, timeout)
+        return self._call("wait_requests()", timeout, self._wait_requests, count, timeout)
 
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
@@ -92,4 +98,4 @@ class DeferredTestServer(ServerCore):
         :return: fires with that request. Cancelling it forgets the wait and
             its timer.
         """
-        return maybeDeferred(self._wait_for, predicate, timeout)
+        return self._call("wait_for()", timeout, self._wait_for, predicate, timeout)

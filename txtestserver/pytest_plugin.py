@@ -31,8 +31,8 @@ that never uses them keeps its pytest start-up time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["pytest_addoption", "pytest_configure"]
 
 ENGINES = ("thread", "subprocess")
+
+T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -205,11 +207,23 @@ def _async_test_server_session(pytestconfig: pytest.Config) -> Iterator[AsyncTes
 
     settings, keep_alive = _session_settings(pytestconfig)
     server = AsyncTestServer(**settings)
-    server._block_on("start()", server._start, keep_alive)
+    _run_coroutine(server.start(keep_alive=keep_alive))
     try:
         yield server
     finally:
-        server._block_on("stop()", server._stop)
+        _run_coroutine(server.stop())
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """
+    Run ``coroutine`` to its end in an event loop of its own, in a thread of
+    its own (a plain fixture may run where an asyncio plugin's loop runs).
+    """
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, "txtestserver-fixture") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture(name="async_test_server")

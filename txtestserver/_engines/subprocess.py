@@ -37,10 +37,10 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.tls import Credentials
-from .._reactor_thread import confine_reaping
 from .._state.files import LOG, FileStore
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
+from .reaping import confine_reaping
 from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
 
 __all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine", "WarmProcess", "warm_process"]
