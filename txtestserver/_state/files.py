@@ -462,9 +462,11 @@ class FileStore:
                 return
             with self._locked():
                 generation = self._read_json(STATUS)["generation"] + 1
+                # The status first: a reader that finds the new journal
+                # then finds the new generation too (see _sync).
+                self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
                 self._write_table(ResponseTable())
                 self._write(REQUESTS, b"")
-                self._write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
                 with self._read_lock:
                     self._records, self._errors, self._offset = [], [], 0
                     self._generation = generation
@@ -480,28 +482,41 @@ class FileStore:
         """
         Parse the journal lines written since the last call; return the
         generation and every entry.
+
+        Reads take no lock, so a reset (which writes ``status.json`` of the
+        new generation before it empties ``requests.jsonl``) may replace
+        the journal between our reading of ``status.json`` and of the
+        lines: we then hold lines of another generation, or too few. So the
+        generation is read again after the lines, and a changed one means
+        "read again", not a broken state.
         """
-        status = self._read_json(STATUS)
-        end, generation = status["end"], status["generation"]
-        if generation != self._generation or end < self._offset:  # reset elsewhere
-            self._records, self._errors, self._offset = [], [], 0
-            self._generation = generation
-        if end > self._offset:
+        while True:
+            status = self._read_json(STATUS)
+            end, generation = status["end"], status["generation"]
+            if generation != self._generation or end < self._offset:  # reset elsewhere
+                self._records, self._errors, self._offset = [], [], 0
+                self._generation = generation
+            if end <= self._offset:
+                return generation, self._records
+            chunk: bytes | None = None
+            problem: BaseException | None = None
             try:
                 with open(self._path(REQUESTS), "rb") as f:
                     f.seek(self._offset)
                     chunk = f.read(end - self._offset)
             except OSError as e:
-                self._fail(e)
-            if len(chunk) != end - self._offset:
-                self._fail(ValueError(f"{REQUESTS} is shorter than {STATUS} says"))
+                problem = e
+            if self._read_json(STATUS)["generation"] != generation:
+                continue  # a reset came while we read: what we read is not this journal
+            if chunk is None or len(chunk) != end - self._offset:
+                self._fail(problem or ValueError(f"{REQUESTS} is shorter than {STATUS} says"))
             try:
                 for line in chunk.splitlines():
                     self._apply(json.loads(line))
             except (ValueError, TypeError, IndexError, KeyError) as e:
                 self._fail(e)
             self._offset = end
-        return generation, self._records
+            return generation, self._records
 
     def _apply(self, fields: Any) -> None:
         """One journal line, parsed: an entry or an event."""
