@@ -13,15 +13,18 @@ and carries the outcome back to the awaiting loop with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from twisted.python.failure import Failure
 
+from ._core import Step
 from ._private import PrivateReactorCore, reactor_thread
 
 __all__ = ["AsyncTestServer"]
+
+T = TypeVar("T")
 
 
 class AsyncTestServer(PrivateReactorCore):
@@ -91,14 +94,13 @@ class AsyncTestServer(PrivateReactorCore):
         is true, oldest first; requests answered before the call count.
 
         :param predicate: takes a request dict (like ``server.request``); it
-            runs in the server's reactor thread, and an exception it raises
-            is raised here.
+            runs in the awaiting task (a slow one delays this wait only),
+            and an exception it raises is raised here.
         :param timeout: seconds before raising
-            :class:`~txtestserver.WaitTimeoutError`.
+            :class:`~txtestserver.WaitTimeoutError`, also when they run out
+            while the predicate runs.
         """
-        result: dict[str, Any] = await self._call(
-            "wait_for()", timeout, self._wait_for, predicate, timeout
-        )
+        result: dict[str, Any] = await self._run("wait_for()", self._wait_for(predicate, timeout))
         return result
 
     async def __aenter__(self) -> AsyncTestServer:
@@ -112,6 +114,22 @@ class AsyncTestServer(PrivateReactorCore):
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    async def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
+        """Run the steps in the awaiting task, each step one awaited :meth:`_call`."""
+        sent: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                step = steps.send(sent) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            sent, error = None, None
+            try:
+                sent = await self._call(what, *step[:2], *step[2])
+            except Exception as e:
+                error = e
 
     async def _call(
         self,

@@ -12,16 +12,19 @@ waits, with a timeout.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.python.failure import Failure
 
+from ._core import Step
 from ._errors import TestServerError
 from ._private import PrivateReactorCore, reactor_thread
 
 __all__ = ["TestServer"]
+
+T = TypeVar("T")
 
 
 class TestServer(PrivateReactorCore):
@@ -93,15 +96,14 @@ class TestServer(PrivateReactorCore):
         is true, oldest first; requests answered before the call count.
 
         :param predicate: takes a request dict (like ``server.request``); it
-            runs in the server's reactor thread, and an exception it raises
-            is raised here.
+            runs in the calling thread (a slow one delays this wait only),
+            and an exception it raises is raised here.
         :param timeout: seconds before raising
-            :class:`~txtestserver.WaitTimeoutError`.
+            :class:`~txtestserver.WaitTimeoutError`, also when they run out
+            while the predicate runs.
         :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
-        result: dict[str, Any] = self._call(
-            "wait_for()", timeout, self._wait_for, predicate, timeout
-        )
+        result: dict[str, Any] = self._run("wait_for()", self._wait_for(predicate, timeout))
         return result
 
     def __enter__(self) -> TestServer:
@@ -115,6 +117,22 @@ class TestServer(PrivateReactorCore):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
+        """Run the steps in this thread, each step one :meth:`_call`."""
+        sent: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                step = steps.send(sent) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            sent, error = None, None
+            try:
+                sent = self._call(what, *step[:2], *step[2])
+            except Exception as e:
+                error = e
 
     def _call(
         self,

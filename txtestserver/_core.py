@@ -14,8 +14,9 @@ import dataclasses
 import math
 import re
 import ssl
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
@@ -27,7 +28,7 @@ from ._config import (
     ServerConfig,
 )
 from ._engines import make_engine
-from ._errors import ServerSideError, TestServerError
+from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
@@ -37,12 +38,22 @@ from ._route import Route
 from ._state.store import Ticket
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView
-from ._waits import CountWait, LatestWait, Waits
+from ._waits import CountWait, LatestWait, NextAnswerWait, PredicateScan, Waits, describe_arrivals
 
 if TYPE_CHECKING:
     from ._certificates import Authority
 
-__all__ = ["SHUTDOWN_BOUND", "ServerCore", "check_count", "check_seconds"]
+__all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
+
+T = TypeVar("T")
+
+#: One step of a wait run by a face's ``_run``: ``(timeout, function,
+#: args)``, ``function(*args)`` to run in the reactor thread.
+Step = tuple[float, Callable[..., Any], tuple[Any, ...]]
+
+#: The longest timeout a test may give, in seconds (a week): longer ones
+#: overflow the clocks they are handed to.
+LONGEST_WAIT = 7 * 24 * 3600.0
 
 #: Seconds a server left running may take to stop when its reactor shuts
 #: down (the subprocess engine's grace period plus reading the final state).
@@ -55,18 +66,20 @@ def check_seconds(what: str, value: object) -> float:
 
     :param what: names the argument in the error message.
     :return: the timeout, as given.
-    :raise TestServerError: not a finite number of seconds of at least 0
-        (``inf``, ``nan``, a negative number, a bool, a str).
+    :raise TestServerError: not a finite number of seconds from 0 to
+        :data:`LONGEST_WAIT` (``inf``, ``nan``, ``1e10``, a negative number, a
+        bool, a str).
     """
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value < 0
+        or value > LONGEST_WAIT
     ):
         raise TestServerError(
-            f"{what} must be a finite number of seconds >= 0, not {value!r}: "
-            "a test should not wait for ever"
+            f"{what} must be a finite number of seconds from 0 to {LONGEST_WAIT:g} (a "
+            f"week), not {value!r}: a test should not wait for ever"
         )
     return value
 
@@ -199,6 +212,8 @@ class ServerCore:
         # While running: our "before shutdown" trigger on the reactor.
         self._shutdown_trigger: Any = None
         self._watchers: list[Callable[[Ticket], None]] = []
+        # Answered events since the server object was made (wait_for).
+        self._answers = 0
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -511,10 +526,18 @@ class ServerCore:
 
     def _wait_for(
         self, predicate: Callable[[dict[str, Any]], object], timeout: float
-    ) -> Deferred[dict[str, Any]]:
+    ) -> Generator[Step, Any, dict[str, Any]]:
         """
-        Fire with the first answered request (oldest first, those answered
-        already included) for which ``predicate(request)`` is true.
+        The steps of ``wait_for``, run by the face's :meth:`_run`: the first
+        answered request (oldest first, those answered already included) for
+        which ``predicate(request)`` is true.
+
+        The predicate runs here, in the caller's thread or task, over the
+        journal read there; only the wait for the next answer runs in the
+        reactor thread. So a slow predicate delays its own wait only (not
+        every server of the process), and the timeout holds: time running
+        out while the predicate runs ends in
+        :class:`~txtestserver.WaitTimeoutError` too.
         """
         if not callable(predicate):
             raise TestServerError(
@@ -522,14 +545,44 @@ class ServerCore:
             )
         timeout = check_seconds("wait_for(timeout)", timeout)
         self._check_running("wait_for()")
-        decode = self._decode
-
-        def want(entry: Entry) -> bool:
-            return bool(predicate(decode(entry)))
-
         name = getattr(predicate, "__name__", None) or repr(predicate)
-        wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
-        return self._waits.start(wait, timeout)
+        scan = PredicateScan(predicate, self._decode)
+        store = self._engine.store
+        deadline = time.monotonic() + timeout
+        while True:
+            # Counted before the journal is read: an answer the reading
+            # misses is counted after this, and wakes the wait below.
+            seen = self._answers
+            generation, history = store.journal()
+            found = scan.look(generation, history)
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(
+                    f"wait_for({name}): no answered request matched within {timeout} s; "
+                    + describe_arrivals(store.history(), self._url_or_none())
+                )
+            yield remaining, self._next_answer, (seen, remaining)
+
+    def _next_answer(self, seen: int, timeout: float) -> Deferred[None]:
+        """
+        Fire once more than ``seen`` requests were answered in all, or
+        after ``timeout`` seconds (with None either way); fail if the server
+        stops or dies meanwhile.
+        """
+        self._check_running("wait_for()")
+        return self._waits.start(NextAnswerWait(seen, lambda: self._answers), timeout)
+
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> Any:
+        """
+        Run a wait made of steps (:meth:`_wait_for`): the generator runs in
+        the caller's thread or task, and each step it yields, ``(timeout,
+        function, args)``, is one :meth:`_call`, whose result (or error) is
+        sent back into it. Returns as :meth:`_call` does: the value, a
+        Deferred or a coroutine.
+        """
+        raise NotImplementedError
 
     def _call(
         self,
@@ -571,6 +624,7 @@ class ServerCore:
         count = check_count("route.wait(count)", count)
         timeout = check_seconds("route.wait(timeout)", timeout)
         self._check_running("route.wait()")
+        self._engine.store.read(lambda table: table.queue(route_id))  # removed: raises now
 
         def want(entry: Entry) -> bool:
             return entry[ROUTE_ID] == route_id
@@ -604,6 +658,7 @@ class ServerCore:
 
     def _answered(self, ticket: Ticket) -> None:
         """The engine's "answered" event: wake the waits, tell the watchers."""
+        self._answers += 1
         if len(self._waits):
             self._waits.answered(ticket)
         for watcher in self._watchers:

@@ -5,12 +5,14 @@ reactor thread (trial TestCases, Twisted programs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 
-from ._core import ServerCore
+from ._core import ServerCore, Step
+
+T = TypeVar("T")
 
 __all__ = ["DeferredTestServer"]
 
@@ -60,6 +62,27 @@ class DeferredTestServer(ServerCore):
         """
         return self._call("wait_request()", timeout, self._wait_request, timeout)
 
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> Deferred[T]:
+        """Run the steps in the reactor thread, each step's Deferred waited for."""
+
+        @inlineCallbacks
+        def drive() -> Generator[Deferred[Any], Any, T]:
+            sent: Any = None
+            error: Exception | None = None
+            while True:
+                try:
+                    step = steps.send(sent) if error is None else steps.throw(error)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                sent, error = None, None
+                try:
+                    sent = yield self._call(what, *step[:2], *step[2])
+                except Exception as e:
+                    error = e
+
+        return drive()
+
     def _call(
         self,
         what: str,
@@ -98,4 +121,4 @@ class DeferredTestServer(ServerCore):
         :return: fires with that request. Cancelling it forgets the wait and
             its timer.
         """
-        return self._call("wait_for()", timeout, self._wait_for, predicate, timeout)
+        return self._run("wait_for()", self._wait_for(predicate, timeout))
