@@ -126,8 +126,9 @@ class ServerCore:
         a server-side error (``server.errors``, ``server.check()``, which then
         also reports queued and ``response_once`` answers never used).
     :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
-        face may take before they raise
-        :class:`~txtestserver.TestServerError`; also the longest that setting
+        and asyncio faces may take before they raise
+        :class:`~txtestserver.TestServerError` (a start that times out is
+        undone: nothing is left listening); also the longest that setting
         ``response`` waits for a subprocess server that holds its state lock
         (stopped by SIGSTOP or a debugger) before it raises.
     :param tls: serve HTTPS (``get_url()`` gives ``https://`` URLs) with a
