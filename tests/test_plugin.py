@@ -522,3 +522,58 @@ def test_strict_session_servers_and_factory(
             "*1. no request in particular: response_once?'data'? was never used*",
         ]
     )
+
+
+FACTORY_DEFAULTS = """
+import ssl
+from urllib.request import urlopen
+
+
+def test_a_setting_not_given_is_the_session_servers(test_server_factory):
+    server = test_server_factory()
+    assert server.engine == "subprocess"
+    assert (server.config.tls, server.config.strict, server.config.keep_alive) == (
+        True, True, True
+    )
+    assert server.get_url().startswith("https://")
+    server.route("/x")
+    context = ssl.create_default_context(cafile=server.ca_path)
+    assert urlopen(server.get_url("/x"), context=context).read() == b""
+
+
+def test_a_setting_given_wins(test_server_factory):
+    server = test_server_factory(engine="thread", tls=False, strict=False, keep_alive=False)
+    assert server.engine == "thread"
+    assert (server.config.tls, server.config.strict, server.config.keep_alive) == (
+        False, False, False
+    )
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args"),
+    [
+        (
+            "txtestserver_engine = subprocess\ntxtestserver_tls = true\n"
+            "txtestserver_strict = true\ntxtestserver_keep_alive = true",
+            [],
+        ),
+        (
+            "",
+            [
+                "--txtestserver-engine=subprocess",
+                "--txtestserver-tls",
+                "--txtestserver-strict",
+                "--txtestserver-keep-alive",
+            ],
+        ),
+    ],
+    ids=["ini", "command-line"],
+)
+def test_factory_takes_the_session_settings_it_is_not_given(
+    project: pytest.Pytester, ini: str, args: list[str]
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_factory_defaults=FACTORY_DEFAULTS)
+    result = run(project, *args)
+    result.assert_outcomes(passed=2)

@@ -14,10 +14,12 @@ for them:
   ``async def`` tests, with an :class:`~txtestserver.AsyncTestServer`
   (reset before and checked after each test too).
 - ``test_server_factory``: a function that starts a server of your own
-  settings, ``test_server_factory(keep_alive=True, engine="subprocess")``;
-  every server it made is checked and stopped after the test.
+  settings, ``test_server_factory(keep_alive=True, engine="subprocess")``
+  (a setting not given is the session servers'); every server it made is
+  checked and stopped after the test.
 
-The session servers' engine, keep-alive, strict mode and HTTPS come from
+The session servers' (and by default the factory's) engine, keep-alive,
+strict mode and HTTPS come from
 the command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
 ``--txtestserver-strict``, ``--txtestserver-tls``) or the ini file
 (``txtestserver_engine``, ``txtestserver_keep_alive``,
@@ -245,15 +247,19 @@ def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     ``test_server_factory(**settings)`` starts and returns a new
     :class:`~txtestserver.TestServer`; every server it made is stopped after
     the test. ``settings`` are the constructor's keyword arguments plus
-    ``start()``'s (``keep_alive``).
+    ``start()``'s (``keep_alive``); those not given are the session
+    servers' (``--txtestserver-engine``, ``--txtestserver-tls``...), so a
+    suite run with the subprocess engine runs the factory's servers there
+    too.
     """
     from . import TestServer
 
     servers: list[TestServer] = []
+    session, session_keep_alive = _session_settings(request.config)
 
-    def make(*, keep_alive: bool = False, **settings: Any) -> TestServer:
-        server = TestServer(**settings)
-        server.start(keep_alive=keep_alive)
+    def make(*, keep_alive: bool | None = None, **settings: Any) -> TestServer:
+        server = TestServer(**{**session, **settings})
+        server.start(keep_alive=session_keep_alive if keep_alive is None else keep_alive)
         servers.append(server)
         return server
 
