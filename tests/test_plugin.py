@@ -577,3 +577,41 @@ def test_factory_takes_the_session_settings_it_is_not_given(
     project.makepyfile(test_factory_defaults=FACTORY_DEFAULTS)
     result = run(project, *args)
     result.assert_outcomes(passed=2)
+
+
+def test_a_teardown_failure_shows_the_message_not_the_plugin_source(
+    project: pytest.Pytester, engine: str
+) -> None:
+    """check() after a test fails it with the errors, without 50-70 lines of plugin source."""
+    project.makepyfile(
+        test_shown="""
+        import urllib.error
+        from urllib.request import urlopen
+
+
+        def boom(server):
+            server.response["callback"] = "test_shown:explodes"
+            try:
+                urlopen(server.get_url("/boom")).read()
+            except urllib.error.HTTPError:
+                pass
+
+
+        def test_fixture(test_server):
+            boom(test_server)
+
+
+        def test_factory(test_server_factory):
+            boom(test_server_factory())
+
+
+        def explodes(request):
+            raise RuntimeError("the callback failed on purpose")
+        """
+    )
+    result = run(project, f"--txtestserver-engine={engine}")
+    result.assert_outcomes(passed=2, errors=2)
+    output = result.stdout.str()
+    assert output.count("ServerSideError: the server had 1 error while answering") == 2
+    for source in ("check_after(", "def _test_server", "store.take_errors()", "yield make"):
+        assert source not in output

@@ -322,8 +322,10 @@ class ServerCore:
         server and of each route) that no request used.
 
         The pytest fixtures call it after each test, so a server-side error
-        fails the test that caused it.
+        fails the test that caused it. pytest shows the error's message, not
+        this method's source (``__tracebackhide__``).
         """
+        __tracebackhide__ = True
         store = self._engine.store
         taken = store.take_errors()
         if self.config.strict:

@@ -142,7 +142,12 @@ def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureReq
     After a test: fail it with :class:`~txtestserver.ServerSideError` if the
     server had errors while answering it, unless it is marked
     ``allow_server_errors`` (then they are forgotten).
+
+    The error shows its message only: this function's frames and the
+    fixtures' are hidden from pytest's traceback (``__tracebackhide__``),
+    which would otherwise print their source at every teardown failure.
     """
+    __tracebackhide__ = True
     if request.node.get_closest_marker("allow_server_errors") is not None:
         server.errors.clear()
     else:
@@ -191,6 +196,7 @@ def _test_server(
     The session's server after ``reset()``: a clean server for one test,
     checked after it (:func:`check_after`).
     """
+    __tracebackhide__ = True
     test_server_session.reset()
     yield test_server_session
     check_after(test_server_session, request)
@@ -236,6 +242,7 @@ def _async_test_server(
     The session's async server after ``reset()``: a clean server for one
     test, checked after it (:func:`check_after`).
     """
+    __tracebackhide__ = True
     async_test_server_session.reset()
     yield async_test_server_session
     check_after(async_test_server_session, request)
@@ -252,6 +259,7 @@ def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     suite run with the subprocess engine runs the factory's servers there
     too.
     """
+    __tracebackhide__ = True
     from . import TestServer
 
     servers: list[TestServer] = []
