@@ -615,3 +615,23 @@ def test_a_teardown_failure_shows_the_message_not_the_plugin_source(
     assert output.count("ServerSideError: the server had 1 error while answering") == 2
     for source in ("check_after(", "def _test_server", "store.take_errors()", "yield make"):
         assert source not in output
+
+
+def test_the_process_started_ahead_is_switched_off_by_the_ini_file(
+    project: pytest.Pytester,
+) -> None:
+    project.makeini("[pytest]\ntxtestserver_start_ahead = false\n")
+    project.makepyfile(
+        test_ahead="""
+        import os
+
+        from txtestserver._engines.subprocess import start_ahead
+
+        def test_off(test_server_factory):
+            assert os.environ["TXTESTSERVER_START_AHEAD"] == "0"
+            assert start_ahead() is False
+            assert test_server_factory(engine="subprocess").pid is not None
+        """
+    )
+    result = run(project)
+    result.assert_outcomes(passed=1)

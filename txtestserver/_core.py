@@ -229,6 +229,15 @@ class ServerCore:
         return reactor
 
     @property
+    def pid(self) -> int | None:
+        """
+        The id of the process that serves: the server process of the
+        subprocess engine while it runs; None in the thread engine (this
+        process serves) and while stopped.
+        """
+        return self._engine.pid
+
+    @property
     def address(self) -> str:
         """The interface the server binds."""
         return self.config.address

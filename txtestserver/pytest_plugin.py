@@ -33,6 +33,7 @@ that never uses them keeps its pytest start-up time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["pytest_addoption", "pytest_configure"]
 
 ENGINES = ("thread", "subprocess")
+#: The environment variable of :data:`txtestserver._engines.subprocess.START_AHEAD`.
+START_AHEAD = "TXTESTSERVER_START_AHEAD"
 
 T = TypeVar("T")
 
@@ -117,12 +120,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "txtestserver_start_ahead",
+        "keep the next subprocess-engine server process started ahead of time (default "
+        "true); false sets TXTESTSERVER_START_AHEAD=0 unless the environment sets it",
+        type="bool",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """
     Register the ``allow_server_errors`` marker; refuse an unknown engine in
-    the ini file before any test runs.
+    the ini file before any test runs; switch the process started ahead off
+    if the ini file says so.
     """
     config.addinivalue_line(
         "markers",
@@ -130,6 +141,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "txtestserver fixtures forget them after it instead of failing it "
         "(server.check())",
     )
+    if not config.getini("txtestserver_start_ahead"):
+        # Read by the subprocess engine at each start (not imported here:
+        # loading the plugin imports no Twisted); the environment wins.
+        os.environ.setdefault(START_AHEAD, "0")
     engine = config.getini("txtestserver_engine")
     if engine not in ENGINES:
         raise pytest.UsageError(
