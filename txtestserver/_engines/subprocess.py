@@ -2,7 +2,8 @@
 The subprocess engine, parent side: the same HTTP resource, served by a child
 Python process (:mod:`.child`), with the state in files.
 
-The test process makes a private state directory (a
+The test process makes a private state directory (its
+:class:`~txtestserver._state.switch.SwitchStore` swaps to a
 :class:`~txtestserver._state.files.FileStore`), spawns the server process
 with ``reactor.spawnProcess``, tells it what to serve (its first stdin
 line) and reads its event lines (:mod:`.wire`): ``listening`` fires
@@ -38,8 +39,9 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.tls import Credentials
-from .._state.files import LOG, FileStore
+from .._state.directory import LOG
 from .._state.store import StateStore, Ticket
+from .._state.switch import SwitchStore
 from .._types import ProcessReactor
 from .reaping import confine_reaping
 from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
@@ -210,7 +212,7 @@ class SubprocessEngine:
         self, reactor: ProcessReactor, call_timeout: float = 10.0, owns_reactor: bool = False
     ) -> None:
         self._reactor = reactor
-        self._files = FileStore(lock_timeout=call_timeout)
+        self._files = SwitchStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
         self._warm = warm_process(reactor) if owns_reactor else None
@@ -297,7 +299,7 @@ class _ServerProcess(ProcessProtocol):
 
     def serve(
         self,
-        store: FileStore,
+        store: SwitchStore,
         directory: str,
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
