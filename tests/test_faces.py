@@ -43,3 +43,19 @@ def test_the_waiting_methods_differ_only_in_how_they_return() -> None:
         assert inspect.iscoroutinefunction(getattr(AsyncTestServer, name)), name
         assert not inspect.iscoroutinefunction(getattr(TestServer, name)), name
         assert not inspect.iscoroutinefunction(getattr(DeferredTestServer, name)), name
+
+
+def test_the_reactor_thread_imports_nothing_of_the_package_above_it() -> None:
+    """``_reactor_thread`` takes every side effect as a parameter (crochet's EventLoop)."""
+    import ast
+    from pathlib import Path
+
+    import txtestserver
+
+    source = Path(txtestserver.__file__).with_name("_reactor_thread.py").read_text()
+    imported = {
+        node.module or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    }
+    assert imported <= {"_errors"}
