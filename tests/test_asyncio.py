@@ -53,7 +53,7 @@ async def open_client(kind: str) -> AsyncIterator[Get]:
 
 async def in_reactor(server: AsyncTestServer, function: Callable[[], Any]) -> Any:
     """Run ``function`` in the thread that serves (after every call queued before)."""
-    return await server._await("probe", 5.0, function)
+    return await server._call("probe", 0.0, function)
 
 
 async def leftovers(server: AsyncTestServer) -> tuple[int, int]:

@@ -7,12 +7,14 @@ over real sockets, in every engine.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
 import time
 import urllib.error
 from collections.abc import Iterator
+from typing import Any
 from urllib.request import Request, urlopen
 
 import pytest
@@ -155,3 +157,48 @@ def test_the_journal_survives_stop_and_reset_forgets_it(engine: str) -> None:
     assert [(r["path"], r["response_code"]) for r in server.requests] == [("/kept", 200)]
     server.reset()
     assert len(server.requests) == 0
+
+
+def test_reads_racing_reset_all_succeed(server: TestServer) -> None:
+    """
+    Reads of the journal (``list(server.requests)``, ``server.request``)
+    while another thread resets the server and clients keep sending: every
+    read succeeds (the subprocess engine's reader used to see the journal
+    of the new generation with the length of the old one and raise "state
+    cannot be used (requests.jsonl is shorter than status.json says)").
+    """
+    server.response["data"] = b"ok"
+    url = server.get_url("/race")
+    over = threading.Event()
+    failures: list[BaseException] = []
+    reads = [0]
+
+    def guarded(work: Any) -> Any:
+        def run() -> None:
+            try:
+                while not over.is_set():
+                    work()
+            except BaseException as e:  # reported below
+                failures.append(e)
+                over.set()
+
+        return threading.Thread(target=run)
+
+    def read() -> None:
+        list(server.requests)
+        server.request.get("path")
+        reads[0] += 1
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # a reset may come mid-request
+            fetch(url)
+
+    threads = [guarded(server.reset), guarded(read)] + [guarded(send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    over.wait(1.5)
+    over.set()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert reads[0] > 0

@@ -522,3 +522,116 @@ def test_strict_session_servers_and_factory(
             "*1. no request in particular: response_once?'data'? was never used*",
         ]
     )
+
+
+FACTORY_DEFAULTS = """
+import ssl
+from urllib.request import urlopen
+
+
+def test_a_setting_not_given_is_the_session_servers(test_server_factory):
+    server = test_server_factory()
+    assert server.engine == "subprocess"
+    assert (server.config.tls, server.config.strict, server.config.keep_alive) == (
+        True, True, True
+    )
+    assert server.get_url().startswith("https://")
+    server.route("/x")
+    context = ssl.create_default_context(cafile=server.ca_path)
+    assert urlopen(server.get_url("/x"), context=context).read() == b""
+
+
+def test_a_setting_given_wins(test_server_factory):
+    server = test_server_factory(engine="thread", tls=False, strict=False, keep_alive=False)
+    assert server.engine == "thread"
+    assert (server.config.tls, server.config.strict, server.config.keep_alive) == (
+        False, False, False
+    )
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args"),
+    [
+        (
+            "txtestserver_engine = subprocess\ntxtestserver_tls = true\n"
+            "txtestserver_strict = true\ntxtestserver_keep_alive = true",
+            [],
+        ),
+        (
+            "",
+            [
+                "--txtestserver-engine=subprocess",
+                "--txtestserver-tls",
+                "--txtestserver-strict",
+                "--txtestserver-keep-alive",
+            ],
+        ),
+    ],
+    ids=["ini", "command-line"],
+)
+def test_factory_takes_the_session_settings_it_is_not_given(
+    project: pytest.Pytester, ini: str, args: list[str]
+) -> None:
+    project.makeini(f"[pytest]\n{ini}\n")
+    project.makepyfile(test_factory_defaults=FACTORY_DEFAULTS)
+    result = run(project, *args)
+    result.assert_outcomes(passed=2)
+
+
+def test_a_teardown_failure_shows_the_message_not_the_plugin_source(
+    project: pytest.Pytester, engine: str
+) -> None:
+    """check() after a test fails it with the errors, without 50-70 lines of plugin source."""
+    project.makepyfile(
+        test_shown="""
+        import urllib.error
+        from urllib.request import urlopen
+
+
+        def boom(server):
+            server.response["callback"] = "test_shown:explodes"
+            try:
+                urlopen(server.get_url("/boom")).read()
+            except urllib.error.HTTPError:
+                pass
+
+
+        def test_fixture(test_server):
+            boom(test_server)
+
+
+        def test_factory(test_server_factory):
+            boom(test_server_factory())
+
+
+        def explodes(request):
+            raise RuntimeError("the callback failed on purpose")
+        """
+    )
+    result = run(project, f"--txtestserver-engine={engine}")
+    result.assert_outcomes(passed=2, errors=2)
+    output = result.stdout.str()
+    assert output.count("ServerSideError: the server had 1 error while answering") == 2
+    for source in ("check_after(", "def _test_server", "store.take_errors()", "yield make"):
+        assert source not in output
+
+
+def test_the_process_started_ahead_is_switched_off_by_the_ini_file(
+    project: pytest.Pytester,
+) -> None:
+    project.makeini("[pytest]\ntxtestserver_start_ahead = false\n")
+    project.makepyfile(
+        test_ahead="""
+        import os
+
+        from txtestserver._engines.subprocess import start_ahead
+
+        def test_off(test_server_factory):
+            assert os.environ["TXTESTSERVER_START_AHEAD"] == "0"
+            assert start_ahead() is False
+            assert test_server_factory(engine="subprocess").pid is not None
+        """
+    )
+    result = run(project)
+    result.assert_outcomes(passed=1)

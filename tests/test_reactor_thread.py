@@ -5,7 +5,9 @@ alone, reaps only its own children, and lets the interpreter exit cleanly.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +18,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from txtestserver import TestServer, TestServerError
+from txtestserver import AsyncTestServer, TestServer, TestServerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +60,8 @@ def test_child_is_reaped_only_in_its_reactor_thread() -> None:
     from twisted.internet.process import reapAllProcesses
     from twisted.internet.protocol import ProcessProtocol
 
-    from txtestserver._reactor_thread import confine_reaping, reactor_thread
+    from txtestserver._engines.reaping import confine_reaping
+    from txtestserver._private import reactor_thread
 
     thread = reactor_thread()
     thread.start()
@@ -137,3 +140,56 @@ def test_interpreter_exits_cleanly(engine: str, state: str) -> None:
         timeout=60,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+
+
+def refuses(port: int) -> bool:
+    """Whether nothing listens on ``port`` (a killed server's port may take a moment)."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("face", ["blocking", "asyncio"])
+def test_a_start_that_times_out_leaves_nothing_listening(engine: str, face: str) -> None:
+    """
+    Another server's callback holds the shared reactor thread longer than
+    ``call_timeout``: ``start()`` raises, and once the reactor is free the
+    start is not carried out later (nothing listens on the port).
+    """
+    port = free_port()
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(request: Any) -> bytes:
+        entered.set()
+        gate.wait(10)
+        return b"released"
+
+    with TestServer() as blocker:
+        blocker.response["callback"] = hold
+        client = threading.Thread(target=lambda: urlopen(blocker.get_url(), timeout=10).read())
+        client.start()
+        try:
+            assert entered.wait(10)
+            with pytest.raises(TestServerError, match=r"start\(\) did not finish within 0\.2 s"):
+                if face == "blocking":
+                    TestServer(port=port, engine=engine, call_timeout=0.2).start()
+                else:
+                    asyncio.run(AsyncTestServer(port=port, engine=engine, call_timeout=0.2).start())
+        finally:
+            gate.set()
+            client.join(10)
+        blocker.wait_request(timeout=5)  # every call queued before it has run now
+    assert refuses(port)

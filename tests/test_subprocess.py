@@ -8,6 +8,7 @@ thread engine is tested in test_blocking.py and tests/trial/ for both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -640,3 +641,76 @@ def test_every_byte_value_crosses_both_ways(server: TestServer) -> None:
     fetch(server.get_url(), data=all_bytes, method="PUT")
     assert server.request["data"] == all_bytes
     assert fetch(server.get_url())[2] == all_bytes
+
+
+def server_processes() -> set[int]:
+    """The living server processes (serving or idle) that are children of this process."""
+    me = os.getpid()
+    children: set[int] = set()
+    for task in os.listdir(f"/proc/{me}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{me}/task/{task}/children") as f:
+            children.update(int(pid) for pid in f.read().split())
+    found = set()
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read()
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            continue  # gone meanwhile
+        if b"txtestserver._engines.child" in command and state != "Z":
+            found.add(pid)
+    return found
+
+
+def idle_processes_settle_at(most: int, serving: set[int]) -> set[int]:
+    """
+    The idle server processes, once at most ``most`` are left (a process
+    given up ends its stdin and exits a moment later); the last count if
+    that takes over 10 s.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        idle = server_processes() - serving
+        if len(idle) <= most or time.monotonic() > deadline:
+            return idle
+        time.sleep(0.01)
+
+
+def test_pid_is_the_serving_process(engine: str) -> None:
+    server = TestServer(engine=engine)
+    assert server.pid is None
+    with server:
+        server.response["callback"] = "tests.callbacks:pid"
+        served_by = int(fetch(server.get_url())[2])
+        if engine == "thread":
+            assert (server.pid, served_by) == (None, os.getpid())
+        else:
+            assert server.pid == served_by != os.getpid()
+    assert server.pid is None
+
+
+def test_the_test_process_holds_at_most_one_idle_server_process() -> None:
+    servers = [TestServer(engine="subprocess") for _ in range(3)]
+    starts = [threading.Thread(target=server.start) for server in servers]
+    for thread in starts:
+        thread.start()
+    for thread in starts:
+        thread.join(30)
+    try:
+        serving = {server.pid for server in servers}
+        assert None not in serving and len(serving) == 3
+        assert len(idle_processes_settle_at(1, serving)) <= 1  # type: ignore[arg-type]
+    finally:
+        for server in servers:
+            server.stop()
+    assert len(idle_processes_settle_at(1, set())) <= 1
+
+
+def test_the_process_started_ahead_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TXTESTSERVER_START_AHEAD", "0")
+    with TestServer(engine="subprocess") as server:
+        assert fetch(server.get_url())[0] == 200
+        assert idle_processes_settle_at(0, {server.pid}) == set()  # type: ignore[arg-type]
+    assert idle_processes_settle_at(0, set()) == set()

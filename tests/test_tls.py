@@ -741,3 +741,50 @@ async def test_async_server_with_aiohttp_and_a_client_certificate(engine: str) -
                 async with session.get(server.get_url(), ssl=plain) as answer:
                     await answer.read()
         assert len(server.requests) == 1
+
+
+#: A test process that starts a TLS server, prints the directory of its
+#: certificate authority's files, and waits to be killed.
+_TLS_TEST_PROCESS = """
+import os, sys
+from txtestserver import TestServer
+server = TestServer(tls=True, engine=sys.argv[1])
+server.start()
+print(os.path.dirname(server.ca_path), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("end", ["SIGTERM", "SIGKILL"])
+def test_the_authority_directory_is_removed_when_the_test_process_is_killed(
+    engine: str, end: str
+) -> None:
+    """No exit function runs, yet the authority's temporary directory goes."""
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-c", _TLS_TEST_PROCESS, engine],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+    )
+    try:
+        assert process.stdout is not None
+        directory = process.stdout.readline().decode().strip()
+        assert os.path.isfile(os.path.join(directory, "ca.pem"))
+        process.send_signal(getattr(signal, end))
+        process.wait(30)
+        deadline = time.monotonic() + 10
+        while os.path.exists(directory) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the cleaner runs once the killed process is gone
+        assert not os.path.exists(directory), "the authority's directory outlived the process"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()

@@ -333,3 +333,105 @@ def test_route_wait_arguments_are_checked(server: TestServer) -> None:
         route.wait(0)
     with pytest.raises(TestServerError, match=r"route\.wait\(timeout\) must be a finite number"):
         route.wait(1, timeout=float("nan"))
+
+
+def async_wait_for(engine: str, predicate: Any, timeout: float, paths: list[str]) -> Any:
+    """
+    ``wait_for(predicate, timeout)`` of an AsyncTestServer of ``engine``, in
+    an event loop of its own, after GETs of ``paths`` sent from a thread.
+    """
+    import asyncio
+
+    from txtestserver import AsyncTestServer
+
+    async def scenario() -> Any:
+        async with AsyncTestServer(engine=engine) as server:
+            sender = in_background(lambda: [fetch(server.get_url(path)) for path in paths])
+            try:
+                return await server.wait_for(predicate, timeout)
+            finally:
+                await asyncio.to_thread(sender.join, 10)
+
+    return asyncio.run(scenario())
+
+
+def slow_predicate_holds_up_no_other_server(wait_for: Callable[[Any], Any]) -> None:
+    """
+    ``wait_for(predicate)`` with a predicate that blocks until released:
+    meanwhile another server (of the shared reactor thread) answers at
+    once; the time running out while the predicate runs ends the wait with
+    WaitTimeoutError.
+    """
+    entered, gate = threading.Event(), threading.Event()
+    outcome: list[BaseException | object] = []
+
+    def slow(request: dict[str, Any]) -> bool:
+        entered.set()
+        gate.wait(10)
+        return False
+
+    def wait() -> None:
+        try:
+            outcome.append(wait_for(slow))
+        except BaseException as e:
+            outcome.append(e)
+
+    with TestServer() as other:  # the thread engine: the shared reactor thread
+        other.response["data"] = b"answered"
+        thread = in_background(wait)
+        try:
+            assert entered.wait(10)
+            with urlopen(other.get_url(), timeout=2) as response:
+                assert response.read() == b"answered"
+        finally:
+            gate.set()
+            thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], WaitTimeoutError), outcome
+    assert "wait_for(slow): no answered request matched within 0.05 s" in str(outcome[0])
+
+
+def test_a_slow_wait_for_predicate_holds_up_no_other_server(server: TestServer) -> None:
+    """The predicate runs in the waiting thread, not in the shared reactor thread."""
+    fetch(server.get_url("/seen"))
+    slow_predicate_holds_up_no_other_server(lambda slow: server.wait_for(slow, 0.05))
+    assert pending_waits(server) == []
+
+
+def test_a_slow_async_wait_for_predicate_holds_up_no_other_server(engine: str) -> None:
+    """The predicate runs in the awaiting task, not in the shared reactor thread."""
+    slow_predicate_holds_up_no_other_server(
+        lambda slow: async_wait_for(engine, slow, 0.05, ["/seen"])
+    )
+
+
+def test_wait_for_sees_requests_answered_while_it_waits(server: TestServer) -> None:
+    """Between two looks at the journal, the wait sleeps until the next answer."""
+    thread = in_background(lambda: [fetch(server.get_url(f"/n/{n}")) for n in range(3)])
+    found = server.wait_for(lambda r: r["path"] == "/n/2", 10)
+    thread.join(10)
+    assert found["path"] == "/n/2"
+    assert pending_waits(server) == []
+
+
+def test_async_wait_for_sees_requests_answered_while_it_waits(engine: str) -> None:
+    paths = [f"/n/{n}" for n in range(3)]
+    found = async_wait_for(engine, lambda r: r["path"] == "/n/2", 10, paths)
+    assert found["path"] == "/n/2"
+
+
+def test_a_timeout_too_long_for_the_clock_is_a_clear_error(server: TestServer) -> None:
+    with pytest.raises(TestServerError, match=r"wait_request\(timeout\) must be a finite number"):
+        server.wait_request(timeout=1e10)
+    with pytest.raises(TestServerError, match=r"wait_for\(timeout\) must be a finite number"):
+        server.wait_for(bool, timeout=1e10)
+    with pytest.raises(TestServerError, match="call_timeout must be a finite number"):
+        TestServer(call_timeout=1e10)
+
+
+def test_route_wait_on_a_removed_route_fails_at_once(server: TestServer) -> None:
+    route = server.route("/gone")
+    route.remove()
+    began = time.monotonic()
+    with pytest.raises(TestServerError, match=r"this route was removed"):
+        route.wait(timeout=5)
+    assert time.monotonic() - began < 1

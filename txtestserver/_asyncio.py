@@ -13,18 +13,18 @@ and carries the outcome back to the awaiting loop with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
-from ._core import check_seconds
-from ._errors import TestServerError
-from ._reactor_thread import PrivateReactorCore, reactor_thread
+from ._core import Step
+from ._private import PrivateReactorCore, reactor_thread
 
 __all__ = ["AsyncTestServer"]
+
+T = TypeVar("T")
 
 
 class AsyncTestServer(PrivateReactorCore):
@@ -47,16 +47,18 @@ class AsyncTestServer(PrivateReactorCore):
 
     async def start(self, keep_alive: bool = False) -> None:
         """
-        Start listening; return once the server accepts connections.
+        Start listening; return once the server accepts connections. A start
+        that does not finish within ``call_timeout`` is undone: nothing is
+        left listening.
 
         :param keep_alive: keep connections open between requests (by
             default each response closes its connection, as test_server does).
         """
-        await self._await("start()", self._call_timeout, self._start, keep_alive)
+        await self._call("start()", 0.0, self._start, keep_alive, undo=self._stop)
 
     async def stop(self) -> None:
         """Stop: return once no port, connection or pending call is left."""
-        await self._await("stop()", self._call_timeout, self._stop)
+        await self._call("stop()", 0.0, self._stop)
 
     async def wait_request(self, timeout: float = 5.0) -> None:
         """
@@ -65,10 +67,7 @@ class AsyncTestServer(PrivateReactorCore):
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`.
         """
-        timeout = check_seconds("wait_request(timeout)", timeout)
-        await self._await(
-            "wait_request()", timeout + self._call_timeout, self._wait_request, timeout
-        )
+        await self._call("wait_request()", timeout, self._wait_request, timeout)
 
     async def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """
@@ -82,9 +81,8 @@ class AsyncTestServer(PrivateReactorCore):
         :return: the first ``count`` answered requests, oldest first, each a
             dict like ``server.request``.
         """
-        timeout = check_seconds("wait_requests(timeout)", timeout)
-        result: list[dict[str, Any]] = await self._await(
-            "wait_requests()", timeout + self._call_timeout, self._wait_requests, count, timeout
+        result: list[dict[str, Any]] = await self._call(
+            "wait_requests()", timeout, self._wait_requests, count, timeout
         )
         return result
 
@@ -96,25 +94,14 @@ class AsyncTestServer(PrivateReactorCore):
         is true, oldest first; requests answered before the call count.
 
         :param predicate: takes a request dict (like ``server.request``); it
-            runs in the server's reactor thread, and an exception it raises
-            is raised here.
+            runs in the awaiting task (a slow one delays this wait only),
+            and an exception it raises is raised here.
         :param timeout: seconds before raising
-            :class:`~txtestserver.WaitTimeoutError`.
+            :class:`~txtestserver.WaitTimeoutError`, also when they run out
+            while the predicate runs.
         """
-        timeout = check_seconds("wait_for(timeout)", timeout)
-        result: dict[str, Any] = await self._await(
-            "wait_for()", timeout + self._call_timeout, self._wait_for, predicate, timeout
-        )
+        result: dict[str, Any] = await self._run("wait_for()", self._wait_for(predicate, timeout))
         return result
-
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
-    ) -> Any:
-        try:
-            extra = check_seconds(what, timeout)
-        except TestServerError:
-            extra = 0.0  # the call itself raises the clear error
-        return self._await(what, extra + self._call_timeout, function, *args)
 
     async def __aenter__(self) -> AsyncTestServer:
         await self.start()
@@ -128,24 +115,39 @@ class AsyncTestServer(PrivateReactorCore):
     ) -> None:
         await self.stop()
 
-    async def _await(
-        self, what: str, timeout: float, function: Callable[..., Any], *args: Any
+    async def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
+        """Run the steps in the awaiting task, each step one awaited :meth:`_call`."""
+        sent: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                step = steps.send(sent) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            sent, error = None, None
+            try:
+                sent = await self._call(what, *step[:2], *step[2])
+            except Exception as e:
+                error = e
+
+    async def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
     ) -> Any:
         """
-        Run ``function(*args)`` in the reactor thread; await its result
-        without blocking the event loop.
-
-        :param what: names the call in error messages.
-        :param timeout: seconds before the call is cancelled and
-            :class:`~txtestserver.TestServerError` raised (a bound for calls
-            whose own timeout failed to fire, not the wait's timeout).
+        Submit the call to the reactor thread; await its result without
+        blocking the event loop (the reactor thread hands it over with
+        ``loop.call_soon_threadsafe``), at most ``call_timeout`` more than
+        ``timeout``. Cancelled (a timeout around it, a cancelled task) or
+        too slow, it is cancelled in the reactor thread too.
         """
-        thread = reactor_thread()
-        thread.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        running: list[Deferred[Any]] = []
-        cancelled = False
 
         def settle(result: Any) -> None:
             if future.done():
@@ -155,38 +157,23 @@ class AsyncTestServer(PrivateReactorCore):
             else:
                 future.set_result(result)
 
-        def run() -> None:
-            if cancelled:
-                return  # given up before it ran
-            d = maybeDeferred(function, *args)
-            running.append(d)
+        def deliver(result: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, result)
+            except RuntimeError:
+                pass  # the loop is closed: nobody awaits any more
 
-            def hand_over(result: Any) -> None:
-                try:
-                    loop.call_soon_threadsafe(settle, result)
-                except RuntimeError:
-                    pass  # the loop is closed: nobody awaits any more
-
-            d.addBoth(hand_over)
-
-        def cancel() -> None:
-            nonlocal cancelled
-            cancelled = True
-            for d in running:
-                d.cancel()
-
-        thread.reactor.callFromThread(run)
+        seconds = self._bound(timeout)
+        submission = reactor_thread().submit(deliver, function, *args, undo=undo)
         try:
-            done, _ = await asyncio.wait({future}, timeout=timeout)
+            done, _ = await asyncio.wait({future}, timeout=seconds)
         except BaseException:  # cancelled: the reactor side gives up too
-            thread.reactor.callFromThread(cancel)
+            submission.cancel()
             if not future.cancel() and not future.cancelled():
                 future.exception()  # settled meanwhile: mark the outcome as seen
             raise
         if not done:
-            thread.reactor.callFromThread(cancel)
+            submission.cancel()
             future.cancel()
-            raise TestServerError(
-                f"{type(self).__name__}.{what} did not finish within {timeout:g} s"
-            )
+            raise self._too_slow(what, seconds)
         return future.result()

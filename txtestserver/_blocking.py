@@ -5,22 +5,26 @@ and for synchronous code anywhere (a trial test method included).
 The server runs in a private reactor that crochet runs in a background thread
 (:mod:`txtestserver._reactor_thread`), not in the global reactor, so it
 shares the process with trial, pytest-twisted or a Twisted program. Each
-blocking call hands its work to that thread and waits, with a timeout.
+blocking call hands its work to that thread (:meth:`TestServer._call`) and
+waits, with a timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Generator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
-from ._core import check_seconds
+from ._core import Step
 from ._errors import TestServerError
-from ._reactor_thread import PrivateReactorCore
+from ._private import PrivateReactorCore, reactor_thread
 
 __all__ = ["TestServer"]
+
+T = TypeVar("T")
 
 
 class TestServer(PrivateReactorCore):
@@ -41,16 +45,18 @@ class TestServer(PrivateReactorCore):
 
     def start(self, keep_alive: bool = False) -> None:
         """
-        Start listening; return once the server accepts connections.
+        Start listening; return once the server accepts connections. A start
+        that does not finish within ``call_timeout`` is undone: nothing is
+        left listening.
 
         :param keep_alive: keep connections open between requests (by
             default each response closes its connection, as test_server does).
         """
-        self._block_on("start()", self._start, keep_alive)
+        self._call("start()", 0.0, self._start, keep_alive, undo=self._stop)
 
     def stop(self) -> None:
         """Stop: return once no port, connection or pending call is left."""
-        self._block_on("stop()", self._stop)
+        self._call("stop()", 0.0, self._stop)
 
     def wait_request(self, timeout: float = 5.0) -> None:
         """
@@ -63,17 +69,7 @@ class TestServer(PrivateReactorCore):
             did arrive.
         :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
-        timeout = check_seconds("wait_request(timeout)", timeout)
-        self._block_on("wait_request()", self._wait_request, timeout, extra_time=timeout)
-
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
-    ) -> Any:
-        try:
-            extra = check_seconds(what, timeout)
-        except TestServerError:
-            extra = 0.0  # the call itself raises the clear error
-        return self._block_on(what, function, *args, extra_time=extra)
+        self._call("wait_request()", timeout, self._wait_request, timeout)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """
@@ -87,9 +83,8 @@ class TestServer(PrivateReactorCore):
         :return: the first ``count`` answered requests, oldest first, each a
             dict like ``server.request``.
         """
-        timeout = check_seconds("wait_requests(timeout)", timeout)
-        result: list[dict[str, Any]] = self._block_on(
-            "wait_requests()", self._wait_requests, count, timeout, extra_time=timeout
+        result: list[dict[str, Any]] = self._call(
+            "wait_requests()", timeout, self._wait_requests, count, timeout
         )
         return result
 
@@ -101,16 +96,14 @@ class TestServer(PrivateReactorCore):
         is true, oldest first; requests answered before the call count.
 
         :param predicate: takes a request dict (like ``server.request``); it
-            runs in the server's reactor thread, and an exception it raises
-            is raised here.
+            runs in the calling thread (a slow one delays this wait only),
+            and an exception it raises is raised here.
         :param timeout: seconds before raising
-            :class:`~txtestserver.WaitTimeoutError`.
+            :class:`~txtestserver.WaitTimeoutError`, also when they run out
+            while the predicate runs.
         :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
-        timeout = check_seconds("wait_for(timeout)", timeout)
-        result: dict[str, Any] = self._block_on(
-            "wait_for()", self._wait_for, predicate, timeout, extra_time=timeout
-        )
+        result: dict[str, Any] = self._run("wait_for()", self._wait_for(predicate, timeout))
         return result
 
     def __enter__(self) -> TestServer:
@@ -124,3 +117,68 @@ class TestServer(PrivateReactorCore):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
+        """Run the steps in this thread, each step one :meth:`_call`."""
+        sent: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                step = steps.send(sent) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            sent, error = None, None
+            try:
+                sent = self._call(what, *step[:2], *step[2])
+            except Exception as e:
+                error = e
+
+    def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
+    ) -> Any:
+        """
+        Submit the call to the reactor thread and block until its result, at
+        most ``call_timeout`` more than ``timeout``; on timeout or
+        interruption (Ctrl-C) the call is cancelled there too.
+
+        We wait on a :class:`threading.Event`, not on crochet's
+        ``EventualResult.wait``, which breaks under warnings filters that
+        pytest resets between tests (docs/troubleshooting.rst).
+
+        :raise TestServerError: called from the reactor thread itself, where
+            waiting would deadlock; or the call took too long.
+        """
+        thread = reactor_thread()
+        if thread.in_thread():
+            raise TestServerError(
+                f"{type(self).__name__}.{what} blocks, and was called in the thread of the "
+                "reactor that serves the server (from a response callback, say), where it "
+                "would wait forever: call it from the test instead"
+            )
+        seconds = self._bound(timeout)
+        finished = threading.Event()
+        outcome: list[Any] = []
+
+        def deliver(result: Any) -> None:
+            outcome.append(result)
+            finished.set()
+
+        submission = thread.submit(deliver, function, *args, undo=undo)
+        try:
+            over = finished.wait(seconds)
+        except BaseException:
+            submission.cancel()
+            raise
+        if not over:
+            submission.cancel()
+            raise self._too_slow(what, seconds)
+        result = outcome[0]
+        if isinstance(result, Failure):
+            result.raiseException()
+        return result

@@ -6,19 +6,26 @@ One authority (a ``trustme.CA``) is made per process, the first time a server
 with ``tls=True`` is made. It issues each server's certificate at start
 (:meth:`Authority.issue`) and one client certificate for mutual TLS. Its
 own key never leaves this process's memory: the files it writes (in a
-private temporary directory, removed at exit) hold its certificate and the
-client certificate with that certificate's key.
+private temporary directory) hold its certificate and the client
+certificate with that certificate's key. The directory is removed at exit,
+and also when this process dies without exit functions (SIGTERM, SIGKILL):
+a small shell process (:class:`_Cleaner`) waits for the end of a pipe from
+this process and then removes it, as the subprocess engine's server
+process removes its state directory when its stdin ends.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ipaddress
 import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
@@ -76,6 +83,7 @@ class Authority:
         self._lock = threading.Lock()
         self._directory = tempfile.mkdtemp(prefix="txtestserver-ca-")  # mode 0700
         atexit.register(_remove, self._directory, os.getpid())
+        self._cleaner = _Cleaner(self._directory)
         #: A PEM file holding the authority's certificate.
         self.ca_path = self._write("ca.pem", self._ca.cert_pem.bytes())
 
@@ -185,6 +193,65 @@ def _is_wildcard(address: str) -> bool:
         return ipaddress.ip_address(address).is_unspecified
     except ValueError:
         return False  # a host name
+
+
+class _Cleaner:
+    """
+    Removes ``directory`` once this process is gone, however it ends.
+
+    A ``/bin/sh`` started in a session of its own (the terminal's Ctrl-C
+    does not end it first) leaves a background job behind and exits; the
+    job, no child of ours (nothing to reap, nothing left running at exit),
+    reads a pipe whose only writer is this process and removes the
+    directory when that pipe ends: when this process exits or is killed. A
+    fork of this process lets go of the pipe at once, so it does not keep
+    the directory alive.
+    """
+
+    # A background job's stdin is /dev/null: the pipe goes to it as fd 3.
+    _SCRIPT = 'exec 3<&0; (read -r _ <&3; rm -rf -- "$1") >/dev/null 2>&1 &'
+
+    def __init__(self, directory: str) -> None:
+        self.fd: int | None = None
+        read, write = os.pipe()  # neither is inherited by other children
+        try:
+            subprocess.run(
+                ["/bin/sh", "-c", self._SCRIPT, "txtestserver-ca-cleaner", directory],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                check=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            os.close(write)  # no shell: the exit hook alone removes the directory
+            return
+        finally:
+            os.close(read)
+        self.fd = write
+        _CLEANERS.add(self)
+
+
+#: The cleaners of this process (one per authority: one per process).
+_CLEANERS: weakref.WeakSet[_Cleaner] = weakref.WeakSet()
+
+
+def _let_go_in_forked_child() -> None:
+    """After ``os.fork()``, in the child: the cleaners' pipes become ``/dev/null``."""
+    fds = [cleaner.fd for cleaner in list(_CLEANERS) if cleaner.fd is not None]
+    if not fds:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+os.register_at_fork(after_in_child=_let_go_in_forked_child)
 
 
 def _remove(directory: str, pid: int) -> None:

@@ -193,20 +193,20 @@ def format_request(request: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class _PrintingServer(DeferredTestServer):
-    """A DeferredTestServer that prints each request once it is answered."""
+class _Printer:
+    """
+    Prints each request of ``server`` once it is answered (a watcher of its
+    answered events): every request recorded since the last call, so one
+    whose client gave up is shown with the next.
+    """
 
-    def __init__(self, *args: Any, out: IO[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, server: DeferredTestServer, out: IO[str]) -> None:
+        self._server = server
         self._out = out
         self._printed = 0
 
-    def _answered(self, ticket: Ticket) -> None:
-        # The hook the engine calls after each answered request (it also
-        # wakes the waits). Prints every request recorded since the last
-        # call, so one whose client gave up is shown with the next.
-        super()._answered(ticket)
-        new = self.requests[self._printed :]
+    def __call__(self, ticket: Ticket) -> None:
+        new = self._server.requests[self._printed :]
         self._printed += len(new)
         for request in new:
             print(format_request(request), file=self._out, flush=True)
@@ -271,17 +271,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from twisted.internet import reactor
 
     try:
-        server = _PrintingServer(
+        server = DeferredTestServer(
             args.address,
             args.port,
             args.engine,
             reactor=reactor,
-            out=sys.stdout,
             tls=args.tls or args.http2 or args.client_cert is not None,
             http2=args.http2,
             client_cert=args.client_cert,
         )
         _configure(server.response, args)
+        server._watch_answered(_Printer(server, sys.stdout))
     except TestServerError as e:
         parser.error(str(e))
     _log_warnings_to_stderr()

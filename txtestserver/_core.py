@@ -15,8 +15,9 @@ import math
 import os
 import re
 import ssl
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
@@ -28,7 +29,7 @@ from ._config import (
     ServerConfig,
 )
 from ._engines import make_engine
-from ._errors import ServerSideError, TestServerError
+from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
@@ -38,12 +39,22 @@ from ._route import Route
 from ._state.store import Ticket
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView
-from ._waits import CountWait, LatestWait, Waits
+from ._waits import CountWait, LatestWait, NextAnswerWait, PredicateScan, Waits, describe_arrivals
 
 if TYPE_CHECKING:
     from ._certificates import Authority
 
-__all__ = ["SHUTDOWN_BOUND", "ServerCore", "check_count", "check_seconds"]
+__all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
+
+T = TypeVar("T")
+
+#: One step of a wait run by a face's ``_run``: ``(timeout, function,
+#: args)``, ``function(*args)`` to run in the reactor thread.
+Step = tuple[float, Callable[..., Any], tuple[Any, ...]]
+
+#: The longest timeout a test may give, in seconds (a week): longer ones
+#: overflow the clocks they are handed to.
+LONGEST_WAIT = 7 * 24 * 3600.0
 
 #: Seconds a server left running may take to stop when its reactor shuts
 #: down (the subprocess engine's grace period plus reading the final state).
@@ -56,18 +67,20 @@ def check_seconds(what: str, value: object) -> float:
 
     :param what: names the argument in the error message.
     :return: the timeout, as given.
-    :raise TestServerError: not a finite number of seconds of at least 0
-        (``inf``, ``nan``, a negative number, a bool, a str).
+    :raise TestServerError: not a finite number of seconds from 0 to
+        :data:`LONGEST_WAIT` (``inf``, ``nan``, ``1e10``, a negative number, a
+        bool, a str).
     """
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value < 0
+        or value > LONGEST_WAIT
     ):
         raise TestServerError(
-            f"{what} must be a finite number of seconds >= 0, not {value!r}: "
-            "a test should not wait for ever"
+            f"{what} must be a finite number of seconds from 0 to {LONGEST_WAIT:g} (a "
+            f"week), not {value!r}: a test should not wait for ever"
         )
     return value
 
@@ -114,8 +127,9 @@ class ServerCore:
         a server-side error (``server.errors``, ``server.check()``, which then
         also reports queued and ``response_once`` answers never used).
     :param call_timeout: seconds ``start()`` and ``stop()`` of the blocking
-        face may take before they raise
-        :class:`~txtestserver.TestServerError`; also the longest that setting
+        and asyncio faces may take before they raise
+        :class:`~txtestserver.TestServerError` (a start that times out is
+        undone: nothing is left listening); also the longest that setting
         ``response`` waits for a subprocess server that holds its state lock
         (stopped by SIGSTOP or a debugger) before it raises.
     :param tls: serve HTTPS (``get_url()`` gives ``https://`` URLs) with a
@@ -199,6 +213,9 @@ class ServerCore:
         self.errors = ErrorsView(store, self.request)
         # While running: our "before shutdown" trigger on the reactor.
         self._shutdown_trigger: Any = None
+        self._watchers: list[Callable[[Ticket], None]] = []
+        # Answered events since the server object was made (wait_for).
+        self._answers = 0
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -211,6 +228,15 @@ class ServerCore:
 
             return global_reactor
         return reactor
+
+    @property
+    def pid(self) -> int | None:
+        """
+        The id of the process that serves: the server process of the
+        subprocess engine while it runs; None in the thread engine (this
+        process serves) and while stopped.
+        """
+        return self._engine.pid
 
     @property
     def address(self) -> str:
@@ -306,8 +332,10 @@ class ServerCore:
         server and of each route) that no request used.
 
         The pytest fixtures call it after each test, so a server-side error
-        fails the test that caused it.
+        fails the test that caused it. pytest shows the error's message, not
+        this method's source (``__tracebackhide__``).
         """
+        __tracebackhide__ = True
         store = self._engine.store
         taken = store.take_errors()
         if self.config.strict:
@@ -527,10 +555,18 @@ class ServerCore:
 
     def _wait_for(
         self, predicate: Callable[[dict[str, Any]], object], timeout: float
-    ) -> Deferred[dict[str, Any]]:
+    ) -> Generator[Step, Any, dict[str, Any]]:
         """
-        Fire with the first answered request (oldest first, those answered
-        already included) for which ``predicate(request)`` is true.
+        The steps of ``wait_for``, run by the face's :meth:`_run`: the first
+        answered request (oldest first, those answered already included) for
+        which ``predicate(request)`` is true.
+
+        The predicate runs here, in the caller's thread or task, over the
+        journal read there; only the wait for the next answer runs in the
+        reactor thread. So a slow predicate delays its own wait only (not
+        every server of the process), and the timeout holds: time running
+        out while the predicate runs ends in
+        :class:`~txtestserver.WaitTimeoutError` too.
         """
         if not callable(predicate):
             raise TestServerError(
@@ -538,35 +574,71 @@ class ServerCore:
             )
         timeout = check_seconds("wait_for(timeout)", timeout)
         self._check_running("wait_for()")
-        decode = self._decode
-
-        def want(entry: Entry) -> bool:
-            return bool(predicate(decode(entry)))
-
         name = getattr(predicate, "__name__", None) or repr(predicate)
-        wait = CountWait(f"wait_for({name})", 1, want, decode, single=True)
-        return self._waits.start(wait, timeout)
+        scan = PredicateScan(predicate, self._decode)
+        store = self._engine.store
+        deadline = time.monotonic() + timeout
+        while True:
+            # Counted before the journal is read: an answer the reading
+            # misses is counted after this, and wakes the wait below.
+            seen = self._answers
+            generation, history = store.journal()
+            found = scan.look(generation, history)
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(
+                    f"wait_for({name}): no answered request matched within {timeout} s; "
+                    + describe_arrivals(store.history(), self._url_or_none())
+                )
+            yield remaining, self._next_answer, (seen, remaining)
 
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    def _next_answer(self, seen: int, timeout: float) -> Deferred[None]:
+        """
+        Fire once more than ``seen`` requests were answered in all, or
+        after ``timeout`` seconds (with None either way); fail if the server
+        stops or dies meanwhile.
+        """
+        self._check_running("wait_for()")
+        return self._waits.start(NextAnswerWait(seen, lambda: self._answers), timeout)
+
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> Any:
+        """
+        Run a wait made of steps (:meth:`_wait_for`): the generator runs in
+        the caller's thread or task, and each step it yields, ``(timeout,
+        function, args)``, is one :meth:`_call`, whose result (or error) is
+        sent back into it. Returns as :meth:`_call` does: the value, a
+        Deferred or a coroutine.
+        """
+        raise NotImplementedError
+
+    def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
     ) -> Any:
         """
-        Hand the Deferred of ``function(*args)`` (run in the reactor thread)
-        to the caller as this face does: block for it, return it, or return a
-        coroutine. The waits that live outside the server object
-        (``route.wait``) go through here.
+        The one hand-over of this face: run ``function(*args)`` in the
+        reactor thread and give its result (a Deferred's, waited for) to the
+        caller as this face does: block for it, return a Deferred, or return
+        a coroutine. Every public method that needs the reactor thread is one
+        call of it.
 
-        :param what: names the call in messages.
-        :param timeout: the wait's own timeout (a face may add its call
-            timeout on top).
+        :param what: names the call in messages (``'start()'``).
+        :param timeout: the call's own timeout (a wait's), 0 for none; a face
+            that waits adds its ``call_timeout`` on top.
+        :param undo: what undoes the call if the caller gives up on it after
+            it began (``_stop`` for ``_start``).
         """
         raise NotImplementedError
 
     def _route_wait(self, route_id: int, name: str, count: int, timeout: float) -> Any:
         """``route.wait(count, timeout)`` in this face."""
-        return self._face_call(
-            "route.wait()", timeout, self._wait_route, route_id, name, count, timeout
-        )
+        return self._call("route.wait()", timeout, self._wait_route, route_id, name, count, timeout)
 
     def _wait_route(
         self, route_id: int, name: str, count: int, timeout: float
@@ -581,6 +653,7 @@ class ServerCore:
         count = check_count("route.wait(count)", count)
         timeout = check_seconds("route.wait(timeout)", timeout)
         self._check_running("route.wait()")
+        self._engine.store.read(lambda table: table.queue(route_id))  # removed: raises now
 
         def want(entry: Entry) -> bool:
             return entry[ROUTE_ID] == route_id
@@ -613,8 +686,20 @@ class ServerCore:
             raise TestServerError(f"{what} needs a running server: call start() first")
 
     def _answered(self, ticket: Ticket) -> None:
+        """The engine's "answered" event: wake the waits, tell the watchers."""
+        self._answers += 1
         if len(self._waits):
             self._waits.answered(ticket)
+        for watcher in self._watchers:
+            watcher(ticket)
+
+    def _watch_answered(self, watcher: Callable[[Ticket], None]) -> None:
+        """
+        Call ``watcher(ticket)`` in the reactor thread after each answered
+        request, once the waits are woken: the hook of a face that reacts to
+        every answer (the command line prints each request).
+        """
+        self._watchers.append(watcher)
 
     def _engine_lost(self, reason: TestServerError) -> None:
         self._lost = reason

@@ -5,12 +5,14 @@ reactor thread (trial TestCases, Twisted programs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 
-from ._core import ServerCore
+from ._core import ServerCore, Step
+
+T = TypeVar("T")
 
 __all__ = ["DeferredTestServer"]
 
@@ -36,7 +38,7 @@ class DeferredTestServer(ServerCore):
         :return: fires once the server accepts connections; ``server.port``
             is then the real port.
         """
-        return maybeDeferred(self._start, keep_alive)
+        return self._call("start()", 0.0, self._start, keep_alive)
 
     def stop(self) -> Deferred[None]:
         """
@@ -44,7 +46,7 @@ class DeferredTestServer(ServerCore):
 
         :return: fires once everything is released.
         """
-        return maybeDeferred(self._stop)
+        return self._call("stop()", 0.0, self._stop)
 
     def wait_request(self, timeout: float = 5.0) -> Deferred[None]:
         """
@@ -58,11 +60,38 @@ class DeferredTestServer(ServerCore):
             ``timeout`` is not a finite number >= 0. Cancelling it forgets
             the wait and its timer.
         """
-        return maybeDeferred(self._wait_request, timeout)
+        return self._call("wait_request()", timeout, self._wait_request, timeout)
 
-    def _face_call(
-        self, what: str, timeout: float, function: Callable[..., Deferred[Any]], *args: Any
+    def _run(self, what: str, steps: Generator[Step, Any, T]) -> Deferred[T]:
+        """Run the steps in the reactor thread, each step's Deferred waited for."""
+
+        @inlineCallbacks
+        def drive() -> Generator[Deferred[Any], Any, T]:
+            sent: Any = None
+            error: Exception | None = None
+            while True:
+                try:
+                    step = steps.send(sent) if error is None else steps.throw(error)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                sent, error = None, None
+                try:
+                    sent = yield self._call(what, *step[:2], *step[2])
+                except Exception as e:
+                    error = e
+
+        return drive()
+
+    def _call(
+        self,
+        what: str,
+        timeout: float,
+        function: Callable[..., Any],
+        *args: Any,
+        undo: Callable[[], Any] | None = None,
     ) -> Deferred[Any]:
+        """The caller runs in the reactor thread: its Deferred is the result."""
         return maybeDeferred(function, *args)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> Deferred[list[dict[str, Any]]]:
@@ -76,7 +105,7 @@ class DeferredTestServer(ServerCore):
             first, each a dict like ``server.request``. Cancelling it
             forgets the wait and its timer.
         """
-        return maybeDeferred(self._wait_requests, count, timeout)
+        return self._call("wait_requests()", timeout, self._wait_requests, count, timeout)
 
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], object], timeout: float = 5.0
@@ -92,4 +121,4 @@ class DeferredTestServer(ServerCore):
         :return: fires with that request. Cancelling it forgets the wait and
             its timer.
         """
-        return maybeDeferred(self._wait_for, predicate, timeout)
+        return self._run("wait_for()", self._wait_for(predicate, timeout))

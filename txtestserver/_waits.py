@@ -11,9 +11,12 @@ before the wait began count), then at each answered entry once:
   (every one for ``wait_requests``, those of one route for ``route.wait``,
   those a predicate accepts for ``wait_for``).
 
-Everything here runs in the reactor thread. A wait that times out, is
-cancelled or is failed leaves no timer and no reference behind
-(:class:`Waits`).
+Everything here runs in the reactor thread, except :class:`PredicateScan`:
+``wait_for`` runs the test's predicate in the waiting caller's thread or
+task, over the journal it reads there, and waits in the reactor thread only
+for the next answer (:class:`NextAnswerWait`), so a slow predicate slows its
+own wait and no other server's requests. A wait that times out, is cancelled
+or is failed leaves no timer and no reference behind (:class:`Waits`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ._model.record import ANSWERED, CODE, ROUTE, Entry, answered, request_line
 from ._state.store import StateStore, Ticket
 from ._types import TimeReactor
 
-__all__ = ["CountWait", "LatestWait", "Wait", "Waits"]
+__all__ = ["CountWait", "LatestWait", "NextAnswerWait", "PredicateScan", "Wait", "Waits"]
 
 #: Request lines quoted in a timeout message.
 LINES_QUOTED = 3
@@ -45,6 +48,9 @@ class Wait:
     what: str
     deferred: Deferred[Any] | None = None
     timer: Any = None
+    #: A timeout ends the wait with None, not :class:`WaitTimeoutError`
+    #: (the caller decides what the time running out means).
+    quiet = False
 
     def begin(self, generation: int, history: Sequence[Entry]) -> bool:
         """Look at the journal as it is; true when the wait is over already."""
@@ -157,6 +163,76 @@ class CountWait(Wait):
         return f"{found} of the {self._count} requests waited for {_was(found)} answered"
 
 
+class NextAnswerWait(Wait):
+    """
+    Until the server has answered more than ``seen`` requests in all (its
+    answered events, counted by ``count()``): what ``wait_for`` waits for in
+    the reactor thread between two looks at the journal. Its timeout ends
+    it quietly.
+    """
+
+    what = "wait_for()"
+    quiet = True
+
+    def __init__(self, seen: int, count: Callable[[], int]) -> None:
+        self._seen = seen
+        self._count = count
+
+    def begin(self, generation: int, history: Sequence[Entry]) -> bool:
+        return self._count() > self._seen
+
+    def answered(self, ticket: Ticket, store: StateStore) -> bool:
+        return True
+
+    def result(self) -> None:
+        return None
+
+    def shortfall(self) -> str:
+        return "no request was answered"
+
+
+class PredicateScan:
+    """
+    The first answered entry that a test's predicate accepts, looked for
+    over successive readings of the journal, each entry judged once (an
+    entry not answered at one look is judged at a later one). Runs in the
+    caller's thread or task.
+
+    :param predicate: takes the decoded request; an exception it raises is
+        raised to the caller.
+    :param decode: turns an entry into the dict the predicate gets.
+    """
+
+    def __init__(
+        self,
+        predicate: Callable[[dict[str, Any]], object],
+        decode: Callable[[Entry], dict[str, Any]],
+    ) -> None:
+        self._predicate = predicate
+        self._decode = decode
+        self._generation: int | None = None
+        self._scanned = 0
+        self._pending: list[int] = []
+
+    def look(self, generation: int, history: Sequence[Entry]) -> dict[str, Any] | None:
+        """The oldest entry of ``history`` not judged yet that is answered and accepted."""
+        if generation != self._generation:  # the first look, or a reset came
+            self._generation, self._scanned, self._pending = generation, 0, []
+        candidates = self._pending + list(range(self._scanned, len(history)))
+        self._scanned = len(history)
+        self._pending = []
+        for position, index in enumerate(candidates):
+            entry = history[index]
+            if not entry[ANSWERED]:
+                self._pending.append(index)
+                continue
+            request = self._decode(entry)
+            if self._predicate(request):
+                self._pending += candidates[position + 1 :]
+                return request
+        return None
+
+
 def _was(n: int) -> str:
     return "was" if n == 1 else "were"
 
@@ -241,6 +317,9 @@ class Waits:
 
     def _timed_out(self, wait: Wait, timeout: float) -> None:
         wait.timer = None
+        if wait.quiet:
+            self._end(wait, None)
+            return
         history = self._store.history()
         message = f"{wait.what}: {wait.shortfall()} within {timeout} s; " + describe_arrivals(
             history, self._url()

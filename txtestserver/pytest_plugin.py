@@ -14,10 +14,12 @@ for them:
   ``async def`` tests, with an :class:`~txtestserver.AsyncTestServer`
   (reset before and checked after each test too).
 - ``test_server_factory``: a function that starts a server of your own
-  settings, ``test_server_factory(keep_alive=True, engine="subprocess")``;
-  every server it made is checked and stopped after the test.
+  settings, ``test_server_factory(keep_alive=True, engine="subprocess")``
+  (a setting not given is the session servers'); every server it made is
+  checked and stopped after the test.
 
-The session servers' engine, keep-alive, strict mode and HTTPS come from
+The session servers' (and by default the factory's) engine, keep-alive,
+strict mode and HTTPS come from
 the command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
 ``--txtestserver-strict``, ``--txtestserver-tls``) or the ini file
 (``txtestserver_engine``, ``txtestserver_keep_alive``,
@@ -31,8 +33,9 @@ that never uses them keeps its pytest start-up time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 __all__ = ["pytest_addoption", "pytest_configure"]
 
 ENGINES = ("thread", "subprocess")
+#: The environment variable of :data:`txtestserver._engines.subprocess.START_AHEAD`.
+START_AHEAD = "TXTESTSERVER_START_AHEAD"
+
+T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -113,12 +120,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "txtestserver_start_ahead",
+        "keep the next subprocess-engine server process started ahead of time (default "
+        "true); false sets TXTESTSERVER_START_AHEAD=0 unless the environment sets it",
+        type="bool",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """
     Register the ``allow_server_errors`` marker; refuse an unknown engine in
-    the ini file before any test runs.
+    the ini file before any test runs; switch the process started ahead off
+    if the ini file says so.
     """
     config.addinivalue_line(
         "markers",
@@ -126,6 +141,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "txtestserver fixtures forget them after it instead of failing it "
         "(server.check())",
     )
+    if not config.getini("txtestserver_start_ahead"):
+        # Read by the subprocess engine at each start (not imported here:
+        # loading the plugin imports no Twisted); the environment wins.
+        os.environ.setdefault(START_AHEAD, "0")
     engine = config.getini("txtestserver_engine")
     if engine not in ENGINES:
         raise pytest.UsageError(
@@ -138,7 +157,12 @@ def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureReq
     After a test: fail it with :class:`~txtestserver.ServerSideError` if the
     server had errors while answering it, unless it is marked
     ``allow_server_errors`` (then they are forgotten).
+
+    The error shows its message only: this function's frames and the
+    fixtures' are hidden from pytest's traceback (``__tracebackhide__``),
+    which would otherwise print their source at every teardown failure.
     """
+    __tracebackhide__ = True
     if request.node.get_closest_marker("allow_server_errors") is not None:
         server.errors.clear()
     else:
@@ -187,6 +211,7 @@ def _test_server(
     The session's server after ``reset()``: a clean server for one test,
     checked after it (:func:`check_after`).
     """
+    __tracebackhide__ = True
     test_server_session.reset()
     yield test_server_session
     check_after(test_server_session, request)
@@ -205,11 +230,23 @@ def _async_test_server_session(pytestconfig: pytest.Config) -> Iterator[AsyncTes
 
     settings, keep_alive = _session_settings(pytestconfig)
     server = AsyncTestServer(**settings)
-    server._block_on("start()", server._start, keep_alive)
+    _run_coroutine(server.start(keep_alive=keep_alive))
     try:
         yield server
     finally:
-        server._block_on("stop()", server._stop)
+        _run_coroutine(server.stop())
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """
+    Run ``coroutine`` to its end in an event loop of its own, in a thread of
+    its own (a plain fixture may run where an asyncio plugin's loop runs).
+    """
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, "txtestserver-fixture") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture(name="async_test_server")
@@ -220,6 +257,7 @@ def _async_test_server(
     The session's async server after ``reset()``: a clean server for one
     test, checked after it (:func:`check_after`).
     """
+    __tracebackhide__ = True
     async_test_server_session.reset()
     yield async_test_server_session
     check_after(async_test_server_session, request)
@@ -231,15 +269,20 @@ def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     ``test_server_factory(**settings)`` starts and returns a new
     :class:`~txtestserver.TestServer`; every server it made is stopped after
     the test. ``settings`` are the constructor's keyword arguments plus
-    ``start()``'s (``keep_alive``).
+    ``start()``'s (``keep_alive``); those not given are the session
+    servers' (``--txtestserver-engine``, ``--txtestserver-tls``...), so a
+    suite run with the subprocess engine runs the factory's servers there
+    too.
     """
+    __tracebackhide__ = True
     from . import TestServer
 
     servers: list[TestServer] = []
+    session, session_keep_alive = _session_settings(request.config)
 
-    def make(*, keep_alive: bool = False, **settings: Any) -> TestServer:
-        server = TestServer(**settings)
-        server.start(keep_alive=keep_alive)
+    def make(*, keep_alive: bool | None = None, **settings: Any) -> TestServer:
+        server = TestServer(**{**session, **settings})
+        server.start(keep_alive=session_keep_alive if keep_alive is None else keep_alive)
         servers.append(server)
         return server
 

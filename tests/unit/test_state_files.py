@@ -28,21 +28,28 @@ from txtestserver._model.keys import check_value as validate
 from txtestserver._model.record import RECORD_FIELDS, Entry, answered
 from txtestserver._model.table import ONCE, QueuedAnswer
 from txtestserver._model.table import RESPONSE as PERMANENT
-from txtestserver._state.files import LARGE_VALUE, RESPONSE, FileStore, decode, encode
+from txtestserver._state.codec import decode, encode
+from txtestserver._state.directory import RESPONSE
+from txtestserver._state.files import FileStore
+from txtestserver._state.switch import SwitchStore
+from txtestserver._state.tables import LARGE_VALUE
+
+#: Either store: the test process's (memory, then files) or one on a directory.
+Store = FileStore | SwitchStore
 
 ALL_BYTES = bytes(range(256))
 
 
-def set_response(store: FileStore, once: bool, key: str, value: Any) -> None:
+def set_response(store: Store, once: bool, key: str, value: Any) -> None:
     slot = ONCE if once else PERMANENT
     store.update(lambda table: table.set(slot, key, value))
 
 
-def response_state(store: FileStore, once: bool) -> dict[str, Any]:
+def response_state(store: Store, once: bool) -> dict[str, Any]:
     return store.read(lambda table: table.slot(ONCE if once else PERMANENT))
 
 
-def take_response(store: FileStore, method: str) -> dict[str, Any]:
+def take_response(store: Store, method: str) -> dict[str, Any]:
     request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1, None)
     return store.update(lambda table: table.take(request)).values
 
@@ -76,23 +83,23 @@ def done(entry: Entry) -> Entry:
     return entry[:RECORD_FIELDS] + OK
 
 
-def latest(store: FileStore) -> tuple[Entry | None, bool]:
+def latest(store: Store) -> tuple[Entry | None, bool]:
     """The latest entry and ``done``."""
     entry = store.last_request()
     return entry, answered(entry)
 
 
 @pytest.fixture
-def stores() -> Iterator[tuple[FileStore, FileStore]]:
+def stores() -> Iterator[tuple[SwitchStore, FileStore]]:
     """(the test process's store, the server process's store) on one directory."""
-    parent = FileStore()
+    parent = SwitchStore()
     directory = parent.create()
     child = FileStore(directory)
     yield parent, child
     parent.close()
 
 
-def test_directory_and_files_are_private(stores: tuple[FileStore, FileStore]) -> None:
+def test_directory_and_files_are_private(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     child.record(record())
     set_response(parent, False, "data", b"x")
@@ -106,7 +113,7 @@ def test_directory_and_files_are_private(stores: tuple[FileStore, FileStore]) ->
 
 
 def test_close_keeps_the_final_state_and_removes_the_directory(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     set_response(parent, False, "headers", [("X-A", "1"), ("X-A", "2")])
@@ -131,7 +138,7 @@ def test_close_keeps_the_final_state_and_removes_the_directory(
 
 
 def test_state_set_in_memory_moves_into_the_files() -> None:
-    store = FileStore()
+    store = SwitchStore()
     set_response(store, False, "code", 201)
     directory = store.create()
     try:
@@ -141,7 +148,7 @@ def test_state_set_in_memory_moves_into_the_files() -> None:
 
 
 def test_take_response_consumes_once_values_for_both_processes(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     set_response(parent, False, "data", b"always")
@@ -152,7 +159,7 @@ def test_take_response_consumes_once_values_for_both_processes(
     assert take_response(child, "GET")["data"] == b"always"
 
 
-def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) -> None:
+def test_done_follows_the_latest_request(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     old, new = record(1), record(2)
     old_ticket = child.record(old)
@@ -166,7 +173,7 @@ def test_done_follows_the_latest_request(stores: tuple[FileStore, FileStore]) ->
 
 
 def test_a_request_recorded_as_answered_is_done_at_once(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     answered_at_once = done(record(1))
@@ -179,7 +186,7 @@ def test_a_request_recorded_as_answered_is_done_at_once(
     assert latest(parent)[1] is True
 
 
-def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
+def test_reset_in_the_test_process(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     ticket = child.record(record(1))
     set_response(parent, False, "data", b"x")
@@ -194,7 +201,7 @@ def test_reset_in_the_test_process(stores: tuple[FileStore, FileStore]) -> None:
 
 
 def test_history_is_read_incrementally_and_keeps_identity(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     for n in range(3):
@@ -210,7 +217,7 @@ def test_history_is_read_incrementally_and_keeps_identity(
 
 def test_a_held_state_lock_bounds_every_write_and_holds_up_no_read() -> None:
     """The server process holds the lock and does not let go (it is stopped)."""
-    parent = FileStore(lock_timeout=0.2)
+    parent = SwitchStore(lock_timeout=0.2)
     directory = parent.create()
     child = FileStore(directory)
     try:
@@ -226,7 +233,7 @@ def test_a_held_state_lock_bounds_every_write_and_holds_up_no_read() -> None:
             parent.take_errors,
             parent.reset,
         ]
-        with child._locked():
+        with child._files.locked():
             for write in writes:
                 started = time.monotonic()
                 with pytest.raises(TestServerError, match="server process is not responding"):
@@ -242,7 +249,8 @@ def test_a_held_state_lock_bounds_every_write_and_holds_up_no_read() -> None:
                 except TestServerError:
                     failed.set()
 
-            parent._lock_timeout = 2.0  # long enough for the reads to happen meanwhile
+            # Long enough for the reads to happen meanwhile.
+            parent._files._files.lock_timeout = 2.0  # type: ignore[union-attr]
             waiting = threading.Thread(target=wait_for_the_lock)
             waiting.start()
             assert parent.last_request() == done(record(1))
@@ -260,7 +268,7 @@ def test_a_held_state_lock_bounds_every_write_and_holds_up_no_read() -> None:
         parent.close()
 
 
-def test_no_update_is_lost_between_two_writers(stores: tuple[FileStore, FileStore]) -> None:
+def test_no_update_is_lost_between_two_writers(stores: tuple[SwitchStore, FileStore]) -> None:
     """The server consumes once-values while the test sets others: none is lost."""
     parent, child = stores
     methods = [f"M{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(150)]
@@ -316,7 +324,7 @@ def test_encode_round_trips_exactly(value: object) -> None:
     )
 )
 def test_records_round_trip_exactly(fields: Entry) -> None:
-    store = FileStore()
+    store = SwitchStore()
     directory = store.create()
     try:
         FileStore(directory).record(fields)
@@ -325,7 +333,7 @@ def test_records_round_trip_exactly(fields: Entry) -> None:
         store.close()
 
 
-def test_validated_response_values_round_trip(stores: tuple[FileStore, FileStore]) -> None:
+def test_validated_response_values_round_trip(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     values = {
         "data": ALL_BYTES,
@@ -341,7 +349,7 @@ def test_validated_response_values_round_trip(stores: tuple[FileStore, FileStore
     assert take_response(child, "POST")["data"] == "текст"
 
 
-def test_objects_that_are_not_data_are_refused(stores: tuple[FileStore, FileStore]) -> None:
+def test_objects_that_are_not_data_are_refused(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, _ = stores
     with pytest.raises(TestServerError, match="cannot be stored for the server process"):
         # Dicts with str keys are data (response['json']); these keys are not.
@@ -361,7 +369,7 @@ class _Payload:
 
 
 def test_a_tampered_state_file_is_an_error_and_runs_nothing(
-    stores: tuple[FileStore, FileStore], tmp_path: Path
+    stores: tuple[SwitchStore, FileStore], tmp_path: Path
 ) -> None:
     parent, child = stores
     marker = tmp_path / "executed"
@@ -390,7 +398,7 @@ def test_a_tampered_state_file_is_an_error_and_runs_nothing(
     ],
 )
 def test_values_read_from_the_files_are_checked_like_a_tests(
-    stores: tuple[FileStore, FileStore], slot: str, table: dict[str, Any], message: str
+    stores: tuple[SwitchStore, FileStore], slot: str, table: dict[str, Any], message: str
 ) -> None:
     """
     A value that could never have been set (the file was changed by
@@ -412,14 +420,14 @@ def test_values_read_from_the_files_are_checked_like_a_tests(
     assert [entry[1] for entry in parent.history()] == [b"/1"]
 
 
-def value_files(store: FileStore) -> dict[str, bytes]:
+def value_files(store: Store) -> dict[str, bytes]:
     assert store.directory is not None
     names = [n for n in os.listdir(store.directory) if n.startswith("value-")]
     return {n: Path(store.directory, n).read_bytes() for n in names}
 
 
 def test_large_values_are_files_of_their_own_written_once(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     """
     A large value is written once to a file of its own; the state document
@@ -468,7 +476,7 @@ def test_large_values_are_files_of_their_own_written_once(
 
 
 def test_routes_and_queued_answers_are_checked_and_keep_large_values_apart(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     assert parent.directory is not None
@@ -505,7 +513,7 @@ def test_routes_and_queued_answers_are_checked_and_keep_large_values_apart(
     parent.reset()
 
 
-def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore]) -> None:
+def test_a_removed_directory_is_a_clear_error(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     assert parent.directory is not None
     for name in os.listdir(parent.directory):
@@ -523,7 +531,7 @@ def test_a_removed_directory_is_a_clear_error(stores: tuple[FileStore, FileStore
 
 
 def test_broken_store_raises_until_closed_again() -> None:
-    store = FileStore()
+    store = SwitchStore()
     store.create()
     store.close(broken=TestServerError("the server process was killed by signal 9 (SIGKILL)"))
     with pytest.raises(TestServerError, match="signal 9"):
@@ -554,7 +562,7 @@ def test_tmpdir_decides_where_state_lives(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # forget the cached choice
-    store = FileStore()
+    store = SwitchStore()
     directory = store.create()
     try:
         assert Path(directory).parent == tmp_path
@@ -563,7 +571,7 @@ def test_tmpdir_decides_where_state_lives(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_the_parsed_table_is_reused_only_while_the_file_is_unchanged(
-    stores: tuple[FileStore, FileStore],
+    stores: tuple[SwitchStore, FileStore],
 ) -> None:
     parent, child = stores
     set_response(parent, False, "data", b"one")
@@ -577,7 +585,7 @@ def test_the_parsed_table_is_reused_only_while_the_file_is_unchanged(
     assert take_response(child, "GET")["data"] == b"two"
 
 
-def test_a_change_that_fails_leaves_no_trace(stores: tuple[FileStore, FileStore]) -> None:
+def test_a_change_that_fails_leaves_no_trace(stores: tuple[SwitchStore, FileStore]) -> None:
     parent, child = stores
     set_response(parent, False, "data", b"kept")
     take_response(child, "GET")  # the child has the table parsed

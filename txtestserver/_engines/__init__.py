@@ -37,6 +37,10 @@ class Engine(Protocol):
     store: StateStore
     portable: bool
 
+    @property
+    def pid(self) -> int | None:
+        """The id of the process that serves while it runs, if not this one; else None."""
+
     def start(
         self,
         config: ServerConfig,

@@ -40,7 +40,7 @@ import os
 import shutil
 import signal
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
@@ -56,21 +56,6 @@ __all__ = ["main"]
 EXIT_START_FAILED = 1
 #: Exit code when the state directory became unusable.
 EXIT_STATE_BROKEN = 3
-
-
-class _ServerStore(FileStore):
-    """A FileStore that ends the server when its directory is broken or gone."""
-
-    def __init__(self, directory: str, fatal: Any) -> None:
-        super().__init__(directory)
-        self._fatal = fatal
-
-    def _fail(self, error: BaseException) -> NoReturn:
-        try:
-            super()._fail(error)
-        except TestServerError as e:
-            self._fatal(e)
-            raise
 
 
 class _Control(LineReader):
@@ -155,7 +140,7 @@ def main() -> int:
             # event_line("answered", *ticket), without a JSON encoder per request
             control.transport.write(b"answered [%d,%d]\n" % ticket)
 
-    store = _ServerStore(directory, fatal)
+    store = FileStore(directory, fatal=fatal)
     try:
         credentials = Credentials.load(directory) if config.tls else None
         listener = serve(reactor, config, store, answered, credentials)

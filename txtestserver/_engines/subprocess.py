@@ -2,14 +2,16 @@
 The subprocess engine, parent side: the same HTTP resource, served by a child
 Python process (:mod:`.child`), with the state in files.
 
-The test process makes a private state directory (a
+The test process makes a private state directory (its
+:class:`~txtestserver._state.switch.SwitchStore` swaps to a
 :class:`~txtestserver._state.files.FileStore`), spawns the server process
 with ``reactor.spawnProcess``, tells it what to serve (its first stdin
 line) and reads its event lines (:mod:`.wire`): ``listening`` fires
 ``start()``, and each ``answered`` wakes the waits. On a reactor of its own
 (:class:`WarmProcess`) the engine keeps the next server process started
 ahead of time: its imports, most of a start, are done when ``start()``
-comes. A
+comes (unless :data:`START_AHEAD` switches it off); one per reactor, so the
+test process holds at most one idle server process. A
 ``stop`` line on the server's stdin, then its end, asks it to stop; a server
 that does not exit within :data:`STOP_GRACE` seconds is killed. (The end of
 stdin without ``stop`` means the test process is gone: the server then
@@ -37,13 +39,22 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.tls import Credentials
-from .._reactor_thread import confine_reaping
-from .._state.files import LOG, FileStore
+from .._state.directory import LOG
 from .._state.store import StateStore, Ticket
+from .._state.switch import SwitchStore
 from .._types import ProcessReactor
+from .reaping import confine_reaping
 from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
 
-__all__ = ["START_TIMEOUT", "STOP_GRACE", "SubprocessEngine", "WarmProcess", "warm_process"]
+__all__ = [
+    "START_AHEAD",
+    "START_TIMEOUT",
+    "STOP_GRACE",
+    "SubprocessEngine",
+    "WarmProcess",
+    "start_ahead",
+    "warm_process",
+]
 
 #: Seconds the server process may take to report its port.
 START_TIMEOUT = 30.0
@@ -150,6 +161,17 @@ class WarmProcess:
                 self._waiting = None  # the next start() reports it
 
 
+#: The environment variable that switches the process started ahead off:
+#: ``0`` (or ``false``, ``no``, ``off``). The pytest plugin's ini option
+#: ``txtestserver_start_ahead = false`` sets it.
+START_AHEAD = "TXTESTSERVER_START_AHEAD"
+
+
+def start_ahead() -> bool:
+    """Whether a server process is started ahead for the next ``start()`` (:data:`START_AHEAD`)."""
+    return os.environ.get(START_AHEAD, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 #: Environment variables that change under a running test without meaning
 #: anything to the server: pytest names the current test and phase in one.
 _VOLATILE = ("PYTEST_CURRENT_TEST",)
@@ -190,10 +212,18 @@ class SubprocessEngine:
         self, reactor: ProcessReactor, call_timeout: float = 10.0, owns_reactor: bool = False
     ) -> None:
         self._reactor = reactor
-        self._files = FileStore(lock_timeout=call_timeout)
+        self._files = SwitchStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
         self._warm = warm_process(reactor) if owns_reactor else None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (or starts), else None."""
+        server = self._server
+        if server is None or server.ended:
+            return None
+        return server.pid
 
     def start(
         self,
@@ -223,7 +253,7 @@ class SubprocessEngine:
                 raise
         server.serve(self._files, directory, config, on_answered, on_lost)
         self._server = server
-        if self._warm is not None:
+        if self._warm is not None and start_ahead():
             warm = self._warm
 
             def refill(port: int) -> int:
@@ -269,7 +299,7 @@ class _ServerProcess(ProcessProtocol):
 
     def serve(
         self,
-        store: FileStore,
+        store: SwitchStore,
         directory: str,
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
@@ -296,6 +326,12 @@ class _ServerProcess(ProcessProtocol):
         confine_reaping(self._process, self._reactor)
         self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
         _RUNNING.add(self)
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id (None once it is reaped)."""
+        pid: int | None = getattr(self._process, "pid", None)
+        return pid
 
     def pipe_fds(self) -> list[int]:
         """The file descriptors of our ends of its pipes, and of its exit watcher."""

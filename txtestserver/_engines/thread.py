@@ -38,6 +38,11 @@ class ThreadEngine:
         self.store: StateStore = MemoryStore()
         self._listener: Listener | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """None: this process serves."""
+        return None
+
     def start(
         self,
         config: ServerConfig,
