@@ -62,7 +62,7 @@ if os.environ.get("TXTESTSERVER_DOCS_ONLINE") == "1":
 # Names outside this package: linked when the inventories are loaded (see
 # above), plain code otherwise.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(twisted|multidict|threading|ssl|collections\.abc|re)\..*"),
+    (r"py:.*", r"(twisted|multidict|threading|ssl|collections\.abc|re|os|pathlib)\..*"),
 ]
 # The reactor types are structural Protocols (txtestserver._types): any
 # Twisted reactor fits them; they have no page of their own.
