@@ -336,7 +336,7 @@ def test_routes_set_before_start_cross_to_the_server(engine: str) -> None:
         ((b"/a",), {}, "a route path is a str"),
         ((re.compile(rb"/a"),), {}, "compile a str pattern"),
         (("/a",), {"method": "GET /"}, "a route method is a name"),
-        (("/a",), {"query": {"q": 1}}, r"route query\['q'\] is a str"),
+        (("/a",), {"query": {"q": 1.5}}, r"route query\['q'\] is a str"),
         (("/a",), {"headers": ["X"]}, "route headers is a dict"),
         (("/a",), {"form": {"": "x"}}, "names are non-empty str"),
         (("/a",), {"json": {1, 2}}, "route json must be JSON data"),

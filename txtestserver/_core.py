@@ -331,6 +331,7 @@ class ServerCore:
         form: Mapping[str, Any] | None = None,
         data: bytes | str | None = None,
         name: str | None = None,
+        **more: Any,
     ) -> Route:
         """
         A new route: the answer to the requests that meet all its conditions.
@@ -344,20 +345,33 @@ class ServerCore:
             pattern that must match the whole path, or None: any path.
         :param method: any case; None: any method.
         :param query: names and values the query string must include (a list
-            for all the values of a repeated name, in order).
+            for all the values of a repeated name, in order; an int value is
+            matched as its digits: ``{"page": 2}`` is ``{"page": "2"}``).
         :param headers: the same for headers; names are case-insensitive.
-        :param json: the body parsed as JSON must equal this.
+        :param json: the body parsed as JSON must equal this, by type as
+            well as value (``true`` is not ``1``).
         :param form: the same as ``query`` for the fields of an urlencoded or
             multipart body.
         :param data: the body must be exactly this (str: encoded as UTF-8).
         :param name: names the route in the journal (``request['route']`` of
             the requests it answers); by default its conditions in a line,
             such as ``'POST /api/token'``.
-        :raise TestServerError: a condition can never hold (the message says
-            which).
+        :param more: any other registered condition, by its name
+            (``CONDITIONS`` in ``_model/routes.py``); an unknown name is an
+            error that suggests the closest one.
+        :raise TestServerError: a condition can never hold, or has no such
+            name (the message says which).
         """
         when = conditions(
-            path, method=method, query=query, headers=headers, json=json, form=form, data=data
+            path,
+            face=f"{type(self).__name__}.route()",
+            method=method,
+            query=query,
+            headers=headers,
+            json=json,
+            form=form,
+            data=data,
+            **more,
         )
         if name is None:
             name = describe(when)
