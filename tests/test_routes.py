@@ -108,6 +108,26 @@ def test_json_body(server: TestServer) -> None:
     assert post(server, "/login").content == b""
 
 
+def test_json_compares_by_type_as_well(server: TestServer) -> None:
+    """Defect 16: JSON true is not 1, false is not 0, nested too; 1 is 1.0."""
+    server.response["data"] = b"server"
+    flags = server.route("/flags", method="POST", json={"on": True, "off": False, "n": [1]})
+    flags.response["data"] = b"typed"
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [1]}).content == b"typed"
+    assert post(server, "/flags", json={"on": 1, "off": False, "n": [1]}).content == b"server"
+    assert post(server, "/flags", json={"on": True, "off": 0, "n": [1]}).content == b"server"
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [True]}).content == (
+        b"server"
+    )
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [1.0]}).content == (
+        b"typed"
+    )
+    one = server.route("/one", method="POST", json=1)
+    one.response["data"] = b"one"
+    assert post(server, "/one", json=True).content == b"server"
+    assert post(server, "/one", json=1).content == b"one"
+
+
 def test_form_fields_urlencoded_and_multipart(server: TestServer) -> None:
     form = server.route("/form", form={"name": "ada"})
     form.response["data"] = b"form"
