@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import requests
 
-from txtestserver import Route, TestServer, TestServerError
+from txtestserver import Route, ServerSideError, TestServer, TestServerError
 
 
 def get(server: TestServer, path: str, **kwargs: object) -> requests.Response:
@@ -119,9 +119,7 @@ def test_json_compares_by_type_as_well(server: TestServer) -> None:
     assert post(server, "/flags", json={"on": True, "off": False, "n": [True]}).content == (
         b"server"
     )
-    assert post(server, "/flags", json={"on": True, "off": False, "n": [1.0]}).content == (
-        b"typed"
-    )
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [1.0]}).content == b"typed"
     one = server.route("/one", method="POST", json=1)
     one.response["data"] = b"one"
     assert post(server, "/one", json=True).content == b"server"
@@ -171,6 +169,52 @@ def test_the_route_registered_last_wins(server: TestServer) -> None:
     assert get(server, "/api/special").content == b"general"
     assert [r.path for r in fixture_made.requests] == ["/api/other", "/api/special"]
     assert [r.path for r in override.requests] == ["/api/special"]  # still what it answered
+
+
+def test_a_route_that_can_never_answer_is_reported(engine: str) -> None:
+    """
+    Defect 8: a page-1 route registered after the page-2 one answers page 2
+    too (the most recent match wins); check() names both routes, in strict
+    mode too. An int query value is matched as its digits.
+    """
+    for strict in (False, True):
+        server = TestServer(engine=engine, strict=strict)
+        server.start()
+        try:
+            page_2 = server.route("/items", query={"page": 2}, name="page 2")
+            page_2.response["json"] = {"page": 2}
+            assert get(server, "/items?page=2").json() == {"page": 2}
+            server.check()  # nothing wrong yet
+            page_1 = server.route("/items", name="page 1")
+            page_1.response["json"] = {"page": 1}
+            assert get(server, "/items?page=2").json() == {"page": 1}  # the shadowing
+            with pytest.raises(ServerSideError) as raised:
+                server.check()
+            message = str(raised.value)
+            assert "route 'page 2' can never answer: route 'page 1', registered after it" in message
+            assert "register the more specific route last" in message
+            page_1.remove()
+            server.check()
+            page_2.remove()
+            server.route("/items", name="page 1 again")
+            server.route("/items", name="page 1 again")  # the same conditions: an override
+            server.route("/items", query={"page": "2"}, name="page 2 again")  # the rule
+            assert get(server, "/items?page=2").status_code == 200
+            server.check()
+        finally:
+            server.stop()
+
+
+def test_int_field_values_match_as_their_digits(server: TestServer) -> None:
+    page = server.route("/items", query={"page": 2, "tag": [1, "x"]})
+    page.response["data"] = b"two"
+    server.response["data"] = b"server"
+    assert page.conditions == {"path": "/items", "query": {"page": "2", "tag": ["1", "x"]}}
+    assert get(server, "/items?page=2&tag=1&tag=x").content == b"two"
+    assert get(server, "/items?page=02&tag=1&tag=x").content == b"server"
+    header = server.route("/h", headers={"X-Count": 3})
+    header.response["data"] = b"three"
+    assert get(server, "/h", headers={"X-Count": "3"}).content == b"three"
 
 
 # -- what a route answers -------------------------------------------------------------------

@@ -300,17 +300,20 @@ class ServerCore:
         Fail if anything went wrong while answering: raise
         :class:`~txtestserver.ServerSideError` describing every error of
         :attr:`errors` (with the request that caused it and its traceback),
-        then forget them. Does nothing when there is none. In strict mode it
-        also reports the queued answers and ``response_once`` values (of the
-        server and of each route) that no request used.
+        then forget them. Does nothing when there is none. It also reports
+        each route that can never answer (a route registered after it
+        matches every request it matches: the most recent match wins), and,
+        in strict mode, the queued answers and ``response_once`` values (of
+        the server and of each route) that no request used.
 
         The pytest fixtures call it after each test, so a server-side error
         fails the test that caused it.
         """
         store = self._engine.store
         taken = store.take_errors()
-        if self.config.strict:
-            taken += [(None, unused, None) for unused in store.read(lambda t: t.unused())]
+        strict = self.config.strict
+        found = store.read(lambda t: t.shadowed() + (t.unused() if strict else []))
+        taken += [(None, message, None) for message in found]
         if taken:
             raise ServerSideError(describe_errors(taken), error_dicts(taken, self.request.charset))
 
