@@ -46,6 +46,7 @@ def test_method_none_is_any_method(server: TestServer) -> None:
 
 
 def test_path_none_is_any_path(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route(None, method="DELETE")
     route.response["code"] = 204
     assert requests.delete(server.get_url("/a/b"), timeout=10).status_code == 204
@@ -53,6 +54,7 @@ def test_path_none_is_any_path(server: TestServer) -> None:
 
 
 def test_pattern_must_match_the_whole_path(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     items = server.route(re.compile(r"/items/\d+"))
     items.response["data"] = b"item"
     assert get(server, "/items/42").content == b"item"
@@ -64,6 +66,7 @@ def test_pattern_must_match_the_whole_path(server: TestServer) -> None:
 
 
 def test_query_is_a_subset(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     search = server.route("/search", query={"q": "x"})
     search.response["data"] = b"found"
     assert get(server, "/search?q=x").content == b"found"
@@ -74,6 +77,7 @@ def test_query_is_a_subset(server: TestServer) -> None:
 
 
 def test_query_list_is_every_value_in_order(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/tags", query={"t": ["a", "b"]})
     route.response["data"] = b"both"
     assert get(server, "/tags?t=a&t=b").content == b"both"
@@ -83,6 +87,7 @@ def test_query_list_is_every_value_in_order(server: TestServer) -> None:
 
 
 def test_headers_are_a_subset_with_any_case_names(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/h", headers={"Accept": "application/json", "x-multi": ["1", "2"]})
     route.response["data"] = b"json please"
     headers = [("accept", "application/json"), ("X-Multi", "1"), ("X-MULTI", "2")]
@@ -99,6 +104,7 @@ def test_headers_are_a_subset_with_any_case_names(server: TestServer) -> None:
 
 
 def test_json_body(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     login = server.route("/login", method="POST", json={"user": "ada", "roles": ["a", "b"]})
     login.response["data"] = b"welcome"
     body = {"roles": ["a", "b"], "user": "ada"}
@@ -127,6 +133,7 @@ def test_json_compares_by_type_as_well(server: TestServer) -> None:
 
 
 def test_form_fields_urlencoded_and_multipart(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     form = server.route("/form", form={"name": "ada"})
     form.response["data"] = b"form"
     assert post(server, "/form", data={"name": "ada", "age": "36"}).content == b"form"
@@ -138,6 +145,7 @@ def test_form_fields_urlencoded_and_multipart(server: TestServer) -> None:
 
 
 def test_exact_body(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     raw = server.route("/raw", data=b"exact body")
     raw.response["data"] = b"raw"
     assert post(server, "/raw", data=b"exact body").content == b"raw"
@@ -148,6 +156,7 @@ def test_exact_body(server: TestServer) -> None:
 
 
 def test_every_condition_must_hold(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/all", method="PUT", query={"a": "1"}, headers={"X-K": "v"}, data=b"d")
     route.response["data"] = b"all"
     url = server.get_url("/all?a=1")
@@ -215,6 +224,42 @@ def test_int_field_values_match_as_their_digits(server: TestServer) -> None:
     header = server.route("/h", headers={"X-Count": 3})
     header.response["data"] = b"three"
     assert get(server, "/h", headers={"X-Count": "3"}).content == b"three"
+
+
+def test_an_unrouted_request_is_a_404_naming_the_closest_route(server: TestServer) -> None:
+    """
+    Defect 12: once a server has a route, a request no route matches and no
+    server-level answer covers gets a 404 naming the closest route, and is a
+    server-side error; without routes every path is answered, as ever.
+    """
+    assert get(server, "/anything").status_code == 200  # no route: the seed's behaviour
+    server.route("/api/items", method="GET", name="items")
+    answer = get(server, "/api/itme")  # a typo in the client
+    assert answer.status_code == 404
+    assert answer.text == (
+        "txtestserver: unexpected request: no server.response, response_once or queued "
+        "answer of the server covers it (once a server has routes, a request no route "
+        "matches is answered 404); no route matches it; the closest is route 'items' "
+        "(GET /api/items): path '/api/itme' (the route wants '/api/items')\n"
+    )
+    [error] = server.errors
+    assert error["request"]["path"] == "/api/itme"
+    assert error["request"]["response_code"] == 404
+    assert "the closest is route 'items'" in error["message"]
+    with pytest.raises(ServerSideError, match=r"GET /api/itme HTTP/1\.1: unexpected request"):
+        server.check()
+    server.response["post.data"] = b"posted"  # covers POST only
+    assert post(server, "/elsewhere").content == b"posted"
+    assert get(server, "/elsewhere").status_code == 404
+    server.add_response(code=202, method="GET")
+    server.response_once["code"] = 203
+    assert get(server, "/elsewhere").status_code == 202  # the queue comes first
+    assert get(server, "/elsewhere").status_code == 203
+    assert get(server, "/elsewhere").status_code == 404
+    server.response["code"] = 200  # a plain key covers every method
+    assert get(server, "/elsewhere").status_code == 200
+    assert [e["request"]["path"] for e in server.errors] == ["/elsewhere"] * 2
+    server.errors.clear()
 
 
 # -- what a route answers -------------------------------------------------------------------

@@ -340,9 +340,13 @@ class ServerCore:
         A new route: the answer to the requests that meet all its conditions.
 
         When several routes match a request, the one registered last answers
-        (so a test can override a route a fixture made). A route answers
-        from its own queue, ``response_once`` and ``response``, over the
-        defaults; a request that matches no route gets the server's answer.
+        (so a test can override a route a fixture made; ``check()`` reports
+        a route that a newer one makes unreachable). A route answers from
+        its own queue, ``response_once`` and ``response``, over the
+        defaults. A request that matches no route gets the server's own
+        answer if the test set one for its method (queued,
+        ``response_once`` or ``response``), else ``404`` naming the closest
+        route, recorded as a server-side error.
 
         :param path: the exact path (decoded, without the query), a compiled
             pattern that must match the whole path, or None: any path.

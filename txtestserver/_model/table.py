@@ -276,7 +276,7 @@ class ResponseTable:
         route = self._index.find(Facts(record)) if self._routes else None
         if route is None:
             route = self._server
-            if strict and not route.covers(method.upper()):
+            if (strict or self._routes) and not route.covers(method.upper()):
                 return None
         values = self._resolve(method, route.slots, route.queue)
         return _taken(values, route.id, route.name)
