@@ -262,6 +262,38 @@ def test_an_unrouted_request_is_a_404_naming_the_closest_route(server: TestServe
     server.errors.clear()
 
 
+def test_thousands_of_routes_answer_as_the_most_recent_match(engine: str) -> None:
+    """
+    Defect 14: many regex and literal routes (2,000 in the thread engine; the
+    subprocess engine rewrites its state file per route, so 200 there): each
+    request gets the most recent route it matches, as one by one.
+    """
+    count = 2000 if engine == "thread" else 200
+    with TestServer(engine=engine) as server:
+        for number in range(count):
+            server.route(re.compile(rf"/r{number}/\d+"), name=f"r{number}")
+        server.route(re.compile(r"/r7/\d"), name="newer r7")
+        server.route("/r8/1", method="GET", name="literal r8")
+        server.route(re.compile(r"/R9/.*", re.IGNORECASE), name="any case r9")
+        session = requests.Session()
+        for path, route in [
+            ("/r5/123", "r5"),
+            (f"/r{count - 1}/0", f"r{count - 1}"),
+            ("/r7/1", "newer r7"),
+            ("/r7/12", "r7"),
+            ("/r8/1", "literal r8"),
+            ("/r9/x", "any case r9"),
+        ]:
+            assert session.get(server.get_url(path), timeout=10).status_code == 200, path
+            assert server.request["route"] == route
+        assert session.post(server.get_url("/r8/1"), timeout=10).status_code == 200
+        assert server.request["route"] == "r8"
+        unrouted = session.get(server.get_url("/nothing/1"), timeout=10)
+        assert unrouted.status_code == 404
+        assert "no route matches it; the closest is route" in unrouted.text
+        server.errors.clear()
+
+
 # -- what a route answers -------------------------------------------------------------------
 
 

@@ -19,15 +19,16 @@ the subprocess engine runs it in its own process.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .routes import Facts, matches
+from .routes import Facts, matches, shadows
 
 if TYPE_CHECKING:
     from .table import RouteState
 
-__all__ = ["RouteIndex", "literal_prefix"]
+__all__ = ["RouteIndex", "literal_prefix", "unreachable"]
 
 #: What ends a pattern's literal prefix: any character with a meaning.
 _SPECIAL = frozenset(".^$*+?{}[]\\|()")
@@ -85,6 +86,20 @@ class RouteIndex:
     def find(self, facts: Facts) -> RouteState | None:
         """The newest route whose conditions the request meets, or None."""
         path = facts.path
+        for entry in self.candidates(facts):
+            if entry.pattern is not None and entry.pattern.fullmatch(path) is None:
+                continue
+            if matches(entry.rest, facts):
+                return entry.route
+        return None
+
+    def candidates(self, facts: Facts) -> list[_Entry]:
+        """
+        The routes that may match a request, newest first: those on its
+        exact path (for its method or any), those on a pattern whose literal
+        prefix its path starts with, and those on any path.
+        """
+        path = facts.path
         found: list[_Entry] = []
         if self._literal:
             found += self._literal.get((facts.method, path), ())
@@ -96,12 +111,7 @@ class RouteIndex:
         found += self._anywhere
         if len(found) > 1:
             found.sort(key=_newest_first)
-        for entry in found:
-            if entry.pattern is not None and entry.pattern.fullmatch(path) is None:
-                continue
-            if matches(entry.rest, facts):
-                return entry.route
-        return None
+        return found
 
     def _bucket(self, when: Mapping[str, Any], *, create: bool) -> list[_Entry]:
         if "path" in when:
@@ -125,3 +135,47 @@ def _compiled(when: Mapping[str, Any]) -> re.Pattern[str] | None:
 
 def _newest_first(entry: _Entry) -> int:
     return -(entry.route.id or 0)
+
+
+def unreachable(routes: Sequence[RouteState]) -> list[tuple[RouteState, RouteState]]:
+    """
+    ``(older, newer)`` for each route that can never answer, in registration
+    order: ``newer`` is the first route registered after ``older`` that
+    matches every request it matches (:func:`~txtestserver._model.routes.shadows`).
+
+    Only the routes that can be covered are compared: for a route on a
+    path, the older ones on the same path; for one on a pattern, those on
+    the same pattern and those on a path with the pattern's literal prefix;
+    a route on any path is compared with every older one.
+
+    :param routes: in registration order.
+    """
+    found: dict[int, tuple[RouteState, RouteState]] = {}
+    by_path: dict[str, list[RouteState]] = {}
+    paths: list[str] = []  # sorted: the paths with a given prefix are a range
+    by_pattern: dict[tuple[str, int], list[RouteState]] = {}
+    for number, newer in enumerate(routes):
+        when = newer.when
+        older: Sequence[RouteState]
+        if "path" in when:
+            older = by_path.get(when["path"], [])
+        elif "pattern" in when:
+            source, flags = when["pattern"]
+            prefix = literal_prefix(source, flags)
+            older = list(by_pattern.get((source, flags), []))
+            for position in range(bisect_left(paths, prefix), len(paths)):
+                if not paths[position].startswith(prefix):
+                    break
+                older += by_path[paths[position]]
+        else:
+            older = routes[:number]
+        for route in older:
+            if id(route) not in found and shadows(when, route.when):
+                found[id(route)] = (route, newer)
+        if "path" in when:
+            if when["path"] not in by_path:
+                insort(paths, when["path"])
+            by_path.setdefault(when["path"], []).append(newer)
+        elif "pattern" in when:
+            by_pattern.setdefault((source, flags), []).append(newer)
+    return [found[id(route)] for route in routes if id(route) in found]

@@ -27,7 +27,7 @@ import json as jsonlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -290,16 +290,25 @@ def _check_pattern(path: re.Pattern[Any]) -> list[Any]:
     return [path.pattern, path.flags]
 
 
+@lru_cache(maxsize=4096)
+def _compile(source: str, flags: int) -> re.Pattern[str]:
+    """
+    A pattern compiled once (``re`` caches 512: a table of thousands would
+    compile one per use). The route index keeps its own; this serves the
+    words for a request nothing expects, which try every route.
+    """
+    return re.compile(source, flags)
+
+
 def _pattern(value: list[Any], facts: Facts) -> bool:
-    source, flags = value
-    return re.compile(source, flags).fullmatch(facts.path) is not None
+    return _compile(*value).fullmatch(facts.path) is not None
 
 
 def _pattern_covers(value: list[Any], other: Mapping[str, Any]) -> bool:
     if "pattern" in other:
         return list(other["pattern"]) == list(value)
     if "path" in other:
-        return re.compile(value[0], value[1]).fullmatch(other["path"]) is not None
+        return _compile(*value).fullmatch(other["path"]) is not None
     return False
 
 

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .._errors import TestServerError
-from .index import RouteIndex
+from .index import RouteIndex, unreachable
 from .keys import defaults
 from .record import Record
-from .routes import Facts, shadows
+from .routes import Facts
 
 __all__ = ["ONCE", "RESPONSE", "SLOTS", "QueuedAnswer", "ResponseTable", "RouteState", "Taken"]
 
@@ -359,23 +359,12 @@ class ResponseTable:
         match wins), so the older one is unreachable. ``check()`` reports
         them.
         """
-        found: dict[int, str] = {}
-        by_path: dict[str, list[RouteState]] = {}
-        for number, newer in enumerate(self._routes):
-            if "path" in newer.when:  # only a route on the same path can be covered
-                older_ones: list[RouteState] = by_path.get(newer.when["path"], [])
-            else:
-                older_ones = self._routes[:number]
-            for older in older_ones:
-                if older.id not in found and shadows(newer.when, older.when):
-                    found[older.id] = (  # type: ignore[index]
-                        f"route {older.name!r} can never answer: route {newer.name!r}, "
-                        "registered after it, matches every request it matches, and the "
-                        "most recent match wins; register the more specific route last"
-                    )
-            if "path" in newer.when:
-                by_path.setdefault(newer.when["path"], []).append(newer)
-        return [found[route.id] for route in self._routes if route.id in found]
+        return [
+            f"route {older.name!r} can never answer: route {newer.name!r}, registered after "
+            "it, matches every request it matches, and the most recent match wins; register "
+            "the more specific route last"
+            for older, newer in unreachable(self._routes)
+        ]
 
     # -- as data ------------------------------------------------------------------------
 
