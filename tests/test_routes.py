@@ -492,6 +492,39 @@ def test_bad_conditions_are_clear_errors(
     assert server.routes == []
 
 
+@pytest.mark.parametrize("face", ["TestServer", "DeferredTestServer", "AsyncTestServer"])
+def test_a_misspelt_name_suggests_the_closest_and_names_the_face(engine: str, face: str) -> None:
+    """Defect 11: a wrong route() keyword names the public method; a wrong key suggests one."""
+    import txtestserver
+
+    server = getattr(txtestserver, face)(engine=engine)
+    with pytest.raises(TestServerError) as raised:
+        server.route("/a", jsno={"a": 1})
+    assert str(raised.value).startswith(
+        f"{face}.route() got an unexpected keyword argument 'jsno' (did you mean 'json'?): "
+        "its conditions are path, method, query, headers, data, form, json, and name= names "
+        "the route"
+    )
+    with pytest.raises(TestServerError, match=r"route\(\) .*'nmae' \(did you mean 'name'\?\)"):
+        server.route("/a", nmae="x")
+    assert server.routes == []
+    route = server.route("/a")
+    for view, key, suggested in [
+        (server.response, "jsn", "json"),
+        (server.response_once, "post.cod", "post.code"),
+        (route.response, "hedaers", "headers"),
+    ]:
+        with pytest.raises(TestServerError) as raised:
+            view[key] = 1
+        assert str(raised.value).startswith(
+            f"unknown response key {key!r} (did you mean {suggested!r}?): use one of code, "
+        )
+    with pytest.raises(TestServerError, match=r"'colde' \(did you mean 'code'\?\)"):
+        server.add_response(colde=503)
+    with pytest.raises(TestServerError, match=r"unknown response key 'zzz': use one of"):
+        server.response["zzz"] = 1  # nothing close: no suggestion
+
+
 def test_two_requests_never_take_the_same_queued_answer(server: TestServer) -> None:
     route = server.route("/race")
     for n in range(30):
