@@ -273,13 +273,15 @@ class ResponseTable:
             only with what the test set.
         """
         method = record[0].decode("latin-1")
-        route = self._index.find(Facts(record)) if self._routes else None
-        if route is None:
+        if self._routes:
+            route = self._index.find(Facts(record)) or self._server
+        else:  # the usual case: no route, the server answers
             route = self._server
-            if (strict or self._routes) and not route.covers(method.upper()):
-                return None
-        values = self._resolve(method, route.slots, route.queue)
-        return _taken(values, route.id, route.name)
+            if not strict:
+                return _taken(self._resolve(method, route.slots, route.queue), None, None)
+        if route is self._server and not route.covers(method.upper()):
+            return None
+        return _taken(self._resolve(method, route.slots, route.queue), route.id, route.name)
 
     def _resolve(
         self, method: str, slots: dict[str, dict[str, Any]], queue: list[QueuedAnswer]
