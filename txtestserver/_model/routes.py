@@ -10,8 +10,11 @@ request meets it, how a request that misses it differs from it (strict
 mode's words), how it is shown in a route's name, and when one value of it
 covers another (a route that can never answer). :func:`conditions`,
 :func:`matches`, :func:`describe`, :func:`shadows` and
-:mod:`~txtestserver._model.strict` all read the registry; nothing else
-names a kind. The values are plain data (str, bytes, lists and dicts of
+:mod:`~txtestserver._model.strict` all read the registry. Only the
+request line's kinds (``path``, ``pattern``, ``method``) are named
+elsewhere: :func:`describe` shows them first, the route index looks routes
+up by them, and strict mode ranks a route that shares them as closer. A new
+kind is one :func:`register` call. The values are plain data (str, bytes, lists and dicts of
 them, JSON data), so they cross to a server process as they are; a compiled
 pattern crosses as its source and flags.
 

@@ -7,13 +7,19 @@ order, each a number of times (``server.add_response``). Each slot and each
 queued answer maps response keys, plain (``"data"``) or method-specific
 (``"post.data"``), to checked values. The table also holds the routes
 (``server.route(...)``): each is its conditions
-(:mod:`~txtestserver._model.routes`) with slots and a queue of its own.
+(:mod:`~txtestserver._model.routes`) with slots and a queue of its own,
+found through a :class:`~txtestserver._model.index.RouteIndex`. The
+server's own slots and queue are a route too (id None): the unconditioned
+one, tried after every other, so every method reaches any route's slots the
+same way.
 
 :meth:`ResponseTable.take` is the one place that decides which values answer
 a request, and uses up what it takes; the stores run it atomically
 (:meth:`~txtestserver._state.store.StateStore.update`), the memory store
 under a lock, the file store under a file lock, so two requests never take
-the same ``once`` value or queued answer.
+the same ``once`` value or queued answer. It also decides that nothing the
+test set expects a request (strict mode, or a table with routes), which the
+server then answers ``404`` (:mod:`~txtestserver._model.strict`).
 
 The views (``server.response``, ``route.response_once``, ...) are windows on
 one slot each. The table is plain data: the file store writes it as one
