@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import requests
 
-from txtestserver import Route, TestServer, TestServerError
+from txtestserver import Route, ServerSideError, TestServer, TestServerError
 
 
 def get(server: TestServer, path: str, **kwargs: object) -> requests.Response:
@@ -46,6 +46,7 @@ def test_method_none_is_any_method(server: TestServer) -> None:
 
 
 def test_path_none_is_any_path(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route(None, method="DELETE")
     route.response["code"] = 204
     assert requests.delete(server.get_url("/a/b"), timeout=10).status_code == 204
@@ -53,6 +54,7 @@ def test_path_none_is_any_path(server: TestServer) -> None:
 
 
 def test_pattern_must_match_the_whole_path(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     items = server.route(re.compile(r"/items/\d+"))
     items.response["data"] = b"item"
     assert get(server, "/items/42").content == b"item"
@@ -64,6 +66,7 @@ def test_pattern_must_match_the_whole_path(server: TestServer) -> None:
 
 
 def test_query_is_a_subset(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     search = server.route("/search", query={"q": "x"})
     search.response["data"] = b"found"
     assert get(server, "/search?q=x").content == b"found"
@@ -74,6 +77,7 @@ def test_query_is_a_subset(server: TestServer) -> None:
 
 
 def test_query_list_is_every_value_in_order(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/tags", query={"t": ["a", "b"]})
     route.response["data"] = b"both"
     assert get(server, "/tags?t=a&t=b").content == b"both"
@@ -83,6 +87,7 @@ def test_query_list_is_every_value_in_order(server: TestServer) -> None:
 
 
 def test_headers_are_a_subset_with_any_case_names(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/h", headers={"Accept": "application/json", "x-multi": ["1", "2"]})
     route.response["data"] = b"json please"
     headers = [("accept", "application/json"), ("X-Multi", "1"), ("X-MULTI", "2")]
@@ -99,6 +104,7 @@ def test_headers_are_a_subset_with_any_case_names(server: TestServer) -> None:
 
 
 def test_json_body(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     login = server.route("/login", method="POST", json={"user": "ada", "roles": ["a", "b"]})
     login.response["data"] = b"welcome"
     body = {"roles": ["a", "b"], "user": "ada"}
@@ -108,7 +114,26 @@ def test_json_body(server: TestServer) -> None:
     assert post(server, "/login").content == b""
 
 
+def test_json_compares_by_type_as_well(server: TestServer) -> None:
+    """Defect 16: JSON true is not 1, false is not 0, nested too; 1 is 1.0."""
+    server.response["data"] = b"server"
+    flags = server.route("/flags", method="POST", json={"on": True, "off": False, "n": [1]})
+    flags.response["data"] = b"typed"
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [1]}).content == b"typed"
+    assert post(server, "/flags", json={"on": 1, "off": False, "n": [1]}).content == b"server"
+    assert post(server, "/flags", json={"on": True, "off": 0, "n": [1]}).content == b"server"
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [True]}).content == (
+        b"server"
+    )
+    assert post(server, "/flags", json={"on": True, "off": False, "n": [1.0]}).content == b"typed"
+    one = server.route("/one", method="POST", json=1)
+    one.response["data"] = b"one"
+    assert post(server, "/one", json=True).content == b"server"
+    assert post(server, "/one", json=1).content == b"one"
+
+
 def test_form_fields_urlencoded_and_multipart(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     form = server.route("/form", form={"name": "ada"})
     form.response["data"] = b"form"
     assert post(server, "/form", data={"name": "ada", "age": "36"}).content == b"form"
@@ -120,6 +145,7 @@ def test_form_fields_urlencoded_and_multipart(server: TestServer) -> None:
 
 
 def test_exact_body(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     raw = server.route("/raw", data=b"exact body")
     raw.response["data"] = b"raw"
     assert post(server, "/raw", data=b"exact body").content == b"raw"
@@ -130,6 +156,7 @@ def test_exact_body(server: TestServer) -> None:
 
 
 def test_every_condition_must_hold(server: TestServer) -> None:
+    server.response["data"] = b""  # unrouted requests: the server's own answer, not 404
     route = server.route("/all", method="PUT", query={"a": "1"}, headers={"X-K": "v"}, data=b"d")
     route.response["data"] = b"all"
     url = server.get_url("/all?a=1")
@@ -151,6 +178,120 @@ def test_the_route_registered_last_wins(server: TestServer) -> None:
     assert get(server, "/api/special").content == b"general"
     assert [r.path for r in fixture_made.requests] == ["/api/other", "/api/special"]
     assert [r.path for r in override.requests] == ["/api/special"]  # still what it answered
+
+
+def test_a_route_that_can_never_answer_is_reported(engine: str) -> None:
+    """
+    Defect 8: a page-1 route registered after the page-2 one answers page 2
+    too (the most recent match wins); check() names both routes, in strict
+    mode too. An int query value is matched as its digits.
+    """
+    for strict in (False, True):
+        server = TestServer(engine=engine, strict=strict)
+        server.start()
+        try:
+            page_2 = server.route("/items", query={"page": 2}, name="page 2")
+            page_2.response["json"] = {"page": 2}
+            assert get(server, "/items?page=2").json() == {"page": 2}
+            server.check()  # nothing wrong yet
+            page_1 = server.route("/items", name="page 1")
+            page_1.response["json"] = {"page": 1}
+            assert get(server, "/items?page=2").json() == {"page": 1}  # the shadowing
+            with pytest.raises(ServerSideError) as raised:
+                server.check()
+            message = str(raised.value)
+            assert "route 'page 2' can never answer: route 'page 1', registered after it" in message
+            assert "register the more specific route last" in message
+            page_1.remove()
+            server.check()
+            page_2.remove()
+            server.route("/items", name="page 1 again")
+            server.route("/items", name="page 1 again")  # the same conditions: an override
+            server.route("/items", query={"page": "2"}, name="page 2 again")  # the rule
+            assert get(server, "/items?page=2").status_code == 200
+            server.check()
+        finally:
+            server.stop()
+
+
+def test_int_field_values_match_as_their_digits(server: TestServer) -> None:
+    page = server.route("/items", query={"page": 2, "tag": [1, "x"]})
+    page.response["data"] = b"two"
+    server.response["data"] = b"server"
+    assert page.conditions == {"path": "/items", "query": {"page": "2", "tag": ["1", "x"]}}
+    assert get(server, "/items?page=2&tag=1&tag=x").content == b"two"
+    assert get(server, "/items?page=02&tag=1&tag=x").content == b"server"
+    header = server.route("/h", headers={"X-Count": 3})
+    header.response["data"] = b"three"
+    assert get(server, "/h", headers={"X-Count": "3"}).content == b"three"
+
+
+def test_an_unrouted_request_is_a_404_naming_the_closest_route(server: TestServer) -> None:
+    """
+    Defect 12: once a server has a route, a request no route matches and no
+    server-level answer covers gets a 404 naming the closest route, and is a
+    server-side error; without routes every path is answered, as ever.
+    """
+    assert get(server, "/anything").status_code == 200  # no route: the seed's behaviour
+    server.route("/api/items", method="GET", name="items")
+    answer = get(server, "/api/itme")  # a typo in the client
+    assert answer.status_code == 404
+    assert answer.text == (
+        "txtestserver: unexpected request: no server.response, response_once or queued "
+        "answer of the server covers it (once a server has routes, a request no route "
+        "matches is answered 404); no route matches it; the closest is route 'items' "
+        "(GET /api/items): path '/api/itme' (the route wants '/api/items')\n"
+    )
+    [error] = server.errors
+    assert error["request"]["path"] == "/api/itme"
+    assert error["request"]["response_code"] == 404
+    assert "the closest is route 'items'" in error["message"]
+    with pytest.raises(ServerSideError, match=r"GET /api/itme HTTP/1\.1: unexpected request"):
+        server.check()
+    server.response["post.data"] = b"posted"  # covers POST only
+    assert post(server, "/elsewhere").content == b"posted"
+    assert get(server, "/elsewhere").status_code == 404
+    server.add_response(code=202, method="GET")
+    server.response_once["code"] = 203
+    assert get(server, "/elsewhere").status_code == 202  # the queue comes first
+    assert get(server, "/elsewhere").status_code == 203
+    assert get(server, "/elsewhere").status_code == 404
+    server.response["code"] = 200  # a plain key covers every method
+    assert get(server, "/elsewhere").status_code == 200
+    assert [e["request"]["path"] for e in server.errors] == ["/elsewhere"] * 2
+    server.errors.clear()
+
+
+def test_thousands_of_routes_answer_as_the_most_recent_match(engine: str) -> None:
+    """
+    Defect 14: many regex and literal routes (2,000 in the thread engine; the
+    subprocess engine rewrites its state file per route, so 200 there): each
+    request gets the most recent route it matches, as one by one.
+    """
+    count = 2000 if engine == "thread" else 200
+    with TestServer(engine=engine) as server:
+        for number in range(count):
+            server.route(re.compile(rf"/r{number}/\d+"), name=f"r{number}")
+        server.route(re.compile(r"/r7/\d"), name="newer r7")
+        server.route("/r8/1", method="GET", name="literal r8")
+        server.route(re.compile(r"/R9/.*", re.IGNORECASE), name="any case r9")
+        session = requests.Session()
+        for path, route in [
+            ("/r5/123", "r5"),
+            (f"/r{count - 1}/0", f"r{count - 1}"),
+            ("/r7/1", "newer r7"),
+            ("/r7/12", "r7"),
+            ("/r8/1", "literal r8"),
+            ("/r9/x", "any case r9"),
+        ]:
+            assert session.get(server.get_url(path), timeout=10).status_code == 200, path
+            assert server.request["route"] == route
+        assert session.post(server.get_url("/r8/1"), timeout=10).status_code == 200
+        assert server.request["route"] == "r8"
+        unrouted = session.get(server.get_url("/nothing/1"), timeout=10)
+        assert unrouted.status_code == 404
+        assert "no route matches it; the closest is route" in unrouted.text
+        server.errors.clear()
 
 
 # -- what a route answers -------------------------------------------------------------------
@@ -336,7 +477,7 @@ def test_routes_set_before_start_cross_to_the_server(engine: str) -> None:
         ((b"/a",), {}, "a route path is a str"),
         ((re.compile(rb"/a"),), {}, "compile a str pattern"),
         (("/a",), {"method": "GET /"}, "a route method is a name"),
-        (("/a",), {"query": {"q": 1}}, r"route query\['q'\] is a str"),
+        (("/a",), {"query": {"q": 1.5}}, r"route query\['q'\] is a str"),
         (("/a",), {"headers": ["X"]}, "route headers is a dict"),
         (("/a",), {"form": {"": "x"}}, "names are non-empty str"),
         (("/a",), {"json": {1, 2}}, "route json must be JSON data"),
@@ -349,6 +490,39 @@ def test_bad_conditions_are_clear_errors(
     with pytest.raises(TestServerError, match=message):
         server.route(*args, **kwargs)
     assert server.routes == []
+
+
+@pytest.mark.parametrize("face", ["TestServer", "DeferredTestServer", "AsyncTestServer"])
+def test_a_misspelt_name_suggests_the_closest_and_names_the_face(engine: str, face: str) -> None:
+    """Defect 11: a wrong route() keyword names the public method; a wrong key suggests one."""
+    import txtestserver
+
+    server = getattr(txtestserver, face)(engine=engine)
+    with pytest.raises(TestServerError) as raised:
+        server.route("/a", jsno={"a": 1})
+    assert str(raised.value).startswith(
+        f"{face}.route() got an unexpected keyword argument 'jsno' (did you mean 'json'?): "
+        "its conditions are path, method, query, headers, data, form, json, and name= names "
+        "the route"
+    )
+    with pytest.raises(TestServerError, match=r"route\(\) .*'nmae' \(did you mean 'name'\?\)"):
+        server.route("/a", nmae="x")
+    assert server.routes == []
+    route = server.route("/a")
+    for view, key, suggested in [
+        (server.response, "jsn", "json"),
+        (server.response_once, "post.cod", "post.code"),
+        (route.response, "hedaers", "headers"),
+    ]:
+        with pytest.raises(TestServerError) as raised:
+            view[key] = 1
+        assert str(raised.value).startswith(
+            f"unknown response key {key!r} (did you mean {suggested!r}?): use one of code, "
+        )
+    with pytest.raises(TestServerError, match=r"'colde' \(did you mean 'code'\?\)"):
+        server.add_response(colde=503)
+    with pytest.raises(TestServerError, match=r"unknown response key 'zzz': use one of"):
+        server.response["zzz"] = 1  # nothing close: no suggestion
 
 
 def test_two_requests_never_take_the_same_queued_answer(server: TestServer) -> None:

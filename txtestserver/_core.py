@@ -327,9 +327,11 @@ class ServerCore:
         Fail if anything went wrong while answering: raise
         :class:`~txtestserver.ServerSideError` describing every error of
         :attr:`errors` (with the request that caused it and its traceback),
-        then forget them. Does nothing when there is none. In strict mode it
-        also reports the queued answers and ``response_once`` values (of the
-        server and of each route) that no request used.
+        then forget them. Does nothing when there is none. It also reports
+        each route that can never answer (a route registered after it
+        matches every request it matches: the most recent match wins), and,
+        in strict mode, the queued answers and ``response_once`` values (of
+        the server and of each route) that no request used.
 
         The pytest fixtures call it after each test, so a server-side error
         fails the test that caused it. pytest shows the error's message, not
@@ -338,8 +340,9 @@ class ServerCore:
         __tracebackhide__ = True
         store = self._engine.store
         taken = store.take_errors()
-        if self.config.strict:
-            taken += [(None, unused, None) for unused in store.read(lambda t: t.unused())]
+        strict = self.config.strict
+        found = store.read(lambda t: t.shadowed() + (t.unused() if strict else []))
+        taken += [(None, message, None) for message in found]
         if taken:
             raise ServerSideError(describe_errors(taken), error_dicts(taken, self.request.charset))
 
@@ -360,33 +363,51 @@ class ServerCore:
         form: Mapping[str, Any] | None = None,
         data: bytes | str | None = None,
         name: str | None = None,
+        **more: Any,
     ) -> Route:
         """
         A new route: the answer to the requests that meet all its conditions.
 
         When several routes match a request, the one registered last answers
-        (so a test can override a route a fixture made). A route answers
-        from its own queue, ``response_once`` and ``response``, over the
-        defaults; a request that matches no route gets the server's answer.
+        (so a test can override a route a fixture made; ``check()`` reports
+        a route that a newer one makes unreachable). A route answers from
+        its own queue, ``response_once`` and ``response``, over the
+        defaults. A request that matches no route gets the server's own
+        answer if the test set one for its method (queued,
+        ``response_once`` or ``response``), else ``404`` naming the closest
+        route, recorded as a server-side error.
 
         :param path: the exact path (decoded, without the query), a compiled
             pattern that must match the whole path, or None: any path.
         :param method: any case; None: any method.
         :param query: names and values the query string must include (a list
-            for all the values of a repeated name, in order).
+            for all the values of a repeated name, in order; an int value is
+            matched as its digits: ``{"page": 2}`` is ``{"page": "2"}``).
         :param headers: the same for headers; names are case-insensitive.
-        :param json: the body parsed as JSON must equal this.
+        :param json: the body parsed as JSON must equal this, by type as
+            well as value (``true`` is not ``1``).
         :param form: the same as ``query`` for the fields of an urlencoded or
             multipart body.
         :param data: the body must be exactly this (str: encoded as UTF-8).
         :param name: names the route in the journal (``request['route']`` of
             the requests it answers); by default its conditions in a line,
             such as ``'POST /api/token'``.
-        :raise TestServerError: a condition can never hold (the message says
-            which).
+        :param more: any other registered condition, by its name
+            (``CONDITIONS`` in ``_model/routes.py``); an unknown name is an
+            error that suggests the closest one.
+        :raise TestServerError: a condition can never hold, or has no such
+            name (the message says which).
         """
         when = conditions(
-            path, method=method, query=query, headers=headers, json=json, form=form, data=data
+            path,
+            face=f"{type(self).__name__}.route()",
+            method=method,
+            query=query,
+            headers=headers,
+            json=json,
+            form=form,
+            data=data,
+            **more,
         )
         if name is None:
             name = describe(when)

@@ -116,7 +116,10 @@ class Route:
         return self._waiter(self._id, self._name, count, timeout)
 
     def remove(self) -> None:
-        """Stop answering: requests it matched go to other routes or the server."""
+        """
+        Stop answering: requests it matched go to other routes or to the
+        server's own answer (``404`` when the test set none for them).
+        """
         route = self._id
         self._store.update(lambda table: table.remove_route(route))
 

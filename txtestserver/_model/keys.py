@@ -17,6 +17,7 @@ knows HTTP or Twisted.
 from __future__ import annotations
 
 import codecs
+import difflib
 import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -93,8 +94,10 @@ def split_key(key: object) -> tuple[str | None, str]:
         raise TestServerError(f"response keys are str, not {type(key).__name__}")
     method, dot, name = key.rpartition(".")
     if name not in KEYS:
+        close = difflib.get_close_matches(name, KEYS, n=1)
+        hint = f" (did you mean {method + dot + close[0]!r}?)" if close else ""
         raise TestServerError(
-            f"unknown response key {key!r}: use one of {', '.join(KEYS)}, "
+            f"unknown response key {key!r}{hint}: use one of {', '.join(KEYS)}, "
             f"optionally prefixed with a method such as 'post.data'"
         )
     if dot and (not method or not method.isalpha()):

@@ -1,90 +1,22 @@
 """
-Strict mode's words: why a request nobody expected got ``404``.
+Why a request nobody expected got ``404`` (strict mode, or a server with
+routes): the words.
 
 :func:`unexpected` names the route closest to the request (:func:`closest`)
-and says how the request differs from it, condition by condition
-(:data:`DIFFERENCES`). Nothing here knows HTTP or Twisted.
+and says how the request differs from it, condition by condition (each
+condition's ``differ`` in :data:`~txtestserver._model.routes.CONDITIONS`).
+Nothing here knows HTTP or Twisted.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .record import Record
-from .routes import CONDITIONS, NOT_JSON, Facts, describe
+from .routes import CONDITIONS, Facts, describe
 
-__all__ = ["DIFFERENCES", "closest", "unexpected"]
-
-#: Characters of a value quoted in a message.
-_QUOTED = 60
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "..."
-
-
-def _fields_differ(what: str, found: Any, wanted: Mapping[str, Any]) -> list[str]:
-    """How ``found`` (a MultiDict) misses the ``wanted`` fields."""
-    differences = []
-    for name, value in wanted.items():
-        values = found.getall(name, [])
-        want = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and values == want:
-            continue
-        if not isinstance(value, list) and value in values:
-            continue
-        if not values:
-            differences.append(f"no {what} {name!r} (the route wants {_short(value)!r})")
-        else:
-            shown = values[0] if len(values) == 1 else values
-            differences.append(
-                f"{what} {name}={_short(shown)!r} (the route wants {_short(value)!r})"
-            )
-    return differences
-
-
-def _path(value: Any, facts: Facts) -> list[str]:
-    return [f"path {facts.path!r} (the route wants {value!r})"]
-
-
-def _pattern(value: Any, facts: Facts) -> list[str]:
-    return [f"path {facts.path!r} does not match the route's pattern {value[0]!r}"]
-
-
-def _method(value: Any, facts: Facts) -> list[str]:
-    return [f"method {facts.method} (the route wants {value})"]
-
-
-def _data(value: Any, facts: Facts) -> list[str]:
-    return [
-        f"a body of {len(facts.body)} bytes, {_short(facts.body)} "
-        f"(the route wants exactly {_short(value)})"
-    ]
-
-
-def _json(value: Any, facts: Facts) -> list[str]:
-    if facts.json is NOT_JSON:
-        return [f"a body that is not JSON (the route wants the JSON {_short(value)})"]
-    return [f"the JSON body {_short(facts.json)} (the route wants {_short(value)})"]
-
-
-#: Condition kind -> ``differences(value, facts)``: how a request that
-#: misses the condition differs from it, in words.
-DIFFERENCES: dict[str, Callable[[Any, Facts], list[str]]] = {
-    "path": _path,
-    "pattern": _pattern,
-    "method": _method,
-    "query": lambda value, facts: _fields_differ("query field", facts.query, value),
-    "headers": lambda value, facts: _fields_differ("header", facts.headers, value),
-    "data": _data,
-    "form": lambda value, facts: _fields_differ("form field", facts.form, value),
-    "json": _json,
-}
+__all__ = ["closest", "unexpected"]
 
 
 def closest(
@@ -103,8 +35,8 @@ def closest(
     """
     best: tuple[tuple[int, int, int], str, Mapping[str, Any], list[str]] | None = None
     for _, name, when in routes:
-        missed = [kind for kind, value in when.items() if not CONDITIONS[kind](value, facts)]
-        differences = [d for kind in missed for d in DIFFERENCES[kind](when[kind], facts)]
+        missed = [kind for kind, value in when.items() if not CONDITIONS[kind].match(value, facts)]
+        differences = [d for kind in missed for d in CONDITIONS[kind].differ(when[kind], facts)]
         score = (
             sum(kind in ("path", "pattern") for kind in missed),
             int("method" in missed),
@@ -115,12 +47,18 @@ def closest(
     return None if best is None else best[1:]
 
 
-def unexpected(record: Record, routes: Sequence[tuple[int, str, Mapping[str, Any]]]) -> str:
+def unexpected(
+    record: Record, routes: Sequence[tuple[int, str, Mapping[str, Any]]], strict: bool = True
+) -> str:
     """
-    The message for a request that nothing expected, in strict mode: the
-    closest route and how the request differs from it.
+    The message for a request that nothing expected (the server answers it
+    ``404``): the closest route and how the request differs from it.
+
+    :param strict: strict mode is why (else: the server has routes, and no
+        ``response``, ``response_once`` or queued answer of the server's own
+        covers the request).
     """
-    message = "unexpected request (strict mode): "
+    message = "unexpected request (strict mode): " if strict else "unexpected request: "
     found = closest(routes, Facts(record))
     if found is None:
         return message + (
@@ -130,4 +68,9 @@ def unexpected(record: Record, routes: Sequence[tuple[int, str, Mapping[str, Any
     name, when, differences = found
     described = describe(when)
     shown = repr(name) if name == described else f"{name!r} ({described})"
+    if not strict:
+        message += (
+            "no server.response, response_once or queued answer of the server covers it "
+            "(once a server has routes, a request no route matches is answered 404); "
+        )
     return message + f"no route matches it; the closest is route {shown}: " + "; ".join(differences)

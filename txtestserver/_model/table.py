@@ -7,13 +7,19 @@ order, each a number of times (``server.add_response``). Each slot and each
 queued answer maps response keys, plain (``"data"``) or method-specific
 (``"post.data"``), to checked values. The table also holds the routes
 (``server.route(...)``): each is its conditions
-(:mod:`~txtestserver._model.routes`) with slots and a queue of its own.
+(:mod:`~txtestserver._model.routes`) with slots and a queue of its own,
+found through a :class:`~txtestserver._model.index.RouteIndex`. The
+server's own slots and queue are a route too (id None): the unconditioned
+one, tried after every other, so every method reaches any route's slots the
+same way.
 
 :meth:`ResponseTable.take` is the one place that decides which values answer
 a request, and uses up what it takes; the stores run it atomically
 (:meth:`~txtestserver._state.store.StateStore.update`), the memory store
 under a lock, the file store under a file lock, so two requests never take
-the same ``once`` value or queued answer.
+the same ``once`` value or queued answer. It also decides that nothing the
+test set expects a request (strict mode, or a table with routes), which the
+server then answers ``404`` (:mod:`~txtestserver._model.strict`).
 
 The views (``server.response``, ``route.response_once``, ...) are windows on
 one slot each. The table is plain data: the file store writes it as one
@@ -26,9 +32,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .._errors import TestServerError
+from .index import RouteIndex, unreachable
 from .keys import defaults
 from .record import Record
-from .routes import Facts, matches
+from .routes import Facts
 
 __all__ = ["ONCE", "RESPONSE", "SLOTS", "QueuedAnswer", "ResponseTable", "RouteState", "Taken"]
 
@@ -87,11 +94,13 @@ class QueuedAnswer:
 
 class RouteState:
     """
-    One route: its conditions, slots and queue.
+    One route: its conditions, slots and queue. The server's own answer is
+    a route too: the unconditioned one, tried last.
 
     :ivar id: unique in its table, never reused (a view of a removed route
-        cannot reach a newer one).
-    :ivar name: names it in the journal (``request['route']``).
+        cannot reach a newer one); None for the server's own answer.
+    :ivar name: names it in the journal (``request['route']``); None for the
+        server's own answer.
     :ivar when: the conditions (:func:`~txtestserver._model.routes.conditions`).
     """
 
@@ -99,8 +108,8 @@ class RouteState:
 
     def __init__(
         self,
-        id: int,
-        name: str,
+        id: int | None,
+        name: str | None,
         when: dict[str, Any],
         slots: Mapping[str, Mapping[str, Any]] | None = None,
         queue: list[QueuedAnswer] | None = None,
@@ -113,13 +122,31 @@ class RouteState:
         }
         self.queue: list[QueuedAnswer] = queue or []
 
+    def where(self, separator: str) -> str:
+        """How messages name it: ``"route 'api'"`` and the separator; the server: ``""``."""
+        return "" if self.name is None else f"route {self.name!r}{separator}"
+
+    def covers(self, method: str) -> bool:
+        """
+        Whether something the test set answers a request of ``method``
+        (upper case): a queued answer for it (or any method), a
+        ``response_once`` or ``response`` key for it (or plain).
+        """
+        if any(answer.method in (None, method) for answer in self.queue):
+            return True
+        prefix = method.lower() + "."
+        return any(
+            "." not in key or key.startswith(prefix) for slot in self.slots.values() for key in slot
+        )
+
 
 class ResponseTable:
     """
     The answers a test set, by route, slot and key.
 
     Methods that name a ``route`` (an id) work on that route's slots and
-    queue; ``route=None`` is the server's own.
+    queue; ``route=None`` is the server's own answer: the unconditioned
+    route, tried after every other.
 
     :ivar changed: a method changed the table since it was made or loaded
         (the file store then writes it back).
@@ -132,11 +159,11 @@ class ResponseTable:
         routes: list[RouteState] | None = None,
         next_id: int = 1,
     ) -> None:
-        self._slots: dict[str, dict[str, Any]] = {
-            slot: dict((slots or {}).get(slot, {})) for slot in SLOTS
-        }
-        self._queue: list[QueuedAnswer] = queue or []
+        self._server = RouteState(None, None, {}, slots, queue)
         self._routes: list[RouteState] = routes or []
+        self._by_id: dict[int | None, RouteState] = {None: self._server}
+        self._by_id.update((route.id, route) for route in self._routes)
+        self._index = RouteIndex(self._routes)
         self._next_id = next_id
         self.changed = False
 
@@ -144,66 +171,67 @@ class ResponseTable:
 
     def slot(self, slot: str, route: int | None = None) -> dict[str, Any]:
         """A copy of one slot: key -> value."""
-        return dict(self._slots_of(route)[slot])
+        return dict(self._route(route).slots[slot])
 
     def set(self, slot: str, key: str, value: Any, route: int | None = None) -> None:
         """Set one (checked, canonical) key of a slot."""
-        self._slots_of(route)[slot][key] = value
+        self._route(route).slots[slot][key] = value
         self.changed = True
 
     def delete(self, slot: str, key: str, route: int | None = None) -> None:
         """Remove one key of a slot; ``KeyError`` if it is not set."""
-        del self._slots_of(route)[slot][key]
+        del self._route(route).slots[slot][key]
         self.changed = True
 
     def enqueue(self, answer: QueuedAnswer, route: int | None = None) -> None:
         """Add an answer at the end of a queue."""
-        self._queue_of(route).append(answer)
+        self._route(route).queue.append(answer)
         self.changed = True
 
     def queue(self, route: int | None = None) -> list[QueuedAnswer]:
         """The answers still queued, next first (the table's own objects)."""
-        return list(self._queue_of(route))
+        return list(self._route(route).queue)
 
     def add_route(self, name: str, when: dict[str, Any]) -> int:
         """Register a route (it wins over every route before it); return its id."""
         route = RouteState(self._next_id, name, when)
         self._next_id += 1
         self._routes.append(route)
+        self._by_id[route.id] = route
+        self._index.add(route)
         self.changed = True
-        return route.id
+        return self._next_id - 1
 
     def remove_route(self, route: int) -> None:
-        """Remove a route; removing it again is an error."""
-        self._routes.remove(self._route(route))
+        """Remove a route; removing it again is an error (as is removing the server)."""
+        state = self._route(route)
+        self._routes.remove(state)
+        del self._by_id[route]
+        self._index.remove(state)
         self.changed = True
 
     def routes(self) -> list[tuple[int, str, dict[str, Any]]]:
         """``(id, name, conditions)`` of each route, in registration order."""
-        return [(route.id, route.name, route.when) for route in self._routes]
+        return [(route.id, route.name, route.when) for route in self._routes]  # type: ignore[misc]
 
     def clear(self) -> None:
         """Every slot and queue empty, no route: the defaults answer."""
-        for values in self._slots.values():
+        for values in self._server.slots.values():
             values.clear()
-        self._queue = []
+        self._server.queue = []
         self._routes = []  # ids are not reused: views of old routes stay dead
+        self._by_id = {None: self._server}
+        self._index = RouteIndex()
         self.changed = True
 
-    def _route(self, route: int) -> RouteState:
-        for state in self._routes:
-            if state.id == route:
-                return state
-        raise TestServerError(
-            "this route was removed (route.remove() or server.reset()): "
-            "make a new one with server.route(...)"
-        )
-
-    def _slots_of(self, route: int | None) -> dict[str, dict[str, Any]]:
-        return self._slots if route is None else self._route(route).slots
-
-    def _queue_of(self, route: int | None) -> list[QueuedAnswer]:
-        return self._queue if route is None else self._route(route).queue
+    def _route(self, route: int | None) -> RouteState:
+        try:
+            return self._by_id[route]
+        except KeyError:
+            raise TestServerError(
+                "this route was removed (route.remove() or server.reset()): "
+                "make a new one with server.route(...)"
+            ) from None
 
     def every_value(self) -> Iterator[tuple[str, str, Any]]:
         """
@@ -211,46 +239,55 @@ class ResponseTable:
         queued answers of the server and of each route. ``where`` names the
         mapping for messages (``"route 'api' response_once"``).
         """
-        owners = [("", self._slots, self._queue)]
-        owners += [(f"route {r.name!r} ", r.slots, r.queue) for r in self._routes]
-        for owner, slots, queue in owners:
-            for slot, values in slots.items():
+        for route in (self._server, *self._routes):
+            owner = route.where(" ")
+            for slot, values in route.slots.items():
                 name = "response_once" if slot == ONCE else "response"
                 for key, value in values.items():
                     yield owner + name, key, value
-            for number, answer in enumerate(queue, 1):
+            for number, answer in enumerate(route.queue, 1):
                 for key, value in answer.values.items():
                     yield f"{owner}queued answer {number}", key, value
 
     # -- what the server does ---------------------------------------------------------
 
-    def take(self, record: Record) -> Taken:
+    def take(self, record: Record, strict: bool = False) -> Taken | None:
         """
         The value of every response key for one request, and the route that
         answers it; uses up the ``once`` values and the queued answer it
-        takes.
+        takes. None when nothing the test set expects the request: nothing
+        is used up, and the server answers ``404`` (:func:`~txtestserver.
+        _model.strict.unexpected` says why).
 
         The route: of the routes whose conditions the request meets, the one
-        registered last; if none, the server answers. Whichever answers,
-        the head of its queue (the first answer queued for the request's
-        method, else the first for any method) is the whole answer, over the
-        defaults; with nothing queued, precedence is, highest first,
-        ``once``, ``response``, the default. Within each, a method-specific
-        key (``'post.data'``) beats the plain one, and a method-specific
-        ``once`` value uses up the plain one too (both applied to this
-        request). A route never falls back to the server's values: it
-        answers over the defaults.
+        registered last; if none, the server's own answer, the unconditioned
+        route. That one answers a request only with what the test set for it
+        (a queued answer, ``response_once`` or ``response`` for its method)
+        once the table has a route or in strict mode; with no route and not
+        strict, it answers every request (with the defaults if nothing is
+        set). Whichever answers, the head of its queue (the first answer
+        queued for the request's method, else the first for any method) is
+        the whole answer, over the defaults; with nothing queued,
+        precedence is, highest first, ``once``, ``response``, the default.
+        Within each, a method-specific key (``'post.data'``) beats the plain
+        one, and a method-specific ``once`` value uses up the plain one too
+        (both applied to this request). A route never falls back to the
+        server's values: it answers over the defaults.
 
         :param record: the request, as recorded.
+        :param strict: strict mode: the server's own answer, too, answers
+            only with what the test set.
         """
         method = record[0].decode("latin-1")
         if self._routes:
-            facts = Facts(record)
-            for route in reversed(self._routes):
-                if matches(route.when, facts):
-                    values = self._resolve(method, route.slots, route.queue)
-                    return _taken(values, route.id, route.name)
-        return _taken(self._resolve(method, self._slots, self._queue), None, None)
+            route = self._index.find(Facts(record)) or self._server
+        else:  # the usual case: no route, the server answers
+            route = self._server
+            if not strict:
+                return _taken(self._resolve(method, route.slots, route.queue), None, None)
+        if route is self._server and not route.covers(method.upper()):
+            return None
+        return _taken(self._resolve(method, route.slots, route.queue), route.id, route.name)
 
     def _resolve(
         self, method: str, slots: dict[str, dict[str, Any]], queue: list[QueuedAnswer]
@@ -309,29 +346,7 @@ class ResponseTable:
             self.changed = True
         return chosen.values
 
-    # -- strict mode ----------------------------------------------------------------------
-
-    def expects(self, record: Record) -> bool:
-        """
-        Whether anything the test set applies to ``record``: a route it
-        matches, a queued answer for its method (or any method), a
-        ``response_once`` or ``response`` key for its method (or plain).
-        Strict mode answers a request that nothing expects with ``404``
-        (the table is not changed: call it before :meth:`take`).
-        """
-        if self._routes:
-            facts = Facts(record)
-            if any(matches(route.when, facts) for route in self._routes):
-                return True
-        method = record[0].decode("latin-1")
-        upper, prefix = method.upper(), method.lower() + "."
-        if any(answer.method in (None, upper) for answer in self._queue):
-            return True
-        return any(
-            "." not in key or key.startswith(prefix)
-            for slot in self._slots.values()
-            for key in slot
-        )
+    # -- what the test did not mean -----------------------------------------------------
 
     def unused(self) -> list[str]:
         """
@@ -340,10 +355,24 @@ class ResponseTable:
         of the server and of each route, in words (strict mode reports them
         in ``check()``).
         """
-        found = _unused(self._slots[ONCE], self._queue, "")
-        for route in self._routes:
-            found += _unused(route.slots[ONCE], route.queue, f"route {route.name!r}: ")
+        found = []
+        for route in (self._server, *self._routes):
+            found += _unused(route.slots[ONCE], route.queue, route.where(": "))
         return found
+
+    def shadowed(self) -> list[str]:
+        """
+        The routes that can never answer, in words: a route registered after
+        one matches every request the older one matches (the most recent
+        match wins), so the older one is unreachable. ``check()`` reports
+        them.
+        """
+        return [
+            f"route {older.name!r} can never answer: route {newer.name!r}, registered after "
+            "it, matches every request it matches, and the most recent match wins; register "
+            "the more specific route last"
+            for older, newer in unreachable(self._routes)
+        ]
 
     # -- as data ------------------------------------------------------------------------
 
@@ -354,9 +383,9 @@ class ResponseTable:
 
         :param encode: turns one value into JSON data.
         """
-        data = _slots_data(self._slots, encode)
-        if self._queue:
-            data["queue"] = _queue_data(self._queue, encode)
+        data = _slots_data(self._server.slots, encode)
+        if self._server.queue:
+            data["queue"] = _queue_data(self._server.queue, encode)
         if self._routes:
             data["routes"] = [
                 {
