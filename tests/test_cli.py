@@ -6,6 +6,7 @@ Every wait is bounded; nothing sleeps for a fixed time.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -242,3 +243,100 @@ def test_a_fault_is_carried_out_and_shown(command: type[Command]) -> None:
     cli.read_until(r"GET /flaky from 127\.0\.0\.1")
     cli.read_until(r"answered with the fault 'reset'")
     assert cli.stop(signal.SIGTERM) == 0
+
+
+ROUTES = {
+    "routes": [
+        {"path": "/api/token", "method": "POST", "response": {"json": {"token": "t"}}},
+        {
+            "pattern": r"/items/\d+",
+            "name": "item",
+            "queue": [{"code": 503, "count": 1}],
+            "response": {"json": {"id": 1}},
+        },
+        {"path": "/stuck", "response": {"fault": "stall"}},
+    ]
+}
+
+
+def test_serves_a_routes_file(command: type[Command], engine: str, tmp_path: Path) -> None:
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(ROUTES), encoding="utf-8")
+    cli = command("--port=0", f"--engine={engine}", f"--routes={path}")
+    port = cli.port()
+    assert len(cli.seen) == 1  # the URL is on the first line
+    base = f"http://127.0.0.1:{port}"
+    assert requests.post(f"{base}/api/token", timeout=10).json() == {"token": "t"}
+    cli.read_until(r"POST /api/token: answered 200 by the route 'POST /api/token'")
+    assert requests.get(f"{base}/items/7", timeout=10).status_code == 503
+    assert requests.get(f"{base}/items/7", timeout=10).json() == {"id": 1}
+    cli.read_until(r"GET /items/7: answered 200 by the route 'item'")
+    # No route matches, and no option says what to answer: a 404 naming the closest.
+    missing = requests.get(f"{base}/item/7", timeout=10)
+    assert missing.status_code == 404 and "item" in missing.text
+    # A stalled request is shown at stop, not lost.
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as client:
+        client.sendall(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 200")
+        assert cli.stop(signal.SIGINT) == 0
+    cli.read_until(r"GET /stuck from 127\.0\.0\.1")
+    cli.read_until(r"GET /stuck: not answered when the server stopped")
+    cli.read_until(r"txtestserver stopped\.")
+
+
+def test_json_answer_and_json_output(command: type[Command], engine: str) -> None:
+    cli = command("--port=0", f"--engine={engine}", "--json", '{"ok": true}', "--format=json")
+    first = json.loads(cli.read_until(r"listening").string)
+    assert first["event"] == "listening" and first["url"].startswith("http://127.0.0.1:")
+    answer = requests.get(first["url"] + "hello?x=1", headers={"X-Test": "yes"}, timeout=10)
+    assert answer.json() == {"ok": True}
+    assert answer.headers["Content-Type"].startswith("application/json")
+    request = json.loads(cli.read_until(r'"event": "request"').string)
+    assert (request["method"], request["path"], request["args"]) == ("GET", "/hello", {"x": ["1"]})
+    assert ["X-Test", "yes"] in request["headers"]
+    assert request["index"] == 0 and request["size"] == 0
+    answered = json.loads(cli.read_until(r'"event": "answered"').string)
+    assert answered == {
+        "event": "answered",
+        "index": 0,
+        "response_code": 200,
+        "route": None,
+        "fault": None,
+    }
+    assert cli.stop(signal.SIGTERM) == 0
+    assert json.loads(cli.read_until(r'"event": "stopped"').string) == {"event": "stopped"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--code=99"], "--code must be an int from 100 to 599"),
+        (["--throttle=-1"], "--throttle must be a number of bytes per second"),
+        (["--chunk-delay=-1"], "--chunk-delay"),
+        (["--json", "{nope"], "--json '{nope' is not a JSON document"),
+        (["--routes=/nonexistent/routes.json"], "cannot read the routes file"),
+        (["--format=xml"], "invalid choice: 'xml'"),
+    ],
+)
+def test_errors_name_the_option(command: type[Command], options: list[str], message: str) -> None:
+    cli = command("--port=0", *options)
+    assert cli.process.wait(WAIT) == 2
+    assert cli.process.stderr is not None
+    stderr = cli.process.stderr.read()
+    assert message in stderr
+    assert "response[" not in stderr
+
+
+def test_help_groups_the_options_and_shows_examples() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "txtestserver", "--help"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0
+    for heading in ("the server:", "the answer to every request:", "streams and faults:"):
+        assert heading in done.stdout
+    assert "a whole conversation:" in done.stdout and "output:" in done.stdout
+    assert "examples:" in done.stdout and "txtestserver --routes conversation.json" in done.stdout

@@ -2,8 +2,9 @@
 The ``txtestserver`` command (also ``python -m txtestserver``): a standalone
 server for trying an HTTP client by hand.
 
-It answers every request with the response given on the command line and
-prints each request it receives. It runs a
+It answers with the response given on the command line, or the routes of a
+file (``--routes``), and prints each request when it arrives and again when
+it is answered (``--format json``: one JSON object per line, for tools). It runs a
 :class:`~txtestserver.DeferredTestServer` on the main thread's reactor
 (``reactor.run()``, so Twisted's own SIGINT/SIGTERM handlers apply, and no
 crochet is involved) and stops the server cleanly before the reactor stops.
@@ -12,6 +13,7 @@ crochet is involved) and stops the server cleanly before the reactor stops.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -20,95 +22,67 @@ from typing import IO, Any
 from ._deferred import DeferredTestServer
 from ._errors import TestServerError
 from ._model.keys import FAULTS
+from ._model.record import RequestDict
 from ._state.store import Ticket
 from ._version import __version__
 
-__all__ = ["format_request", "main"]
+__all__ = ["FORMATS", "format_request", "main"]
 
 #: How many bytes of a request body are shown.
 PREVIEW_BYTES = 200
+
+
+_EXAMPLES = """\
+examples:
+  txtestserver --port 8080 --json '{"ok": true}'
+      answer every request with that JSON document
+  txtestserver --routes conversation.json
+      serve a whole conversation: routes, queues, faults (the file format is
+      the one server.load_routes() reads; see the docs' conversations page)
+  txtestserver --code 503 --header 'Retry-After: 1'
+      an overloaded service, for trying a client's retries
+  txtestserver --fault stall --tls
+      an HTTPS server that sends headers and then nothing
+  txtestserver --format json | jq .
+      one JSON object per line: listening, request, answered, not_answered, stopped
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="txtestserver",
         description=(
-            "Run a test HTTP server that answers every request with the response given "
-            "here and prints each request it receives. Stop it with Ctrl-C."
+            "Run a test HTTP server that answers with the response given here (or the\n"
+            "routes of a file) and prints each request when it arrives and again when\n"
+            "it is answered. Stop it with Ctrl-C."
         ),
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"txtestserver {__version__}")
-    parser.add_argument(
+
+    server = parser.add_argument_group("the server")
+    server.add_argument(
         "--address", default="127.0.0.1", help="interface to listen on (default: %(default)s)"
     )
-    parser.add_argument(
+    server.add_argument(
         "--port",
         type=int,
         default=8080,
         help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
-    parser.add_argument("--code", type=int, default=200, help="status code (default: 200)")
-    parser.add_argument("--data", default="", help="response body (encoded with --charset)")
-    parser.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="NAME:VALUE",
-        help="a response header; repeat for more",
-    )
-    parser.add_argument(
-        "--cookie",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a cookie to set (Set-Cookie); repeat for more",
-    )
-    parser.add_argument(
-        "--sleep", type=float, default=0.0, help="seconds to wait before each answer"
-    )
-    parser.add_argument("--charset", default="utf-8", help="charset of the body and Content-Type")
-    parser.add_argument(
-        "--chunk",
-        action="append",
-        default=[],
-        metavar="TEXT",
-        help="stream the body in pieces: one piece (encoded with --charset); repeat for more. "
-        "Replaces --data",
-    )
-    parser.add_argument(
-        "--chunk-delay",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="seconds to wait before each --chunk after the first",
-    )
-    parser.add_argument(
-        "--throttle",
-        type=float,
-        default=None,
-        metavar="BYTES_PER_SECOND",
-        help="send the body (--data or the --chunk pieces) at this rate",
-    )
-    parser.add_argument(
-        "--fault",
-        choices=FAULTS,
-        default=None,
-        help="misbehave instead of answering: reset the connection, close it empty, "
-        "send garbage, a malformed chunk, half of the body (then close or reset), "
-        "only the headers (stall), or nothing at all (no_answer)",
-    )
-    parser.add_argument(
-        "--keep-alive",
-        action="store_true",
-        help="keep connections open between requests (default: close after each)",
-    )
-    parser.add_argument(
+    server.add_argument(
         "--engine",
         choices=("thread", "subprocess"),
         default="thread",
         help="serve from this process or from a child process (default: %(default)s)",
     )
-    parser.add_argument(
+    server.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="keep connections open between requests (default: close after each)",
+    )
+    server.add_argument(
         "--tls",
         action="store_true",
         help=(
@@ -116,12 +90,84 @@ def _parser() -> argparse.ArgumentParser:
             "the authority's certificate file is printed (curl --cacert FILE)"
         ),
     )
-    parser.add_argument("--http2", action="store_true", help="offer HTTP/2 too (implies --tls)")
-    parser.add_argument(
+    server.add_argument("--http2", action="store_true", help="offer HTTP/2 too (implies --tls)")
+    server.add_argument(
         "--client-cert",
         choices=("required", "optional"),
         help="ask clients for a certificate from that authority (implies --tls); "
         "a client certificate file is printed (curl --cert FILE)",
+    )
+
+    answer = parser.add_argument_group("the answer to every request")
+    answer.add_argument("--code", type=int, help="status code (default: 200)")
+    answer.add_argument("--data", help="response body (encoded with --charset)")
+    answer.add_argument(
+        "--json",
+        metavar="DOCUMENT",
+        help="answer this JSON document (Content-Type: application/json); replaces --data",
+    )
+    answer.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="a response header; repeat for more",
+    )
+    answer.add_argument(
+        "--cookie",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a cookie to set (Set-Cookie); repeat for more",
+    )
+    answer.add_argument("--sleep", type=float, help="seconds to wait before each answer")
+    answer.add_argument("--charset", help="charset of the body and Content-Type (default: utf-8)")
+
+    streams = parser.add_argument_group("streams and faults")
+    streams.add_argument(
+        "--chunk",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="stream the body in pieces: one piece (encoded with --charset); repeat for more. "
+        "Replaces --data",
+    )
+    streams.add_argument(
+        "--chunk-delay",
+        type=float,
+        metavar="SECONDS",
+        help="seconds to wait before each --chunk after the first",
+    )
+    streams.add_argument(
+        "--throttle",
+        type=float,
+        default=None,
+        metavar="BYTES_PER_SECOND",
+        help="send the body (--data or the --chunk pieces) at this rate",
+    )
+    streams.add_argument(
+        "--fault",
+        choices=FAULTS,
+        default=None,
+        help="misbehave instead of answering: reset the connection, close it empty, "
+        "send garbage, a malformed chunk, half of the body (then close or reset), "
+        "only the headers (stall), or nothing at all (no_answer)",
+    )
+
+    conversation = parser.add_argument_group("a whole conversation")
+    conversation.add_argument(
+        "--routes",
+        metavar="FILE",
+        help="serve the routes, queues and answers of this JSON or TOML file (the format "
+        "server.load_routes() reads); the options above answer what no route does",
+    )
+
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text for people, or json: one JSON object per line, for tools (default: %(default)s)",
     )
     return parser
 
@@ -136,18 +182,56 @@ def _pairs(items: list[str], separator: str, what: str) -> list[tuple[str, str]]
     return pairs
 
 
+#: The option that sets each response key: errors name the option, not the key.
+OPTION_OF_KEY = {
+    "code": "--code",
+    "data": "--data",
+    "json": "--json",
+    "charset": "--charset",
+    "sleep": "--sleep",
+    "headers": "--header",
+    "cookies": "--cookie",
+    "chunks": "--chunk",
+    "chunk_delay": "--chunk-delay",
+    "throttle": "--throttle",
+    "fault": "--fault",
+}
+
+
 def _configure(response: Any, args: argparse.Namespace) -> None:
-    """Set the response keys from the options; the views check every value."""
-    response["code"] = args.code
-    response["data"] = args.data
-    response["charset"] = args.charset
-    response["sleep"] = args.sleep
-    response["headers"] = _pairs(args.header, ":", "--header")
-    response["cookies"] = _pairs(args.cookie, "=", "--cookie")
-    response["chunks"] = args.chunk or None
-    response["chunk_delay"] = args.chunk_delay
-    response["throttle"] = args.throttle
-    response["fault"] = args.fault
+    """
+    Set the response keys of the options given; the views check every
+    value, and a refusal names the option (``--code``), not the key.
+    """
+    given: dict[str, Any] = {
+        "code": args.code,
+        "data": args.data,
+        "charset": args.charset,
+        "sleep": args.sleep,
+        "headers": _pairs(args.header, ":", "--header") or None,
+        "cookies": _pairs(args.cookie, "=", "--cookie") or None,
+        "chunks": args.chunk or None,
+        "chunk_delay": args.chunk_delay,
+        "throttle": args.throttle,
+        "fault": args.fault,
+    }
+    # Only what was given: with --routes, a request no route matches is then
+    # a 404 naming the closest route, unless an option says what to answer.
+    values = {key: value for key, value in given.items() if value is not None}
+    if args.json is not None:
+        try:
+            values["json"] = json.loads(args.json)
+        except ValueError as e:
+            raise TestServerError(f"--json {args.json!r} is not a JSON document: {e}") from None
+    for key, value in values.items():
+        try:
+            response[key] = value
+        except TestServerError as e:
+            option = OPTION_OF_KEY[key]
+            message = str(e).replace(f"response[{key!r}]", option)
+            if option not in message:
+                message = f"{option}: {message}"
+            raise TestServerError(message) from None
 
 
 def _preview(body: bytes) -> str:
@@ -193,23 +277,155 @@ def format_request(request: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _json_request(index: int, request: dict[str, Any]) -> dict[str, Any]:
+    """One request as a JSON object: what :func:`format_request` shows, as data."""
+    body = request["data"] or b""
+    return {
+        "event": "request",
+        "index": index,
+        "time": request["time"],
+        "method": request["method"],
+        "path": request["path"],
+        "http_version": request["http_version"],
+        "client_ip": request["client_ip"],
+        "args": {name: request["args"].getall(name) for name in request["args"]},
+        "headers": [[name, value] for name, value in request["headers"].items()],
+        "cookies": {name: cookie["value"] for name, cookie in request["cookies"].items()},
+        "files": [
+            {
+                "field": field,
+                "filename": upload["filename"],
+                "content_type": upload["content_type"],
+                "size": len(upload["content"]),
+            }
+            for field, uploads in request["files"].items()
+            for upload in uploads
+        ],
+        "size": len(body),
+        "data": body[:PREVIEW_BYTES].decode("utf-8", "replace"),
+        "client_cert": request.get("client_cert"),
+    }
+
+
+def _outcome(request: dict[str, Any]) -> str:
+    if request.get("fault"):
+        return f"answered with the fault {request['fault']!r}"
+    if request["response_code"] is None:
+        return "the client left before the answer"
+    route = f" by the route {request['route']!r}" if request.get("route") else ""
+    return f"answered {request['response_code']}{route}"
+
+
+class TextFormat:
+    """What people read: a block per request when it arrives, a line when answered."""
+
+    def listening(self, server: DeferredTestServer) -> list[str]:
+        lines = [f"txtestserver {__version__} listening on {server.get_url()}"]
+        if server.config.tls:
+            lines.append(f"CA certificate: {server.ca_path}")
+        if server.config.client_cert:
+            lines.append(f"client certificate and key: {server.client_cert_path}")
+        lines.append("Press Ctrl-C to stop.")
+        return lines
+
+    def arrived(self, index: int, request: dict[str, Any]) -> list[str]:
+        return [format_request(request)]
+
+    def answered(self, index: int, request: dict[str, Any]) -> list[str]:
+        when = time.strftime("%H:%M:%S")
+        return [f"{when} {request['method']} {request['path']}: {_outcome(request)}"]
+
+    def not_answered(self, index: int, request: dict[str, Any]) -> list[str]:
+        return [f"{request['method']} {request['path']}: not answered when the server stopped"]
+
+    def stopped(self) -> list[str]:
+        return ["txtestserver stopped."]
+
+
+class JSONFormat:
+    """What tools read: one JSON object per line, named by its ``event``."""
+
+    def listening(self, server: DeferredTestServer) -> list[str]:
+        event: dict[str, Any] = {"event": "listening", "url": server.get_url()}
+        if server.config.tls:
+            event["ca_path"] = server.ca_path
+        if server.config.client_cert:
+            event["client_cert_path"] = server.client_cert_path
+        return [json.dumps(event)]
+
+    def arrived(self, index: int, request: dict[str, Any]) -> list[str]:
+        return [json.dumps(_json_request(index, request))]
+
+    def answered(self, index: int, request: dict[str, Any]) -> list[str]:
+        event = {
+            "event": "answered",
+            "index": index,
+            "response_code": request["response_code"],
+            "route": request.get("route"),
+            "fault": request.get("fault"),
+        }
+        return [json.dumps(event)]
+
+    def not_answered(self, index: int, request: dict[str, Any]) -> list[str]:
+        return [json.dumps({"event": "not_answered", "index": index})]
+
+    def stopped(self) -> list[str]:
+        return [json.dumps({"event": "stopped"})]
+
+
+#: The output formats by ``--format`` name.
+FORMATS: dict[str, type[TextFormat] | type[JSONFormat]] = {
+    "text": TextFormat,
+    "json": JSONFormat,
+}
+
+
 class _Printer:
     """
-    Prints each request of ``server`` once it is answered (a watcher of its
-    answered events): every request recorded since the last call, so one
-    whose client gave up is shown with the next.
+    Prints each request of ``server`` twice: when it arrives (the block of
+    what the client sent) and when it is answered (how); at stop, the ones
+    never answered (a ``stall``, say). It watches the server's answered
+    events; a request is shown as arrived at the latest with the first
+    answer after it.
     """
 
-    def __init__(self, server: DeferredTestServer, out: IO[str]) -> None:
+    def __init__(self, server: DeferredTestServer, out: IO[str], output: Any) -> None:
         self._server = server
         self._out = out
-        self._printed = 0
+        self._format = output
+        self._shown = 0  # requests shown as arrived
+        self._answered: set[int] = set()
+
+    def _print(self, lines: list[str]) -> None:
+        for line in lines:
+            print(line, file=self._out, flush=True)
+
+    def listening(self) -> None:
+        self._print(self._format.listening(self._server))
+
+    def _show_arrivals(self) -> list[RequestDict]:
+        requests = self._server.requests[:]
+        for index in range(self._shown, len(requests)):
+            self._print(self._format.arrived(index, requests[index]))
+        self._shown = len(requests)
+        return requests
 
     def __call__(self, ticket: Ticket) -> None:
-        new = self._server.requests[self._printed :]
-        self._printed += len(new)
-        for request in new:
-            print(format_request(request), file=self._out, flush=True)
+        requests = self._show_arrivals()
+        index = ticket[1]
+        if index < len(requests) and index not in self._answered:
+            self._answered.add(index)
+            self._print(self._format.answered(index, requests[index]))
+
+    def stopping(self) -> None:
+        """Before the server stops: the requests that were never answered."""
+        requests = self._show_arrivals()
+        for index, request in enumerate(requests):
+            if index not in self._answered and not request.get("done"):
+                self._print(self._format.not_answered(index, request))
+
+    def stopped(self) -> None:
+        self._print(self._format.stopped())
 
 
 def _log_warnings_to_stderr() -> None:
@@ -230,19 +446,18 @@ def _log_warnings_to_stderr() -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-def _serve(reactor: Any, server: DeferredTestServer, keep_alive: bool) -> int:
+def _serve(reactor: Any, server: DeferredTestServer, printer: _Printer, keep_alive: bool) -> int:
     """Start ``server``, run ``reactor`` until a signal stops it, stop ``server``."""
     status = [0]
 
+    def stop() -> Any:
+        printer.stopping()
+        return server.stop()
+
     def started(_: object) -> None:
-        print(f"txtestserver {__version__} listening on {server.get_url()}", flush=True)
-        if server.config.tls:
-            print(f"CA certificate: {server.ca_path}", flush=True)
-        if server.config.client_cert:
-            print(f"client certificate and key: {server.client_cert_path}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+        printer.listening()
         # The reactor waits for the Deferred of stop() before it shuts down.
-        reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+        reactor.addSystemEventTrigger("before", "shutdown", stop)
 
     def failed(failure: Any) -> None:
         print(f"txtestserver: {failure.getErrorMessage()}", file=sys.stderr, flush=True)
@@ -254,7 +469,7 @@ def _serve(reactor: Any, server: DeferredTestServer, keep_alive: bool) -> int:
     )
     reactor.run()
     if status[0] == 0:
-        print("txtestserver stopped.", flush=True)
+        printer.stopped()
     return status[0]
 
 
@@ -264,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     :param argv: the arguments (``sys.argv[1:]`` by default).
     :return: the exit status: 0 after a clean stop, 1 if the server could
-        not start; bad options exit with status 2 before anything starts.
+        not start; bad options (a routes file that cannot serve included)
+        exit with status 2 before anything starts.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -281,8 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             client_cert=args.client_cert,
         )
         _configure(server.response, args)
-        server._watch_answered(_Printer(server, sys.stdout))
+        if args.routes is not None:
+            server.load_routes(args.routes)
     except TestServerError as e:
         parser.error(str(e))
+    printer = _Printer(server, sys.stdout, FORMATS[args.format]())
+    server._watch_answered(printer)
     _log_warnings_to_stderr()
-    return _serve(reactor, server, args.keep_alive)
+    return _serve(reactor, server, printer, args.keep_alive)
