@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
@@ -24,6 +24,9 @@ from twisted.web.server import NOT_DONE_YET, Request
 from .._model.keys import load_callback
 from .callbacks import call, drive, response_dict
 from .writing import SERVER_HEADER, Reply, finish, render_error, start
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 
 __all__ = [
     "SERVER_HEADER",
@@ -67,9 +70,9 @@ class Answer(Protocol):
     @property
     def fault(self) -> str | None: ...
 
-    def render(self, request: Request, reply: Reply) -> Deferred[Any] | None:
+    def render(self, exchange: Exchange) -> Deferred[Any] | None:
         """
-        Write the answer; return a Deferred if it finishes later (the
+        Write the answer on ``exchange.request``; return a Deferred if it finishes later (the
         resource cancels it when the client leaves or the server stops).
         """
 
@@ -92,8 +95,8 @@ class ErrorAnswer(NamedTuple):
     fault: str | None = None
     traceback: str | None = None
 
-    def render(self, request: Request, reply: Reply) -> None:
-        render_error(request, self.code, self.message, reply, self.traceback)
+    def render(self, exchange: Exchange) -> None:
+        render_error(exchange, self.code, self.message, self.traceback)
 
 
 class StaticAnswer(NamedTuple):
@@ -147,8 +150,9 @@ class StaticAnswer(NamedTuple):
             values["code"], data, values["headers"], values["cookies"], charset, values["sleep"]
         )
 
-    def render(self, request: Request, reply: Reply) -> None:
-        start(request, self.code, reply, self.headers, self.cookies, self.charset)
+    def render(self, exchange: Exchange) -> None:
+        request = exchange.request
+        start(request, self.code, exchange.reply, self.headers, self.cookies, self.charset)
         finish(request, self.body)
 
 
@@ -215,28 +219,30 @@ class CallbackAnswer(NamedTuple):
             callback,
         )
 
-    def render(self, request: Request, reply: Reply) -> Deferred[Any] | None:
-        start(request, self.code, reply, self.headers, self.cookies, self.charset)
+    def render(self, exchange: Exchange) -> Deferred[Any] | None:
+        request = exchange.request
+        start(request, self.code, exchange.reply, self.headers, self.cookies, self.charset)
         try:
             result: Any = call(self.callback, request)
         except BaseException:
             # KeyboardInterrupt and SystemExit too: a callback is test code,
             # and whatever it raises is answered like any failure of it.
-            _callback_failed(request, Failure(), reply)
+            _callback_failed(exchange, Failure())
             return None
         if isinstance(result, Generator):
-            result = drive(result, request, reply.reactor)
+            result = drive(result, request, exchange.reply.reactor)
         if isinstance(result, Deferred):
             result.addCallbacks(
-                lambda body: _callback_result(request, body, reply),
-                lambda failure: _callback_failed(request, failure, reply),
+                lambda body: _callback_result(exchange, body),
+                lambda failure: _callback_failed(exchange, failure),
             )
             return result
-        _callback_result(request, result, reply)
+        _callback_result(exchange, result)
         return None
 
 
-def _callback_result(request: Request, result: object, reply: Reply) -> None:
+def _callback_result(exchange: Exchange, result: object) -> None:
+    request = exchange.request
     if result is None or result is NOT_DONE_YET:
         return  # the callback wrote, or will write, the answer itself
     if isinstance(result, str):
@@ -245,7 +251,7 @@ def _callback_result(request: Request, result: object, reply: Reply) -> None:
         try:
             status, headers, result = response_dict(result)
         except ValueError as e:
-            render_error(request, 500, f"response['callback'] returned a bad dict: {e}", reply)
+            render_error(exchange, 500, f"response['callback'] returned a bad dict: {e}")
             return
         if status is not None:
             request.setResponseCode(status)
@@ -256,27 +262,25 @@ def _callback_result(request: Request, result: object, reply: Reply) -> None:
             request.responseHeaders.setRawHeaders(key, values)
     if not isinstance(result, bytes):
         render_error(
-            request,
+            exchange,
             500,
             f"response['callback'] returned {type(result).__name__}; "
             "return bytes, str, None, a dict {'type': 'response', ...} "
             "or a Deferred firing with one of them",
-            reply,
         )
         return
     finish(request, result)
 
 
-def _callback_failed(request: Request, failure: Failure, reply: Reply) -> Failure | None:
+def _callback_failed(exchange: Exchange, failure: Failure) -> Failure | None:
     if failure.check(CancelledError):
         return failure  # the client left or the server stopped: nothing to answer
     _log.failure("response['callback'] raised", failure)
     render_error(
-        request,
+        exchange,
         500,
         f"response['callback'] raised {getattr(failure.type, '__name__', 'an error')}: "
         f"{failure.getErrorMessage()}",
-        reply,
         failure.getTraceback(),
     )
     return None

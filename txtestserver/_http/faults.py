@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.internet.interfaces import IPullProducer
 from twisted.web.server import Request
@@ -28,6 +28,9 @@ from zope.interface import implementer
 
 from .answers import ErrorAnswer, StaticAnswer
 from .writing import Reply, gone, render_error, start
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 
 __all__ = ["FAULTS", "GARBAGE", "FaultAnswer", "RawAnswer", "reset_when_sent"]
 
@@ -74,18 +77,18 @@ class FaultAnswer(NamedTuple):
             static.body or FILLER,
         )
 
-    def render(self, request: Request, reply: Reply) -> None:
+    def render(self, exchange: Exchange) -> None:
+        request = exchange.request
         if over_http2(request) and self.fault in HTTP1_ONLY:
             render_error(
-                request,
+                exchange,
                 500,
                 f"response['fault'] {self.fault!r} needs HTTP/1.x ({HTTP1_ONLY[self.fault]}); "
                 "over HTTP/2 use 'reset', 'empty', 'truncated', 'reset_mid_body', 'stall' "
                 "or 'no_answer'",
-                reply,
             )
             return
-        FAULTS[self.fault](self, request, reply)
+        FAULTS[self.fault](self, request, exchange.reply)
 
     def headers_then(self, request: Request, reply: Reply, body: bytes) -> None:
         """The status line and headers announcing the whole body, then ``body``."""
@@ -110,14 +113,14 @@ class RawAnswer(NamedTuple):
             data = data.encode(values["charset"])
         return cls(data, values["sleep"])
 
-    def render(self, request: Request, reply: Reply) -> None:
+    def render(self, exchange: Exchange) -> None:
+        request = exchange.request
         if over_http2(request):
             render_error(
-                request,
+                exchange,
                 500,
                 "response['raw'] needs HTTP/1.x: an HTTP/2 stream has no bytes of its own "
                 "to replace",
-                reply,
             )
         elif not gone(request):
             request.channel.write(self.data)

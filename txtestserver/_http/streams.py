@@ -15,16 +15,18 @@ decides both). A client that leaves, or ``stop()``, cancels the Deferred that
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request
 
 from .answers import ErrorAnswer, StaticAnswer
 from .faults import reset_when_sent
-from .writing import Reply, gone, start
+from .writing import gone, start
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 
 __all__ = ["StreamAnswer"]
 
@@ -95,11 +97,12 @@ class StreamAnswer(NamedTuple):
             len(static.body),
         )
 
-    def render(self, request: Request, reply: Reply) -> Deferred[None]:
-        start(request, self.code, reply, self.headers, self.cookies, self.charset)
+    def render(self, exchange: Exchange) -> Deferred[None]:
+        request = exchange.request
+        start(request, self.code, exchange.reply, self.headers, self.cookies, self.charset)
         if self.length is not None and not request.responseHeaders.hasHeader(b"content-length"):
             request.setHeader(b"content-length", b"%d" % self.length)
-        return _Pacer(reply, request, self).run()
+        return _Pacer(exchange, self).run()
 
 
 class _Pacer:
@@ -113,10 +116,10 @@ class _Pacer:
     written, not a ``chunk_delay`` later), and written when it is due.
     """
 
-    def __init__(self, reply: Reply, request: Request, answer: StreamAnswer) -> None:
-        self._reply = reply
-        self._reactor: Any = reply.reactor
-        self._request = request
+    def __init__(self, exchange: Exchange, answer: StreamAnswer) -> None:
+        self._exchange = exchange
+        self._reactor: Any = exchange.reply.reactor
+        self._request = exchange.request
         self._pieces: Iterator[Any] = iter(answer.pieces)
         self._charset = answer.charset
         self._delay = answer.delay
@@ -227,7 +230,7 @@ class _Pacer:
         else:
             _log.error(message)
         traceback = failure.getTraceback() if failure is not None else None
-        self._reply.report(self._request, message, traceback)
+        self._exchange.report(message, traceback)
         if not gone(self._request):
             reset_when_sent(self._request)
         self._stopped()

@@ -8,8 +8,8 @@ answer needs from its server (:class:`Reply`), the status line and headers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from twisted.logger import Logger
 from twisted.web.server import Request
@@ -17,16 +17,23 @@ from twisted.web.server import Request
 from .._types import TimeReactor
 from .._version import __version__
 
-__all__ = ["SERVER_HEADER", "Reply", "finish", "render_error", "start"]
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+__all__ = [
+    "SERVER_HEADER",
+    "Reply",
+    "finish",
+    "gone",
+    "render_error",
+    "render_plain_error",
+    "start",
+]
 
 #: The default ``Server`` header.
 SERVER_HEADER = f"txtestserver/{__version__}".encode()
 
 _log = Logger()
-
-
-def _no_report(request: Request, message: str, traceback: str | None) -> None:
-    pass
 
 
 class Reply(NamedTuple):
@@ -37,14 +44,10 @@ class Reply(NamedTuple):
     :ivar keep_alive: keep the connection open after the answer.
     :ivar reactor: paces what an answer writes over time (a stream's
         pieces, a throttled body); a ``Clock`` in unit tests.
-    :ivar report: ``report(request, message, traceback)``: the answer to
-        ``request`` went wrong, a server-side error (``server.errors``);
-        ``traceback`` is None when no exception was involved.
     """
 
     keep_alive: bool
     reactor: TimeReactor
-    report: Callable[[Request, str, str | None], None] = _no_report
 
 
 def start(
@@ -88,14 +91,13 @@ def finish(request: Request, body: bytes) -> None:
     request.finish()
 
 
-def render_error(
-    request: Request, code: int, message: str, reply: Reply, traceback: str | None = None
-) -> None:
+def render_error(exchange: Exchange, code: int, message: str, traceback: str | None = None) -> None:
     """
-    Report ``message`` as a server-side error, and answer ``code`` with it
-    as a plain-text body (if the client is still there).
+    Report ``message`` as a server-side error of ``exchange``, and answer
+    ``code`` with it as a plain-text body (if the client is still there).
     """
-    reply.report(request, message, traceback)
+    exchange.report(message, traceback)
+    request = exchange.request
     if gone(request):
         return
     if request.startedWriting:
@@ -105,6 +107,11 @@ def render_error(
         (request.channel.transport or request.channel).abortConnection()  # type: ignore[union-attr]
         return
     _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
+    render_plain_error(request, code, message, exchange.reply)
+
+
+def render_plain_error(request: Request, code: int, message: str, reply: Reply) -> None:
+    """``code`` with ``message`` as a plain-text body, nothing reported."""
     start(request, code, reply)
     request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
     request.responseHeaders.removeHeader(b"content-length")

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from .._errors import TestServerError
 from .keys import defaults
-from .record import Record
+from .record import METHOD, Record
 from .routes import Facts, matches
 
 __all__ = ["ONCE", "RESPONSE", "SLOTS", "QueuedAnswer", "ResponseTable", "RouteState", "Taken"]
@@ -243,7 +243,7 @@ class ResponseTable:
 
         :param record: the request, as recorded.
         """
-        method = record[0].decode("latin-1")
+        method = record[METHOD].decode("latin-1")
         if self._routes:
             facts = Facts(record)
             for route in reversed(self._routes):
@@ -323,7 +323,7 @@ class ResponseTable:
             facts = Facts(record)
             if any(matches(route.when, facts) for route in self._routes):
                 return True
-        method = record[0].decode("latin-1")
+        method = record[METHOD].decode("latin-1")
         upper, prefix = method.upper(), method.lower() + "."
         if any(answer.method in (None, upper) for answer in self._queue):
             return True

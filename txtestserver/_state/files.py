@@ -73,7 +73,7 @@ from typing import Any, NoReturn, TypeVar
 
 from .._errors import TestServerError
 from .._model.keys import check_value
-from .._model.record import RECORD_FIELDS, Entry, Outcome
+from .._model.record import BYTES_FIELDS, RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
 from .memory import MemoryStore
 from .store import ErrorRecord, History, Ticket
@@ -162,11 +162,6 @@ def decode(data: Any) -> Any:
             return {key: decode(item) for key, item in data["d"].items()}
         return tuple(decode(item) for item in data["t"])
     return data
-
-
-#: Positions of the bytes fields of an entry, written as base64 (every
-#: other field is a JSON value as it is).
-BYTES_FIELDS = (0, 1, 2, 3, 5)
 
 
 def _entry_line(entry: Entry) -> bytes:
