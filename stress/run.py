@@ -282,7 +282,7 @@ def pending_sleeps(server: Any) -> int:
     from twisted.internet.defer import Deferred
     from twisted.internet.threads import blockingCallFromThread
 
-    from txtestserver._http.streams import _Pacer
+    from txtestserver._http.answers.streams import _Pacer
 
     def count() -> int:
         now = reactor.seconds()

@@ -142,7 +142,7 @@ def leaks(request: Request) -> bytes:
     """
     import json
 
-    from txtestserver._http.streams import _Pacer
+    from txtestserver._http.answers.streams import _Pacer
 
     channel: Any = request.channel
     serving: Any = channel.transport.reactor

@@ -24,6 +24,7 @@ from twisted.web.server import Request
 
 from .._model.record import Outcome, Record, outcome
 from .._state.store import Ticket
+from .request import actions
 from .writing import Reply, gone, render_plain_error
 
 if TYPE_CHECKING:  # the resource makes exchanges; it imports this module
@@ -175,16 +176,15 @@ class Exchange:
         request = self.request
         if gone(request):
             return
-        transport: Any = request.channel.transport
         if request.startedWriting:
-            transport.abortConnection()
+            actions(request).reset()
         else:
             try:
                 request.responseHeaders = Headers()
                 render_plain_error(request, 500, message, self.reply._replace(keep_alive=False))
             except BaseException:
                 _log.failure("txtestserver could not answer 500 either")
-                transport.abortConnection()
+                actions(request).reset()
         if not request.finished:
             self.end()  # cut off: no finish will complete the entry
 

@@ -17,7 +17,7 @@ from twisted.web._http2 import H2Connection
 
 from .._config import ServerConfig
 from .._types import TimeReactor
-from .site import ServerRequest
+from .request import ServerRequest
 
 __all__ = ["H2Channel", "H2Request"]
 
@@ -54,6 +54,10 @@ class H2Channel(H2Connection):
     #: (:class:`~txtestserver._http.site.Channel` sets both).
     number = 0
     client_cert: str | None = None
+
+    def requestFactory(self, *args: Any, **kwargs: Any) -> H2Request:
+        """Each stream's request (Twisted's name)."""
+        return H2Request(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _requestReceived(self, event: Any) -> None:
         super()._requestReceived(event)  # type: ignore[no-untyped-call]
@@ -100,7 +104,40 @@ class H2Request(ServerRequest):
     A request that came over HTTP/2: the header limits are checked here (an
     HTTP/1.1 connection checks them while it parses), and a request over
     them gets ``400 Bad Request`` and is not recorded.
+
+    What an answer does to the connection acts on this request's stream,
+    never on the connection its neighbours share: a reset is RST_STREAM,
+    ``close`` ends the stream, ``close_after`` sends GOAWAY.
     """
+
+    raw_refused = (
+        "an HTTP/2 stream has no bytes of its own: raw bytes would break the whole "
+        "connection, not one answer"
+    )
+
+    def close_after(self) -> None:
+        """GOAWAY after this stream, and a close once no stream is left."""
+        stream: Any = self.channel
+        stream._conn.end_after(stream.streamID)
+
+    def reset(self) -> None:
+        """RST_STREAM: this stream ends, what it queued is dropped."""
+        stream: Any = self.channel
+        stream.abortConnection()
+
+    def reset_when_sent(self) -> None:
+        """At once: a stream cannot wait for its bytes to leave (they may be dropped)."""
+        self.reset()
+
+    def close(self) -> None:
+        """End the stream where the answer is; without headers yet it is reset."""
+        if not self.startedWriting:
+            self.reset()  # a stream cannot end without headers
+            return
+        super().close()
+
+    def write_raw(self, data: bytes) -> None:
+        raise RuntimeError(self.raw_refused)
 
     def process(self) -> None:
         request: Any = self

@@ -21,11 +21,10 @@ from .._config import DEFAULT_CONFIG, ServerConfig
 from .._model.strict import unexpected
 from .._state.store import StateStore, Ticket
 from .._types import TimeReactor
-from .answers import Answer, ErrorAnswer
+from .answers import Answer, ErrorAnswer, choose
 from .capture import capture
 from .exchange import Exchange
-from .kinds import choose
-from .site import close_after
+from .request import actions
 from .writing import Reply
 
 __all__ = ["CaptureResource"]
@@ -109,7 +108,7 @@ class CaptureResource(Resource):
                     lambda table: table.take(record)
                 )
             if values["close"]:
-                close_after(exchange.request)
+                actions(exchange.request).close_after()
             return choose(values)
         except BaseException as e:  # an iterator of the test's: KeyboardInterrupt too
             _log.failure("txtestserver could not build the response")

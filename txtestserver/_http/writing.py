@@ -2,8 +2,7 @@
 How an answer is written onto a twisted.web request: the settings every
 answer needs from its server (:class:`Reply`), the status line and headers
 (:func:`start`), a whole body (:func:`finish`) and an error answer
-(:func:`render_error`). The answer kinds (:mod:`.answers`, :mod:`.streams`,
-:mod:`.faults`) are built on these.
+(:func:`render_error`). The answer kinds (:mod:`.answers`) are built on these.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from twisted.web.server import Request
 
 from .._types import TimeReactor
 from .._version import __version__
+from .request import actions
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -101,10 +101,10 @@ def render_error(exchange: Exchange, code: int, message: str, traceback: str | N
     if gone(request):
         return
     if request.startedWriting:
-        # Too late for a clean status: cut the connection so the client sees
-        # the failure instead of a truncated body that looks complete.
-        # (An HTTP/2 stream has no transport of its own; it resets itself.)
-        (request.channel.transport or request.channel).abortConnection()  # type: ignore[union-attr]
+        # Too late for a clean status: cut the connection (an HTTP/2 stream:
+        # reset it) so the client sees the failure instead of a truncated
+        # body that looks complete.
+        actions(request).reset()
         return
     _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
     render_plain_error(request, code, message, exchange.reply)

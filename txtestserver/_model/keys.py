@@ -10,7 +10,7 @@ portable check passes is plain data (bytes, str, numbers, bools, None, lists
 and tuples of them) that the file store can write as JSON.
 
 A new key is one :func:`register` call (and, if it makes a new kind of
-answer, an entry in :data:`txtestserver._http.kinds.KINDS`). Nothing here
+answer, an entry in :data:`txtestserver._http.answers.KINDS`). Nothing here
 knows HTTP or Twisted.
 """
 
@@ -288,7 +288,7 @@ def _check_throttle(where: str, value: Any, portable: bool) -> float | None:
 
 
 #: The values of ``response['fault']``: how the server misbehaves instead of
-#: answering. :mod:`txtestserver._http.faults` carries each one out.
+#: answering. :mod:`txtestserver._http.answers.faults` carries each one out.
 FAULTS = (
     "reset",
     "empty",

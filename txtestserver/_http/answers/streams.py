@@ -21,12 +21,14 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .answers import ErrorAnswer, StaticAnswer
-from .faults import reset_when_sent
-from .writing import gone, start
+from ..request import actions
+from ..writing import gone
+from .base import Head
+from .error import ErrorAnswer
+from .static import StaticAnswer
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
+    from ..exchange import Exchange
 
 __all__ = ["StreamAnswer"]
 
@@ -52,10 +54,7 @@ class StreamAnswer(NamedTuple):
         or None.
     """
 
-    code: int
-    headers: list[tuple[str, str]]
-    cookies: list[tuple[str, str]]
-    charset: str
+    head: Head
     sleep: float
     pieces: Iterable[Any]
     delay: float
@@ -65,14 +64,16 @@ class StreamAnswer(NamedTuple):
     closes: bool = False
     fault: str | None = None
 
+    @property
+    def code(self) -> int:
+        """The status."""
+        return self.head.code
+
     @classmethod
     def from_chunks(cls, values: Mapping[str, Any]) -> StreamAnswer:
         """``response['chunks']``, paced by ``chunk_delay`` and ``throttle``."""
         return cls(
-            values["code"],
-            values["headers"],
-            values["cookies"],
-            values["charset"],
+            Head.from_values(values),
             values["sleep"],
             values["chunks"],
             values["chunk_delay"],
@@ -86,10 +87,7 @@ class StreamAnswer(NamedTuple):
         if isinstance(static, ErrorAnswer):
             return static
         return cls(
-            static.code,
-            static.headers,
-            static.cookies,
-            static.charset,
+            static.head,
             static.sleep,
             [static.body],
             0.0,
@@ -99,7 +97,7 @@ class StreamAnswer(NamedTuple):
 
     def render(self, exchange: Exchange) -> Deferred[None]:
         request = exchange.request
-        start(request, self.code, exchange.reply, self.headers, self.cookies, self.charset)
+        self.head.start(request, exchange.reply)
         if self.length is not None and not request.responseHeaders.hasHeader(b"content-length"):
             request.setHeader(b"content-length", b"%d" % self.length)
         return _Pacer(exchange, self).run()
@@ -121,7 +119,7 @@ class _Pacer:
         self._reactor: Any = exchange.reply.reactor
         self._request = exchange.request
         self._pieces: Iterator[Any] = iter(answer.pieces)
-        self._charset = answer.charset
+        self._charset = answer.head.charset
         self._delay = answer.delay
         self._rate = answer.rate
         # A throttled body is written in slices of this many bytes.
@@ -232,7 +230,7 @@ class _Pacer:
         traceback = failure.getTraceback() if failure is not None else None
         self._exchange.report(message, traceback)
         if not gone(self._request):
-            reset_when_sent(self._request)
+            actions(self._request).reset_when_sent()
         self._stopped()
 
     def _stopped(self) -> None:
