@@ -48,7 +48,7 @@ def take_response(store: FileStore, method: str) -> dict[str, Any]:
 
 
 #: The outcome of a request answered 200 by no route, without a fault.
-OK = (True, 200, None, None, None)
+OK = (True, 200, None, None, None, None)
 
 
 def record(n: int = 0, body: bytes = b"") -> Entry:

@@ -55,11 +55,15 @@ class Exchange:
     :ivar route: that route's name.
     :ivar ticket: the journal entry, once recorded.
     :ivar done: the entry is complete (``request['done']``).
+    :ivar aborted: why the answer never reached the client whole, or None
+        (the request may say so first: an HTTP/2 stream the client reset
+        before it was answered).
     """
 
     __slots__ = (
         "_errors",
         "_server",
+        "aborted",
         "answer",
         "done",
         "record",
@@ -81,6 +85,7 @@ class Exchange:
         self.route: str | None = None
         self.ticket: Ticket | None = None
         self.done = False
+        self.aborted: str | None = None
         # Errors reported before the request is recorded: (message, traceback).
         self._errors: list[tuple[str, str | None]] | None = None
 
@@ -88,7 +93,8 @@ class Exchange:
         """How the request was answered, so far."""
         request = self.request
         code = request.code if self.done and request.startedWriting else None
-        return outcome(self.done, code, self.route_id, self.route, self.answer.fault)
+        aborted = self.aborted or getattr(request, "aborted", None)
+        return outcome(self.done, code, self.route_id, self.route, self.answer.fault, aborted)
 
     # -- answering ------------------------------------------------------------------------
 
@@ -177,6 +183,7 @@ class Exchange:
         if gone(request):
             return
         if request.startedWriting:
+            self.aborted = "writing the answer failed once it had started: the connection was cut"
             actions(request).reset()
         else:
             try:

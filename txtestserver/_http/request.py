@@ -42,6 +42,9 @@ class HTTP1Actions:
     #: Why this request cannot carry bytes of the test's own
     #: (:meth:`write_raw`), or None when it can.
     raw_refused: ClassVar[str | None] = None
+    #: Why its answer cannot reach the client, known before it is answered
+    #: (``request['aborted']``), or None.
+    aborted: str | None = None
 
     def close_after(self) -> None:
         """

@@ -115,7 +115,7 @@ class Channel(HTTPChannel):
             if data.startswith(prefix):
                 transport: Any = self.transport
                 transport.abortConnection()
-                self.site.wrong_protocol(message, transport.getPeer())
+                self.site.connection_error(message, transport.getPeer())
                 return True
         return False
 
@@ -159,11 +159,15 @@ class Channel(HTTPChannel):
         self.site.channels.add(self)
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
-        if self._h2 is not None:
-            self._h2.connectionLost(reason)
-        else:
-            super().connectionLost(reason)  # type: ignore[no-untyped-call]
-        self.site.channel_closed(self)
+        try:
+            if self._h2 is not None:
+                self._h2.connectionLost(reason)
+            else:
+                super().connectionLost(reason)  # type: ignore[no-untyped-call]
+        finally:
+            # Whatever the protocol raised: a channel left in the site would
+            # keep stop() waiting for it.
+            self.site.channel_closed(self)
 
 
 class ServerSite(Site):
@@ -214,10 +218,12 @@ class ServerSite(Site):
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
 
-    def wrong_protocol(self, message: str, peer: Any) -> None:
+    def connection_error(self, message: str, peer: Any) -> None:
         """
-        A client spoke another protocol (:data:`WRONG_PROTOCOL`): log the
-        error and record it in ``server.errors``.
+        An error of a connection rather than of one request (a client that
+        spoke another protocol, :data:`WRONG_PROTOCOL`; an HTTP/2 client
+        closed for a flood of resets): log it and record it in
+        ``server.errors``.
         """
         _log.error(
             "txtestserver: {problem} (client {client})",

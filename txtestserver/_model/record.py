@@ -29,6 +29,7 @@ from multidict import CIMultiDict, MultiDict
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 __all__ = [
+    "ABORTED",
     "ANSWERED",
     "BODY",
     "BYTES_FIELDS",
@@ -74,15 +75,18 @@ __all__ = [
 Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
-#: fault)``. ``answered`` becomes true once the answer is complete, or once a
+#: fault, aborted)``. ``answered`` becomes true once the answer is complete, or once a
 #: fault that closes the connection has been carried out (``done``);
 #: ``response_code`` is the status sent (None until then, or when no status
 #: line was sent); ``route_id`` and ``route`` identify and name the route
 #: that answered (None and None for the server's own answer); ``fault`` is
-#: the ``response['fault']`` it was answered with (None: a normal answer).
+#: the ``response['fault']`` it was answered with (None: a normal answer);
+#: ``aborted`` says why the answer never reached the client whole (the
+#: client reset its HTTP/2 stream first, ``stop()`` cut the connection), or
+#: is None; an aborted answer has no ``response_code``.
 #: Every field but ``answered`` and ``response_code`` is known once the
 #: answer is taken, so a request recorded before its answer has them too.
-Outcome = tuple[bool, int | None, int | None, str | None, str | None]
+Outcome = tuple[bool, int | None, int | None, str | None, str | None, str | None]
 
 #: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
 Entry = tuple[
@@ -98,6 +102,7 @@ Entry = tuple[
     bool,
     int | None,
     int | None,
+    str | None,
     str | None,
     str | None,
 ]
@@ -122,6 +127,7 @@ CODE: Final = RECORD_FIELDS + 1
 ROUTE_ID: Final = RECORD_FIELDS + 2
 ROUTE: Final = RECORD_FIELDS + 3
 FAULT: Final = RECORD_FIELDS + 4
+ABORTED: Final = RECORD_FIELDS + 5
 
 #: Positions of the bytes fields of an entry (the file store writes them as
 #: base64; every other field is a JSON value as it is).
@@ -129,7 +135,12 @@ BYTES_FIELDS: Final = (METHOD, URI, HEADERS, BODY, HTTP_VERSION)
 
 
 def outcome(
-    done: bool, code: int | None, route_id: int | None, route: str | None, fault: str | None
+    done: bool,
+    code: int | None,
+    route_id: int | None,
+    route: str | None,
+    fault: str | None,
+    aborted: str | None = None,
 ) -> Outcome:
     """
     An :data:`Outcome`, built in this one place so that a new outcome field
@@ -140,8 +151,9 @@ def outcome(
     :param route_id: the id of the route that answered (None: the server's own answer).
     :param route: that route's name.
     :param fault: the ``response['fault']`` answered with, or None.
+    :param aborted: why the answer never reached the client whole, or None.
     """
-    return (done, code, route_id, route, fault)
+    return (done, None if aborted else code, route_id, route, fault, aborted)
 
 
 #: The outcome of a request recorded before its normal answer, by no route.
@@ -194,6 +206,7 @@ def empty(charset: str = "utf-8") -> RequestDict:
             "response_code": None,
             "route": None,
             "fault": None,
+            "aborted": None,
             "done": False,
             "charset": charset,
         }
@@ -234,6 +247,7 @@ def parse(entry: Entry, charset: str) -> RequestDict:
             "response_code": entry[CODE],
             "route": entry[ROUTE],
             "fault": entry[FAULT],
+            "aborted": entry[ABORTED],
             "charset": charset,
         }
     )
