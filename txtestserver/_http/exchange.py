@@ -88,6 +88,9 @@ class Exchange:
         self.aborted: str | None = None
         # Errors reported before the request is recorded: (message, traceback).
         self._errors: list[tuple[str, str | None]] | None = None
+        track = getattr(actions(request).connection(), "track", None)
+        if track is not None:  # (a plain twisted.web channel, in unit tests, does not)
+            track(self)
 
     def outcome(self) -> Outcome:
         """How the request was answered, so far."""
@@ -205,6 +208,17 @@ class Exchange:
         self.done = True
         self._server.store.complete(self.ticket, self.outcome())
         self._server.answered(self.ticket)
+
+    def abort(self, reason: str) -> None:
+        """
+        The answer will not reach the client whole (``stop()`` cuts the
+        connection): say so in the journal entry, which loses its
+        ``response_code``.
+        """
+        if self.aborted is not None or self.ticket is None:
+            return
+        self.aborted = reason
+        self._server.store.complete(self.ticket, self.outcome())
 
     # -- errors ---------------------------------------------------------------------------
 

@@ -86,6 +86,8 @@ class H2Channel(H2Connection):
     _ending = False
     #: Closed for a flood of resets (reported once).
     _flooded = False
+    #: The site's connection this one has replaced (set by it).
+    outer: Any = None
     #: What the connection knows, which each stream's requests record
     #: (:class:`~txtestserver._http.site.Channel` sets both).
     number = 0
@@ -226,6 +228,11 @@ class H2Request(ServerRequest):
 
     def write_raw(self, data: bytes) -> None:
         raise RuntimeError(self.raw_refused)
+
+    def connection(self) -> Any:
+        """The TLS connection this stream is part of, not the stream."""
+        stream: Any = self.channel
+        return stream._conn.outer
 
     def process(self) -> None:
         request: Any = self

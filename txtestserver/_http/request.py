@@ -11,6 +11,7 @@ the HTTP/1.x actions through :func:`actions`.
 
 from __future__ import annotations
 
+import sys
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote_to_bytes
@@ -25,7 +26,7 @@ from .._compat import receive_request
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
 
-__all__ = ["HTTP1Actions", "ServerRequest", "actions"]
+__all__ = ["HTTP1Actions", "ServerRequest", "actions", "unsent"]
 
 
 class HTTP1Actions:
@@ -74,6 +75,45 @@ class HTTP1Actions:
     def write_raw(self, data: bytes) -> None:
         """These bytes on the connection, as they are, outside any HTTP framing."""
         self.channel.write(data)
+
+    def connection(self) -> Any:
+        """
+        The connection this request came on (the site's
+        :class:`~txtestserver._http.site.Channel`), which ``stop()`` drops.
+        """
+        return self.channel
+
+
+def unsent(transport: Any) -> int:
+    """
+    Bytes written to ``transport`` that the client has not got yet: those
+    in Twisted's buffers (TLS's too) and in the kernel's send queue (Linux;
+    a reset drops them all).
+    """
+    count = 0
+    while transport is not None:
+        count += sum(map(len, getattr(transport, "_appSendBuffer", ())))
+        data = getattr(transport, "dataBuffer", b"")
+        count += len(data) - getattr(transport, "offset", 0)
+        count += getattr(transport, "_tempDataLen", 0)
+        inner = getattr(transport, "transport", None)
+        if inner is None:
+            count += _kernel_queue(transport)
+        transport = inner
+    return count
+
+
+def _kernel_queue(transport: Any) -> int:
+    """The bytes in the socket's send queue not yet acknowledged (0 where unknown)."""
+    try:
+        import fcntl
+        import termios
+
+        fileno = transport.fileno()
+        queued = fcntl.ioctl(fileno, termios.TIOCOUTQ, b"\0\0\0\0")
+        return int.from_bytes(queued, sys.byteorder, signed=True)
+    except Exception:
+        return 0
 
 
 def _tcp(channel: Any) -> Any:

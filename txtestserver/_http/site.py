@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -29,7 +29,10 @@ from zope.interface import implementer
 from .._compat import SITE_OPTIONS, strict_header_values
 from .._config import ServerConfig
 from .._types import TimeReactor
-from .request import ServerRequest
+from .request import ServerRequest, unsent
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 from .tls import client_subject
 
 __all__ = ["WRONG_PROTOCOL", "Channel", "ServerSite"]
@@ -47,6 +50,8 @@ WRONG_PROTOCOL = {
         "not supported): start it with tls=True, http2=True"
     ),
 }
+#: ``request['aborted']`` of an answer ``stop()`` cut off.
+STOPPED = "stop() closed the connection before the answer reached the client whole"
 #: The first bytes of every HTTP/2 connection (RFC 9113, 3.4).
 _HTTP2_PREFACE = b"PRI * HTTP/2.0"
 
@@ -82,6 +87,35 @@ class Channel(HTTPChannel):
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
     _h2: Any = None
+    #: The exchanges of this connection whose answer may not have reached
+    #: the client yet: those not done, and the latest (:meth:`track`).
+    _exchanges: list[Exchange] | None = None
+
+    def track(self, exchange: Exchange) -> None:
+        """
+        Keep ``exchange`` until the next one comes: a client that sends
+        another request has got the answers before it, or does not care.
+        """
+        kept = self._exchanges
+        if kept:
+            kept = [e for e in kept if not e.done]
+            kept.append(exchange)
+            self._exchanges = kept
+        else:
+            self._exchanges = [exchange]
+
+    def stopped(self) -> None:
+        """
+        ``stop()`` drops this connection: each answer that has not reached
+        the client whole is recorded as aborted, none that has.
+        """
+        exchanges, self._exchanges = self._exchanges or [], None
+        if not exchanges:
+            return
+        cut_off = unsent(self.transport) > 0
+        for exchange in exchanges:
+            if cut_off or not exchange.done:
+                exchange.abort(STOPPED)
 
     def dataReceived(self, data: bytes) -> None:
         if self._h2 is not None:
@@ -127,6 +161,7 @@ class Channel(HTTPChannel):
         site = self.site
         h2: Any = H2Channel(site.reactor, site.config)
         h2.number, h2.client_cert = self.number, self.client_cert
+        h2.outer = self
         h2.site = site
         h2.factory = site
         h2.timeOut = None
@@ -249,6 +284,10 @@ class ServerSite(Site):
         d: Deferred[None] = Deferred()
         self._waiting.append(d)
         for channel in list(self.channels):
+            try:
+                channel.stopped()
+            except Exception:
+                _log.failure("txtestserver could not record the answers stop() cut off")
             channel.transport.abortConnection()  # type: ignore[union-attr]
         return d
 
