@@ -162,9 +162,7 @@ def client_subject(transport: Any) -> str | None:
 
 #: The server-side error when a client speaks plain HTTP to a TLS server
 #: (the mirror of :data:`txtestserver._http.site.WRONG_PROTOCOL`).
-PLAIN_AT_TLS = (
-    "a plain-HTTP client connected to the HTTPS server: use https:// and server.ca_path"
-)
+PLAIN_AT_TLS = "a plain-HTTP client connected to the HTTPS server: use https:// and server.ca_path"
 
 
 def tls_factory(context: Any, factory: Any, clock: Any, report: Any) -> Any:
@@ -193,8 +191,7 @@ def tls_factory(context: Any, factory: Any, clock: Any, report: Any) -> Any:
                     body = f"txtestserver: {PLAIN_AT_TLS}\n".encode()
                     transport.write(
                         b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8"
-                        b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-                        % (len(body), body)
+                        b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
                     )
                     transport.loseConnection()
                     report(PLAIN_AT_TLS, transport.getPeer())
