@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SERVER_HEADER",
     "Reply",
+    "bodiless",
     "finish",
     "gone",
     "render_error",
@@ -80,9 +81,28 @@ def gone(request: Request) -> bool:
     return bool(request.finished) or request.channel is None
 
 
+def bodiless(code: int) -> bool:
+    """An answer with status ``code`` has no body (RFC 9110, 6.4.1): 1xx, 204, 304."""
+    return code < 200 or code == 204 or code == 304
+
+
 def finish(request: Request, body: bytes) -> None:
-    """The body (with its length, unless the test set one), then the end."""
+    """
+    The body (with its length, unless the test set one), then the end. An
+    answer whose status has no body (:func:`bodiless`) gets neither body
+    nor ``Content-Length`` (RFC 9110, 8.6; the answer kinds refuse a body
+    set for one before they get here).
+    """
     if gone(request):
+        return
+    if bodiless(request.code):
+        if not request.startedWriting and request.code < 200:
+            # twisted.web knows 204 and 304 have no body, not 1xx: it would
+            # send a 1xx chunked. It sends no body for HEAD, whatever the code.
+            method, request.method = request.method, b"HEAD"
+            request.write(b"")
+            request.method = method
+        request.finish()
         return
     if not request.responseHeaders.hasHeader(b"content-length"):
         request.setHeader(b"content-length", b"%d" % len(body))

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
-from ..writing import finish
+from ..writing import bodiless, finish
 from .base import Head
 from .error import ErrorAnswer
 
 if TYPE_CHECKING:
     from ..exchange import Exchange
 
-__all__ = ["EXHAUSTED", "StaticAnswer", "json_answer"]
+__all__ = ["EXHAUSTED", "StaticAnswer", "body_refused", "json_answer"]
 
 _log = Logger()
 
@@ -75,6 +75,8 @@ class StaticAnswer(NamedTuple):
                 f"response['data'] iterator gave {type(data).__name__}, not bytes or str",
                 values["sleep"],
             )
+        if data and bodiless(head.code):
+            return body_refused(head.code, "data", values["sleep"])
         return cls(head, data, values["sleep"])
 
     def render(self, exchange: Exchange) -> None:
@@ -83,7 +85,21 @@ class StaticAnswer(NamedTuple):
         finish(request, self.body)
 
 
-def json_answer(values: Mapping[str, Any]) -> StaticAnswer:
+def body_refused(code: int, key: str, sleep: float) -> ErrorAnswer:
+    """
+    The test set a body for a status that has none (RFC 9110: 1xx, 204 and
+    304): a server-side error that says so, answered 500.
+    """
+    return ErrorAnswer(
+        500,
+        f"response['code'] {code} has no body (RFC 9110: 1xx, 204 and 304 answers have "
+        f"none), but response['{key}'] gives one: leave response['{key}'] unset (or empty) "
+        "for this code, or choose another code",
+        sleep,
+    )
+
+
+def json_answer(values: Mapping[str, Any]) -> StaticAnswer | ErrorAnswer:
     """
     ``response['json']``: the value as a JSON document, encoded with the
     response charset, with ``Content-Type: application/json`` unless the
@@ -91,6 +107,8 @@ def json_answer(values: Mapping[str, Any]) -> StaticAnswer:
     than UTF-8). It wins over ``data``.
     """
     charset: str = values["charset"]
+    if bodiless(values["code"]):
+        return body_refused(values["code"], "json", values["sleep"])
     text = json.dumps(values["json"], ensure_ascii=False)
     try:
         body = text.encode(charset)

@@ -22,10 +22,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..request import actions
-from ..writing import gone
+from ..writing import bodiless, gone
 from .base import Head
 from .error import ErrorAnswer
-from .static import StaticAnswer
+from .static import StaticAnswer, body_refused
 
 if TYPE_CHECKING:
     from ..exchange import Exchange
@@ -70,8 +70,10 @@ class StreamAnswer(NamedTuple):
         return self.head.code
 
     @classmethod
-    def from_chunks(cls, values: Mapping[str, Any]) -> StreamAnswer:
+    def from_chunks(cls, values: Mapping[str, Any]) -> StreamAnswer | ErrorAnswer:
         """``response['chunks']``, paced by ``chunk_delay`` and ``throttle``."""
+        if bodiless(values["code"]):
+            return body_refused(values["code"], "chunks", values["sleep"])
         return cls(
             Head.from_values(values),
             values["sleep"],
