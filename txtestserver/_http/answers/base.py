@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.web.server import Request
 
-from ..writing import Reply, start
+from ..writing import start
 
 if TYPE_CHECKING:  # the exchange renders answers; it imports this package
     from ..exchange import Exchange
@@ -61,19 +60,28 @@ class Head(NamedTuple):
     """
     The status line and headers the test set: ``code``, ``headers`` and
     ``cookies`` (``(name, value)`` lists), and the ``charset`` that encodes
-    str bodies and goes into the default ``Content-Type``.
+    str bodies and goes into the default ``Content-Type``; ``problem``, a
+    server-side error to report when the answer starts though it is sent
+    as set (an exhausted ``data`` iterator answers 405, as test_server did,
+    and is an error of the test all the same).
     """
 
     code: int
     headers: list[tuple[str, str]]
     cookies: list[tuple[str, str]]
     charset: str
+    problem: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Head:
         """The head of the response values a request took."""
         return cls(values["code"], values["headers"], values["cookies"], values["charset"])
 
-    def start(self, request: Request, reply: Reply) -> None:
-        """Write this head onto ``request`` (sent with the first body bytes)."""
-        start(request, self.code, reply, self.headers, self.cookies, self.charset)
+    def start(self, exchange: Exchange) -> None:
+        """
+        Write this head onto the exchange's request (sent with the first
+        body bytes); report its problem, if it has one.
+        """
+        if self.problem is not None:
+            exchange.report(self.problem)
+        start(exchange.request, self.code, exchange.reply, self.headers, self.cookies, self.charset)

@@ -56,7 +56,7 @@ class CallbackAnswer(NamedTuple):
 
     def render(self, exchange: Exchange) -> Deferred[Any] | None:
         request = exchange.request
-        self.head.start(request, exchange.reply)
+        self.head.start(exchange)
         try:
             result: Any = call(self.callback, request)
         except BaseException:

@@ -81,7 +81,7 @@ class FaultAnswer(NamedTuple):
     def headers_then(self, exchange: Exchange, body: bytes) -> None:
         """The status line and headers announcing the whole body, then ``body``."""
         request = exchange.request
-        self.head.start(request, exchange.reply)
+        self.head.start(exchange)
         request.setHeader(b"content-length", b"%d" % len(self.body))
         request.write(body)
 
@@ -142,7 +142,7 @@ def _garbage(answer: FaultAnswer, exchange: Exchange, request: HTTP1Actions) -> 
 
 def _malformed_chunk(answer: FaultAnswer, exchange: Exchange, request: HTTP1Actions) -> None:
     web = exchange.request
-    answer.head.start(web, exchange.reply)
+    answer.head.start(exchange)
     web.responseHeaders.removeHeader(b"content-length")
     web.setHeader(b"transfer-encoding", b"chunked")
     web.write(b"")  # the status line and headers

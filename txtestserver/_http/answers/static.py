@@ -26,6 +26,11 @@ _log = Logger()
 #: The body of the answer to a request after an iterator ``data`` is
 #: exhausted (with status 405), as test_server answered.
 EXHAUSTED = b"data generator has no more data"
+#: The server-side error of that answer.
+EXHAUSTED_PROBLEM = (
+    "the response['data'] iterator is exhausted, every item has been served: the request "
+    "was answered 405; give the iterator more items, or expect fewer requests"
+)
 
 
 class StaticAnswer(NamedTuple):
@@ -53,7 +58,8 @@ class StaticAnswer(NamedTuple):
         """
         Takes the next item of an iterator ``data`` and encodes ``str`` data
         with the charset. An exhausted iterator answers ``405`` with the body
-        ``data generator has no more data``, as test_server did; an item that
+        ``data generator has no more data``, as test_server did, and is a
+        server-side error (the head's ``problem``); an item that
         is not bytes or str gives an :class:`ErrorAnswer`.
         """
         head = Head.from_values(values)
@@ -62,11 +68,10 @@ class StaticAnswer(NamedTuple):
             try:
                 data = next(data)
             except StopIteration:
-                _log.warn(
-                    "txtestserver answers 405: the response['data'] iterator is exhausted, "
-                    "every item has been served"
+                _log.warn("txtestserver answers 405: {problem}", problem=EXHAUSTED_PROBLEM)
+                return cls(
+                    head._replace(code=405, problem=EXHAUSTED_PROBLEM), EXHAUSTED, values["sleep"]
                 )
-                return cls(head._replace(code=405), EXHAUSTED, values["sleep"])
         if isinstance(data, str):
             data = data.encode(head.charset)
         elif not isinstance(data, bytes):
@@ -81,7 +86,7 @@ class StaticAnswer(NamedTuple):
 
     def render(self, exchange: Exchange) -> None:
         request = exchange.request
-        self.head.start(request, exchange.reply)
+        self.head.start(exchange)
         finish(request, self.body)
 
 

@@ -99,7 +99,7 @@ class StreamAnswer(NamedTuple):
 
     def render(self, exchange: Exchange) -> Deferred[None]:
         request = exchange.request
-        self.head.start(request, exchange.reply)
+        self.head.start(exchange)
         if self.length is not None and not request.responseHeaders.hasHeader(b"content-length"):
             request.setHeader(b"content-length", b"%d" % self.length)
         return _Pacer(exchange, self).run()
