@@ -175,6 +175,17 @@ class DeferredAPITests(StartedServer):
         self.assertEqual((code, body), (200, b"later:PUT"))
 
     @inlineCallbacks
+    def test_response_callback_on_the_global_reactor(self) -> Any:
+        # Under trial the thread engine serves from the global reactor: a
+        # callback that schedules work there is answered (issue 19, defect 1:
+        # no false alarm); the server process of the subprocess engine serves
+        # from its own global reactor too.
+        self.server.response["callback"] = "tests.callbacks:uses_global_reactor"
+        code, _, body = yield self.answer()
+        self.assertEqual((code, body), (200, b"late"))
+        self.assertEqual(list(self.server.errors), [])
+
+    @inlineCallbacks
     def test_response_callback_raises(self) -> Any:
         self.server.response["callback"] = "tests.callbacks:raises"
         code, _, body = yield self.answer()

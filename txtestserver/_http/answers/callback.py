@@ -16,6 +16,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from ..._model.keys import load_callback
 from ..callbacks import call, drive, response_dict
+from ..global_reactor import GLOBAL_REACTOR, GlobalReactorWatch
 from ..writing import finish, render_error
 from .base import Head
 
@@ -56,24 +57,79 @@ class CallbackAnswer(NamedTuple):
 
     def render(self, exchange: Exchange) -> Deferred[Any] | None:
         request = exchange.request
+        reactor = exchange.reply.reactor
         self.head.start(exchange)
+        watch = GlobalReactorWatch.start(reactor)
         try:
             result: Any = call(self.callback, request)
+            if isinstance(result, Generator):
+                result = drive(result, request, reactor)
         except BaseException:
             # KeyboardInterrupt and SystemExit too: a callback is test code,
             # and whatever it raises is answered like any failure of it.
             _callback_failed(exchange, Failure())
             return None
-        if isinstance(result, Generator):
-            result = drive(result, request, exchange.reply.reactor)
+        if watch is not None and watch.added():
+            _used_global_reactor(exchange, watch, result)
+            return None
         if isinstance(result, Deferred):
             result.addCallbacks(
                 lambda body: _callback_result(exchange, body),
                 lambda failure: _callback_failed(exchange, failure),
             )
+            if watch is not None and not result.called:
+                _watch_while_waiting(exchange, watch, result)
             return result
         _callback_result(exchange, result)
         return None
+
+
+#: Seconds between two looks at the global reactor while a callback's
+#: Deferred waits.
+WATCH_INTERVAL = 0.2
+
+
+def _used_global_reactor(exchange: Exchange, watch: GlobalReactorWatch, result: object) -> None:
+    """
+    The callback scheduled work on the global reactor, which does not run:
+    cancel that work and what waits for it, and answer 500 saying so (only
+    report it if the answer is complete already).
+    """
+    if isinstance(result, Deferred):
+        result.addErrback(lambda _: None)  # its CancelledError: nobody waits for it
+        result.cancel()  # (first: cancelling it may cancel its own timed call)
+    watch.cancel_added()
+    render_error(exchange, 500, GLOBAL_REACTOR)
+
+
+def _watch_while_waiting(
+    exchange: Exchange, watch: GlobalReactorWatch, pending: Deferred[Any]
+) -> None:
+    """
+    While the callback's Deferred waits, look at the global reactor now and
+    then: work scheduled there since the callback started (a generator's
+    later step, a chained call) means the Deferred waits for ever.
+    """
+    clock: Any = exchange.reply.reactor
+
+    def look() -> None:
+        if pending.called:
+            return
+        if watch.added():
+            render_error(exchange, 500, GLOBAL_REACTOR)
+            pending.cancel()
+            watch.cancel_added()
+            return
+        looking[0] = clock.callLater(WATCH_INTERVAL, look)
+
+    looking = [clock.callLater(WATCH_INTERVAL, look)]
+
+    def stop(result: object) -> object:
+        if looking[0].active():
+            looking[0].cancel()
+        return result
+
+    pending.addBoth(stop)
 
 
 def _callback_result(exchange: Exchange, result: object) -> None:
