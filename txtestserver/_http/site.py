@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone as CONNECTION_DONE
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .exchange import Exchange
 from .tls import client_subject
 
-__all__ = ["WRONG_PROTOCOL", "Channel", "ServerSite"]
+__all__ = ["LINE_TOO_LONG", "STOPPED", "WRONG_PROTOCOL", "Channel", "ServerSite"]
 
 _log = Logger()
 
@@ -50,6 +50,12 @@ WRONG_PROTOCOL = {
         "not supported): start it with tls=True, http2=True"
     ),
 }
+#: The server-side error for a line longer than the header budget.
+LINE_TOO_LONG = (
+    "a request line or header line longer than header_size_limit={limit} bytes: the "
+    "connection was closed without an answer; raise header_size_limit "
+    "(TestServer(header_size_limit=...)) to accept such requests"
+)
 #: ``request['aborted']`` of an answer ``stop()`` cut off.
 STOPPED = "stop() closed the connection before the answer reached the client whole"
 #: The first bytes of every HTTP/2 connection (RFC 9113, 3.4).
@@ -116,6 +122,30 @@ class Channel(HTTPChannel):
         for exchange in exchanges:
             if cut_off or not exchange.done:
                 exchange.abort(STOPPED)
+
+    #: Lines end at LF; a CR before it is dropped (:meth:`lineReceived`), so a
+    #: request whose lines end with a bare LF is read as RFC 9112 (2.2)
+    #: allows, instead of waiting for ever for a CRLF that never comes.
+    delimiter = b"\n"
+
+    def lineReceived(self, line: bytes) -> None:
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        super().lineReceived(line)  # type: ignore[no-untyped-call]
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A line longer than the whole header budget: the connection is closed
+        without an answer (there is no request to answer yet), and that is a
+        server-side error naming the limit.
+        """
+        transport: Any = self.transport
+        self.site.connection_error(
+            LINE_TOO_LONG.format(limit=self.site.config.header_size_limit),
+            transport.getPeer(),
+            LogLevel.warn,
+        )
+        transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._h2 is not None:
@@ -253,14 +283,15 @@ class ServerSite(Site):
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
 
-    def connection_error(self, message: str, peer: Any) -> None:
+    def connection_error(self, message: str, peer: Any, level: LogLevel = LogLevel.error) -> None:
         """
         An error of a connection rather than of one request (a client that
         spoke another protocol, :data:`WRONG_PROTOCOL`; an HTTP/2 client
         closed for a flood of resets): log it and record it in
         ``server.errors``.
         """
-        _log.error(
+        _log.emit(
+            level,
             "txtestserver: {problem} (client {client})",
             problem=message,
             client=getattr(peer, "host", peer),
@@ -295,8 +326,9 @@ class ServerSite(Site):
         channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
         channel.maxHeaders = self.config.header_count_limit
         channel.totalHeadersSize = self.config.header_size_limit
-        # One line may use the whole budget; a longer one closes the connection.
-        channel.MAX_LENGTH = self.config.header_size_limit
+        # One line may use the whole budget; a longer one closes the
+        # connection. (+1: a line is counted with its CR, before it is dropped.)
+        channel.MAX_LENGTH = self.config.header_size_limit + 1
         return channel
 
     def log(self, request: Any) -> None:
