@@ -209,6 +209,7 @@ class DeferredAPITests(StartedServer):
     def test_response_method_specific_and_once(self) -> Any:
         self.server.response["data"] = b"plain"
         self.server.response["delete.code"] = 204
+        self.server.response["delete.data"] = b""  # a 204 has no body (issue 19)
         self.server.response_once["post.data"] = b"first post"
         code, _, body = yield self.answer("POST")
         self.assertEqual((code, body), (200, b"first post"))

@@ -14,6 +14,11 @@ A reset is a TCP RST: Twisted's ``abortConnection`` closes the socket with
 (and drop what is still unsent). A reset after some bytes of the body waits
 until Twisted has handed those bytes to the kernel, so that the client gets
 them before the reset.
+
+Every fault acts through the request's actions
+(:class:`~txtestserver._http.request.HTTP1Actions`): over HTTP/2 the
+request overrides them to act on its stream (a reset is RST_STREAM), and a
+request that cannot carry raw bytes says why (``raw_refused``).
 """
 
 from __future__ import annotations
