@@ -73,17 +73,22 @@ def test_a_stream_reset_in_the_same_read_ends_alone(h2_server: TestServer) -> No
 def test_rapid_reset_is_recorded_and_stop_is_prompt(engine: str) -> None:
     """
     The rapid-reset pattern (CVE-2023-44487): each request reset at once.
-    1,500 streams are enough for Twisted's defence to close the connection.
+    1,500 streams are enough for Twisted's defence (26.x) to close the
+    connection, which is then a server-side error; an older Twisted serves
+    them all. Either way every recorded request is marked reset by the
+    client, and stop() is prompt.
     """
     server = TestServer(engine=engine, tls=True, http2=True, call_timeout=5)
     server.start()
     try:
-        assert closed(rapid_reset(server, 1500))
+        flooded = closed(rapid_reset(server, 1500))
         server.wait_for(lambda r: True, timeout=5)
         requests = list(server.requests)
         assert len(requests) > 1
         assert {r["aborted"] for r in requests} == {RESET_BY_CLIENT}
-        assert [e["message"] for e in server.errors] == [RAPID_RESET]
+        assert [e["message"] for e in server.errors] == ([RAPID_RESET] if flooded else [])
+        if not flooded:
+            assert len(requests) == 1500
         server.errors.clear()
     finally:
         started = time.monotonic()
@@ -106,7 +111,8 @@ def test_a_write_h2_refuses_is_recorded(engine: str, logged_errors: list[dict[st
         assert server.request["aborted"] is not None
         assert server.request["response_code"] is None
         (error,) = list(server.errors)
-        assert "Invalid value for TE header" in error["message"]
+        # (h2 names the header it refuses, in words that vary by version.)
+        assert error["message"].startswith("writing the answer failed: ProtocolError: Invalid")
         server.errors.clear()
     logged_errors.clear()
 
@@ -125,7 +131,8 @@ def test_a_header_block_far_over_the_limit_is_a_server_side_error(
             assert answer.status_code == 400
             assert b"header_size_limit=65536" in answer.content
         with httpx.Client(http2=True, verify=server.client_ssl_context(), timeout=5) as client:
-            with pytest.raises(httpx.RemoteProtocolError, match="error_code:11"):
+            calm = r"error_code:(11|ErrorCodes\.ENHANCE_YOUR_CALM)"
+            with pytest.raises(httpx.RemoteProtocolError, match=calm):
                 client.get(server.get_url("/big"), headers={"X-Big": "a" * 90_000})
         assert list(server.requests) == []
         # Recorded before the GOAWAY was sent.

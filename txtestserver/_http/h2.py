@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from h2.exceptions import DenialOfServiceError
+from twisted.internet.protocol import connectionDone as CONNECTION_DONE
 from twisted.python.failure import Failure
 from twisted.web._http2 import H2Connection
 
@@ -72,20 +73,30 @@ class H2Channel(H2Connection):
             config.header_size_limit + _HPACK_OVERHEAD * (config.header_count_limit + 8),
         )
 
-    def _terminate(self, reason: Failure) -> None:
+    def connectionLost(
+        self,
+        reason: Failure = CONNECTION_DONE,
+        _cancelTimeouts: bool = True,
+    ) -> None:
+        # A protocol error h2 raised while reading ends the connection with
+        # that error as the reason (every Twisted since 24.7).
         if reason.check(DenialOfServiceError) and "header" in reason.getErrorMessage():
-            transport: Any = self.transport
-            site: Any = self.site
-            site.connection_error(
-                OVERSIZED.format(limit=self._header_limit),
-                transport.getPeer() if transport else None,
-            )
-        super()._terminate(reason)
+            if not self._oversized:
+                self._oversized = True
+                transport: Any = self.transport
+                site: Any = self.site
+                site.connection_error(
+                    OVERSIZED.format(limit=self._header_limit),
+                    transport.getPeer() if transport else None,
+                )
+        super().connectionLost(reason, _cancelTimeouts=_cancelTimeouts)  # type: ignore[no-untyped-call]
 
     #: GOAWAY has been sent: close once no stream is left.
     _ending = False
     #: Closed for a flood of resets (reported once).
     _flooded = False
+    #: Closed for a header block too large to decode (reported once).
+    _oversized = False
     #: The site's connection this one has replaced (set by it).
     outer: Any = None
     #: What the connection knows, which each stream's requests record
