@@ -44,6 +44,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
+from tests._h2 import closed, rapid_reset
 from tests._leaks import held
 from tests._load import LoadResult, Watcher, lost_requests, run_load
 from tests._raw import (
@@ -59,6 +62,7 @@ from tests._raw import (
     statuses,
 )
 from txtestserver import TestServer
+from txtestserver._http.h2 import RAPID_RESET, RESET_BY_CLIENT
 from txtestserver._model.keys import FAULTS
 
 from . import fuzz
@@ -282,7 +286,7 @@ def pending_sleeps(server: Any) -> int:
     from twisted.internet.defer import Deferred
     from twisted.internet.threads import blockingCallFromThread
 
-    from txtestserver._http.streams import _Pacer
+    from txtestserver._http.answers.streams import _Pacer
 
     def count() -> int:
         now = reactor.seconds()
@@ -521,6 +525,56 @@ def phase_stop_mid_stream(engine: str, figures: Figures, streams: int) -> None:
         figures.seconds += time.monotonic() - began
 
 
+# -- phase 3b: the HTTP/2 rapid reset ---------------------------------------------------------
+
+
+def phase_rapid_reset(engine: str, figures: Figures, floods: int, streams: int) -> None:
+    """
+    ``floods`` connections of the rapid-reset pattern (CVE-2023-44487),
+    ``streams`` each: every request the server recorded is marked reset by
+    the client, each flood is one server-side error, a normal HTTP/2
+    request is still answered, and ``stop()`` is prompt.
+    """
+    server = TestServer(address=ADDRESS, engine=engine, tls=True, http2=True, call_timeout=30)
+    server.start()
+    server.response["data"] = b"ok"
+    figures.rss_start = rss_kib(server)
+    logged = logged_errors(server)
+    began = time.monotonic()
+    try:
+        for _ in range(floods):
+            figures.cases += 1
+            figures.sent += streams
+            if closed(rapid_reset(server, streams)):
+                figures.closed += 1
+        recorded = list(server.requests)
+        figures.answered += len(recorded)
+        wrong = [r["path"] for r in recorded if r["aborted"] != RESET_BY_CLIENT]
+        if wrong:
+            figures.error(f"requests not recorded as reset by the client: {wrong[:5]}")
+        messages = [error["message"] for error in server.errors]
+        if messages != [RAPID_RESET] * figures.closed:
+            figures.error(f"server-side errors: {messages[:3]} for {figures.closed} floods")
+        server.errors.clear()
+        with httpx.Client(http2=True, verify=server.client_ssl_context(), timeout=10) as client:
+            answer = client.get(server.get_url("/after"))
+        if (answer.http_version, answer.content) != ("HTTP/2", b"ok"):
+            figures.error(f"a normal request after the floods: {answer!r}")
+        figures.rss_end = rss_kib(server)
+        figures.logged += logged_errors(server) - logged
+        stopping = time.monotonic()
+        server.stop()
+        stopped = time.monotonic() - stopping
+        figures.extra["stop ms"] = f"{stopped * 1000:.0f}"
+        if stopped > 1:
+            figures.error(f"stop() took {stopped:.1f} s")
+    except Exception as e:
+        figures.error(f"phase aborted: {e!r}")
+    finally:
+        server.stop()
+        figures.seconds += time.monotonic() - began
+
+
 # -- phase 4: load -----------------------------------------------------------------------------
 
 
@@ -594,6 +648,10 @@ def run_engine(engine: str, args: argparse.Namespace, deadline: float) -> list[F
     cut = Figures(engine, "streams cut by stop()")
     phase_stop_mid_stream(engine, cut, 20 * scale)
     rows.append(cut)
+
+    flood = Figures(engine, "HTTP/2 rapid reset")
+    phase_rapid_reset(engine, flood, 2 * scale, 2000 * scale)
+    rows.append(flood)
 
     kept = Figures(engine, f"load {args.clients}x{args.requests} keep-alive")
     server = start(engine, keep_alive=True)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 from txtestserver import TestServer
+from txtestserver._http.h2 import RAPID_RESET
 from txtestserver._http.site import WRONG_PROTOCOL
 
 _ids = itertools.count()
@@ -166,8 +167,12 @@ def wrong_protocol(data: bytes) -> bool:
 
 
 def is_wrong_protocol_error(text: str) -> bool:
-    """``text`` is the error logged for a :func:`wrong_protocol` client."""
-    return any(message in text for message in WRONG_PROTOCOL.values())
+    """
+    ``text`` is the error logged on purpose for a client that misbehaves at
+    the connection: a :func:`wrong_protocol` client, or an HTTP/2 client
+    closed for a rapid-reset flood.
+    """
+    return any(message in text for message in (*WRONG_PROTOCOL.values(), RAPID_RESET))
 
 
 def server_log_errors(server: TestServer) -> list[str]:

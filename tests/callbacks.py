@@ -142,7 +142,7 @@ def leaks(request: Request) -> bytes:
     """
     import json
 
-    from txtestserver._http.streams import _Pacer
+    from txtestserver._http.answers.streams import _Pacer
 
     channel: Any = request.channel
     serving: Any = channel.transport.reactor
@@ -192,3 +192,21 @@ def fails_later_with_keyboard_interrupt(request: Request) -> Deferred[bytes]:
 def answers_in_20_s(request: Request) -> Deferred[bytes]:
     """Returns a Deferred that fires only after 20 s (a pending timer meanwhile)."""
     return deferLater(request.reactor, 20, lambda: b"much later")  # type: ignore[attr-defined]
+
+
+def uses_global_reactor(request: Request) -> Deferred[bytes]:
+    """Schedules on twisted.internet.reactor, not request.reactor (issue 19, defect 1)."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    return deferLater(reactor, 0.05, lambda: b"late")  # type: ignore[arg-type]
+
+
+def uses_global_reactor_later(request: Request) -> Any:
+    """A generator that pauses on request.reactor, then on the global reactor."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    yield {"type": "sleep", "time": 0.01}
+    body = yield deferLater(reactor, 0.05, lambda: b"late")  # type: ignore[arg-type]
+    return body

@@ -37,7 +37,7 @@ from tests._raw import check_serving, connect, read_all
 from tests.conftest import ENGINES
 from tests.test_faults import wait_until
 from txtestserver import ServerSideError, TestServer
-from txtestserver._http.faults import GARBAGE
+from txtestserver._http.answers.faults import GARBAGE
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
 

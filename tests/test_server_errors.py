@@ -15,6 +15,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from txtestserver import ServerSideError, TestServer, TestServerError
+from txtestserver._http.answers.static import EXHAUSTED_PROBLEM
 
 pytestmark = pytest.mark.usefixtures("quiet_errors")
 
@@ -100,13 +101,18 @@ def test_errors_are_kept_oldest_first_with_their_requests(server: TestServer) ->
 
 
 def test_an_exhausted_iterator() -> None:
-    # Issue 12: test_server's 405 answer, not a server-side error (it was a
-    # 500 and an error before).
+    # Issue 12: test_server's 405 answer (it was a 500 before); issue 19: and a
+    # server-side error too, so that check() and the fixtures report it.
     with TestServer() as server:  # iterators stay in the test process: thread engine
         server.response["data"] = iter([b"one"])
         assert fetch(server.get_url("/1")) == (200, b"one")
         assert fetch(server.get_url("/2")) == (405, b"data generator has no more data")
-        assert list(server.errors) == []
+        [error] = server.errors
+        assert error["message"] == EXHAUSTED_PROBLEM
+        assert "exhausted" in error["message"] and "405" in error["message"]
+        assert error["request"]["path"] == "/2"
+        with pytest.raises(ServerSideError, match="iterator is exhausted"):
+            server.check()
 
 
 def test_an_iterator_item_that_is_not_bytes() -> None:

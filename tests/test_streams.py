@@ -25,7 +25,7 @@ from tests._clients import CLIENTS, PATIENCE, stream
 from tests._leaks import assert_nothing_held
 from tests._raw import check_serving, connect, read_all
 from txtestserver import TestServer, TestServerError, ndjson, sse
-from txtestserver._http.streams import _Pacer
+from txtestserver._http.answers.streams import _Pacer
 
 pytestmark = pytest.mark.usefixtures("logged_errors")
 

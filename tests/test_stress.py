@@ -33,6 +33,7 @@ def test_stress_command_smoke_run() -> None:
             "faults",
             "streams and answer faults",
             "streams cut by stop()",
+            "HTTP/2 rapid reset",
             "load 10x100 keep-alive",
         ):
             assert f"{engine:<11}{phase}" in done.stdout, done.stdout

@@ -30,6 +30,7 @@ from tests.conftest import ENGINES
 from txtestserver import AsyncTestServer, ServerSideError, TestServer, TestServerError
 from txtestserver._certificates import authority
 from txtestserver._http.site import WRONG_PROTOCOL
+from txtestserver._http.tls import PLAIN_AT_TLS
 
 TLS_MESSAGE = "a TLS client connected to the plain-HTTP server: start it with tls=True"
 
@@ -632,6 +633,25 @@ def test_tls_client_at_plain_server_fails_fast_and_is_logged(
     with pytest.raises(ServerSideError, match="no request in particular: a TLS client"):
         server.check()
     assert requests.get(server.get_url("/after"), timeout=10).ok
+
+
+def test_plain_http_client_at_tls_server_gets_400_and_is_recorded(
+    tls_server: TestServer, logged_errors: list[dict[str, Any]]
+) -> None:
+    """The mirror of the case above (issue 19, defect 7)."""
+    url = tls_server.get_url("/x").replace("https://", "http://")
+    answer = requests.get(url, timeout=30)  # answered at once, not after 30 s
+    assert answer.status_code == 400
+    assert PLAIN_AT_TLS in answer.text
+    wait_logged(logged_errors, 1)
+    texts = [formatEvent(event) for event in logged_errors]
+    assert len(texts) == 1 and PLAIN_AT_TLS in texts[0], texts
+    logged_errors.clear()
+    assert len(tls_server.requests) == 0
+    assert tls_server.errors == [{"message": PLAIN_AT_TLS, "traceback": None, "request": None}]
+    with pytest.raises(ServerSideError, match="no request in particular: a plain-HTTP client"):
+        tls_server.check()
+    assert requests.get(tls_server.get_url("/after"), verify=tls_server.ca_path, timeout=10).ok
 
 
 def test_tls_client_hello_on_a_raw_socket_is_closed_at_once(

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from txtestserver._http.answers import CallbackAnswer, ErrorAnswer, StaticAnswer
-from txtestserver._http.faults import FAULTS as FAULT_FUNCTIONS
-from txtestserver._http.faults import FaultAnswer, RawAnswer
-from txtestserver._http.kinds import choose
-from txtestserver._http.streams import StreamAnswer
+from txtestserver._http.answers import CallbackAnswer, ErrorAnswer, StaticAnswer, choose
+from txtestserver._http.answers.faults import FAULTS as FAULT_FUNCTIONS
+from txtestserver._http.answers.faults import FaultAnswer, RawAnswer
+from txtestserver._http.answers.streams import StreamAnswer
 from txtestserver._model.keys import FAULTS, check_value, defaults
 
 

@@ -21,6 +21,7 @@ def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: b
         None,
         None,
         None,
+        None,
     )
 
 

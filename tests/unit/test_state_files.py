@@ -55,7 +55,7 @@ def take_response(store: Store, method: str) -> dict[str, Any]:
 
 
 #: The outcome of a request answered 200 by no route, without a fault.
-OK = (True, 200, None, None, None)
+OK = (True, 200, None, None, None, None)
 
 
 def record(n: int = 0, body: bytes = b"") -> Entry:

@@ -24,7 +24,7 @@ from .._state.store import StateStore, Ticket
 from .._types import ServingReactor
 from .resource import CaptureResource
 from .site import ServerSite
-from .tls import Credentials, server_tls
+from .tls import Credentials, server_tls, tls_factory
 
 __all__ = ["Listener", "listen", "listen_backlog", "serve"]
 
@@ -71,16 +71,14 @@ def listen(
     if config.tls:
         if credentials is None:
             raise TestServerError("tls=True needs credentials to serve")
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
         # The clock that flushes TLS writes is the serving reactor: Twisted's
         # default is the global reactor, which does not serve a TestServer
         # (its writes would wait for ever, or run in another thread).
-        factory = TLSMemoryBIOFactory(
+        factory = tls_factory(
             server_tls(config, credentials),
-            False,
             without_alpn_of_its_own(factory),
-            clock=reactor,  # type: ignore[arg-type]
+            clock=reactor,
+            report=factory.connection_error,
         )
     try:
         return reactor.listenTCP(

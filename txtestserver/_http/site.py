@@ -1,6 +1,7 @@
 """
-The HTTP transport: the connection (:class:`Channel`), the request
-(:class:`ServerRequest`) and the site that makes them (:class:`ServerSite`),
+The HTTP transport: the connection (:class:`Channel`) and the site that
+makes connections and requests (:class:`ServerSite`; the request is
+:class:`~txtestserver._http.request.ServerRequest`),
 with the limits of a :class:`~txtestserver._config.ServerConfig` and the
 connection tracking that lets ``stop()`` drop every open connection.
 
@@ -14,26 +15,27 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from io import BytesIO
-from typing import Any
-from urllib.parse import unquote_to_bytes
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import connectionDone as CONNECTION_DONE
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, datetimeToString
-from twisted.web.server import Request, Site
+from twisted.web.http import HTTPChannel
+from twisted.web.server import Site
 from zope.interface import implementer
 
-from .._compat import SITE_OPTIONS, receive_request, strict_header_values
+from .._compat import SITE_OPTIONS, strict_header_values
 from .._config import ServerConfig
 from .._types import TimeReactor
-from .callbacks import HandlerMethods
+from .request import ServerRequest, unsent
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
 from .tls import client_subject
 
-__all__ = ["WRONG_PROTOCOL", "Channel", "ServerRequest", "ServerSite", "close_after"]
+__all__ = ["LINE_TOO_LONG", "STOPPED", "WRONG_PROTOCOL", "Channel", "ServerSite"]
 
 _log = Logger()
 
@@ -48,6 +50,14 @@ WRONG_PROTOCOL = {
         "not supported): start it with tls=True, http2=True"
     ),
 }
+#: The server-side error for a line longer than the header budget.
+LINE_TOO_LONG = (
+    "a request line or header line longer than header_size_limit={limit} bytes: the "
+    "connection was closed without an answer; raise header_size_limit "
+    "(TestServer(header_size_limit=...)) to accept such requests"
+)
+#: ``request['aborted']`` of an answer ``stop()`` cut off.
+STOPPED = "stop() closed the connection before the answer reached the client whole"
 #: The first bytes of every HTTP/2 connection (RFC 9113, 3.4).
 _HTTP2_PREFACE = b"PRI * HTTP/2.0"
 
@@ -83,6 +93,59 @@ class Channel(HTTPChannel):
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
     _h2: Any = None
+    #: The exchanges of this connection whose answer may not have reached
+    #: the client yet: those not done, and the latest (:meth:`track`).
+    _exchanges: list[Exchange] | None = None
+
+    def track(self, exchange: Exchange) -> None:
+        """
+        Keep ``exchange`` until the next one comes: a client that sends
+        another request has got the answers before it, or does not care.
+        """
+        kept = self._exchanges
+        if kept:
+            kept = [e for e in kept if not e.done]
+            kept.append(exchange)
+            self._exchanges = kept
+        else:
+            self._exchanges = [exchange]
+
+    def stopped(self) -> None:
+        """
+        ``stop()`` drops this connection: each answer that has not reached
+        the client whole is recorded as aborted, none that has.
+        """
+        exchanges, self._exchanges = self._exchanges or [], None
+        if not exchanges:
+            return
+        cut_off = unsent(self.transport) > 0
+        for exchange in exchanges:
+            if cut_off or not exchange.done:
+                exchange.abort(STOPPED)
+
+    #: Lines end at LF; a CR before it is dropped (:meth:`lineReceived`), so a
+    #: request whose lines end with a bare LF is read as RFC 9112 (2.2)
+    #: allows, instead of waiting for ever for a CRLF that never comes.
+    delimiter = b"\n"
+
+    def lineReceived(self, line: bytes) -> None:
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        super().lineReceived(line)  # type: ignore[no-untyped-call]
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A line longer than the whole header budget: the connection is closed
+        without an answer (there is no request to answer yet), and that is a
+        server-side error naming the limit.
+        """
+        transport: Any = self.transport
+        self.site.connection_error(
+            LINE_TOO_LONG.format(limit=self.site.config.header_size_limit),
+            transport.getPeer(),
+            LogLevel.warn,
+        )
+        transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._h2 is not None:
@@ -116,18 +179,19 @@ class Channel(HTTPChannel):
             if data.startswith(prefix):
                 transport: Any = self.transport
                 transport.abortConnection()
-                self.site.wrong_protocol(message, transport.getPeer())
+                self.site.connection_error(message, transport.getPeer())
                 return True
         return False
 
     def _switch_to_h2(self, data: bytes) -> None:
         """Hand the connection to an HTTP/2 protocol, as Twisted's Site would."""
-        from .h2 import H2Channel, H2Request
+        # Imported here, not above: it needs the h2 package (the http2 extra).
+        from .h2 import H2Channel
 
         site = self.site
         h2: Any = H2Channel(site.reactor, site.config)
         h2.number, h2.client_cert = self.number, self.client_cert
-        h2.requestFactory = H2Request
+        h2.outer = self
         h2.site = site
         h2.factory = site
         h2.timeOut = None
@@ -160,108 +224,15 @@ class Channel(HTTPChannel):
         self.site.channels.add(self)
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
-        if self._h2 is not None:
-            self._h2.connectionLost(reason)
-        else:
-            super().connectionLost(reason)  # type: ignore[no-untyped-call]
-        self.site.channel_closed(self)
-
-
-#: The read size while a large request body arrives.
-_LARGE_READ = 1024 * 1024
-
-
-class ServerRequest(HandlerMethods, Request):
-    """
-    A Request that keeps at most ``body_limit`` bytes of its body, goes
-    straight to the one resource, and answers test_server's callback methods
-    too (:class:`~txtestserver._http.callbacks.HandlerMethods`).
-
-    The body is kept in memory as it arrives, up to the limit; what lies
-    beyond is dropped as it arrives (twisted.web would spool a large body
-    whole to a temporary file: 200 MiB on disk for a 64 MiB limit), so
-    ``request.content`` holds what ``request['data']`` holds.
-
-    twisted.web's ``process`` would walk a resource tree (there is one leaf),
-    set a ``Server`` header that the renderer replaces, and answer ``*``
-    targets (``OPTIONS * HTTP/1.1``) itself, so they would be neither
-    recorded nor answered as the test set.
-    """
-
-    #: The reactor that serves this request (set in :meth:`process`), for
-    #: callbacks that schedule work of their own.
-    reactor: TimeReactor
-    #: The kept pieces of the body while it arrives.
-    _pieces: list[bytes]
-    #: Bytes of the body that may still be kept.
-    _room = 0
-    #: The connection's read size to restore once a large body is in.
-    _read_size: int | None = None
-
-    def gotLength(self, length: int | None) -> None:
-        # Growing a BytesIO piece by piece copies the body over and over
-        # (tens of reallocations for 10 MiB); one join at the end copies once.
-        self.content = BytesIO()
-        self._pieces = []
-        channel: Any = self.channel
-        self._room = channel.site.body_limit
-        transport: Any = channel.transport
-        size = getattr(transport, "bufferSize", None)
-        if length is not None and isinstance(size, int) and length > size:
-            # A large body is read in large pieces, not Twisted's 64 KiB:
-            # fewer trips round the reactor (a 10 MiB upload: 160 -> 10).
-            self._read_size = size
-            transport.bufferSize = min(length, _LARGE_READ)
-
-    def handleContentChunk(self, data: bytes) -> None:
-        room = self._room
-        if room <= 0:
-            return  # beyond the body limit: dropped
-        if len(data) > room:
-            data = data[:room]
-        self._room = room - len(data)
-        self._pieces.append(data)
-
-    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        if self._pieces:
-            self.content = BytesIO(b"".join(self._pieces))  # shares the joined bytes
-            self._pieces = []
-        if self._read_size is not None:
-            self.channel.transport.bufferSize = self._read_size  # type: ignore[union-attr]
-            self._read_size = None
-        receive_request(self, command, path, version)
-
-    def process(self) -> None:
-        request: Any = self  # twisted.web.server.Request is not annotated
-        request.site = site = request.channel.site
-        # For callbacks that schedule work: the reactor that serves them (for
-        # TestServer, a private one, not twisted.internet.reactor).
-        request.reactor = site.reactor
-        request.setHeader(b"date", datetimeToString())
-        request.prepath, request.sitepath = [], []
-        path = request.path
-        request.postpath = [] if path == b"*" else list(map(unquote_to_bytes, path[1:].split(b"/")))
         try:
-            request.render(site.resource)
-        except BaseException:
-            request.processingFailed(Failure())
-
-
-def close_after(request: Request) -> None:
-    """
-    End the connection of ``request`` once its answer is sent, even with
-    keep-alive (``response['close']``): HTTP/1.x says ``Connection: close``
-    and closes; HTTP/2 sends GOAWAY after this stream and closes once no
-    stream is left.
-    """
-    if request.clientproto == b"HTTP/2":
-        stream: Any = request.channel
-        end_after = getattr(stream._conn, "end_after", None)
-        if end_after is not None:
-            end_after(stream.streamID)
-        return
-    request.responseHeaders.setRawHeaders(b"connection", [b"close"])
-    request.channel.persistent = False
+            if self._h2 is not None:
+                self._h2.connectionLost(reason)
+            else:
+                super().connectionLost(reason)  # type: ignore[no-untyped-call]
+        finally:
+            # Whatever the protocol raised: a channel left in the site would
+            # keep stop() waiting for it.
+            self.site.channel_closed(self)
 
 
 class ServerSite(Site):
@@ -312,12 +283,15 @@ class ServerSite(Site):
         self.channels: set[Channel] = set()
         self._waiting: list[Deferred[None]] = []
 
-    def wrong_protocol(self, message: str, peer: Any) -> None:
+    def connection_error(self, message: str, peer: Any, level: LogLevel = LogLevel.error) -> None:
         """
-        A client spoke another protocol (:data:`WRONG_PROTOCOL`): log the
-        error and record it in ``server.errors``.
+        An error of a connection rather than of one request (a client that
+        spoke another protocol, :data:`WRONG_PROTOCOL`; an HTTP/2 client
+        closed for a flood of resets): log it and record it in
+        ``server.errors``.
         """
-        _log.error(
+        _log.emit(
+            level,
             "txtestserver: {problem} (client {client})",
             problem=message,
             client=getattr(peer, "host", peer),
@@ -341,6 +315,10 @@ class ServerSite(Site):
         d: Deferred[None] = Deferred()
         self._waiting.append(d)
         for channel in list(self.channels):
+            try:
+                channel.stopped()
+            except Exception:
+                _log.failure("txtestserver could not record the answers stop() cut off")
             channel.transport.abortConnection()  # type: ignore[union-attr]
         return d
 
@@ -348,8 +326,9 @@ class ServerSite(Site):
         channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]
         channel.maxHeaders = self.config.header_count_limit
         channel.totalHeadersSize = self.config.header_size_limit
-        # One line may use the whole budget; a longer one closes the connection.
-        channel.MAX_LENGTH = self.config.header_size_limit
+        # One line may use the whole budget; a longer one closes the
+        # connection. (+1: a line is counted with its CR, before it is dropped.)
+        channel.MAX_LENGTH = self.config.header_size_limit + 1
         return channel
 
     def log(self, request: Any) -> None:

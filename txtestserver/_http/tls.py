@@ -26,7 +26,7 @@ from zope.interface import implementer
 from .._config import ServerConfig
 from .._errors import TestServerError
 
-__all__ = ["Credentials", "client_subject", "server_tls"]
+__all__ = ["PLAIN_AT_TLS", "Credentials", "client_subject", "server_tls", "tls_factory"]
 
 #: The files of :meth:`Credentials.save` in a state directory.
 IDENTITY_FILE = "tls-identity.pem"
@@ -156,3 +156,48 @@ def client_subject(transport: Any) -> str | None:
         return None
     subject = certificate.to_cryptography().subject
     return json.dumps([[item.rfc4514_attribute_name, str(item.value)] for item in subject])
+
+
+# -- a plain-HTTP client at the HTTPS server ---------------------------------------------------
+
+#: The server-side error when a client speaks plain HTTP to a TLS server
+#: (the mirror of :data:`txtestserver._http.site.WRONG_PROTOCOL`).
+PLAIN_AT_TLS = "a plain-HTTP client connected to the HTTPS server: use https:// and server.ca_path"
+
+
+def tls_factory(context: Any, factory: Any, clock: Any, report: Any) -> Any:
+    """
+    TLS in front of ``factory`` (a ``TLSMemoryBIOFactory``), which notices a
+    client that speaks plain HTTP instead: it gets a plain ``400`` saying to
+    use ``https://`` and a close, at once, and ``report(message, peer)``
+    records :data:`PLAIN_AT_TLS` (without it, the client would get a TLS
+    alert it cannot read, and nothing would be recorded).
+
+    :param context: the server's OpenSSL context creator (:func:`server_tls`).
+    :param clock: flushes TLS writes: the serving reactor.
+    """
+    from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
+
+    class SniffingTLS(TLSMemoryBIOProtocol):
+        _sniffed = False
+
+        def dataReceived(self, data: bytes) -> None:
+            if not self._sniffed:
+                self._sniffed = True
+                # A TLS connection opens with a handshake record (0x16); an
+                # HTTP request, with its method's first letter.
+                if data[:1].isalpha():
+                    transport: Any = self.transport
+                    body = f"txtestserver: {PLAIN_AT_TLS}\n".encode()
+                    transport.write(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8"
+                        b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                    transport.loseConnection()
+                    report(PLAIN_AT_TLS, transport.getPeer())
+                    return
+            super().dataReceived(data)  # type: ignore[no-untyped-call]
+
+    tls = TLSMemoryBIOFactory(context, False, factory, clock=clock)
+    tls.protocol = SniffingTLS
+    return tls

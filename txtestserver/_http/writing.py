@@ -2,31 +2,39 @@
 How an answer is written onto a twisted.web request: the settings every
 answer needs from its server (:class:`Reply`), the status line and headers
 (:func:`start`), a whole body (:func:`finish`) and an error answer
-(:func:`render_error`). The answer kinds (:mod:`.answers`, :mod:`.streams`,
-:mod:`.faults`) are built on these.
+(:func:`render_error`). The answer kinds (:mod:`.answers`) are built on these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from twisted.logger import Logger
 from twisted.web.server import Request
 
 from .._types import TimeReactor
 from .._version import __version__
+from .request import actions
 
-__all__ = ["SERVER_HEADER", "Reply", "finish", "render_error", "start"]
+if TYPE_CHECKING:
+    from .exchange import Exchange
+
+__all__ = [
+    "SERVER_HEADER",
+    "Reply",
+    "bodiless",
+    "finish",
+    "gone",
+    "render_error",
+    "render_plain_error",
+    "start",
+]
 
 #: The default ``Server`` header.
 SERVER_HEADER = f"txtestserver/{__version__}".encode()
 
 _log = Logger()
-
-
-def _no_report(request: Request, message: str, traceback: str | None) -> None:
-    pass
 
 
 class Reply(NamedTuple):
@@ -37,14 +45,10 @@ class Reply(NamedTuple):
     :ivar keep_alive: keep the connection open after the answer.
     :ivar reactor: paces what an answer writes over time (a stream's
         pieces, a throttled body); a ``Clock`` in unit tests.
-    :ivar report: ``report(request, message, traceback)``: the answer to
-        ``request`` went wrong, a server-side error (``server.errors``);
-        ``traceback`` is None when no exception was involved.
     """
 
     keep_alive: bool
     reactor: TimeReactor
-    report: Callable[[Request, str, str | None], None] = _no_report
 
 
 def start(
@@ -77,9 +81,28 @@ def gone(request: Request) -> bool:
     return bool(request.finished) or request.channel is None
 
 
+def bodiless(code: int) -> bool:
+    """An answer with status ``code`` has no body (RFC 9110, 6.4.1): 1xx, 204, 304."""
+    return code < 200 or code == 204 or code == 304
+
+
 def finish(request: Request, body: bytes) -> None:
-    """The body (with its length, unless the test set one), then the end."""
+    """
+    The body (with its length, unless the test set one), then the end. An
+    answer whose status has no body (:func:`bodiless`) gets neither body
+    nor ``Content-Length`` (RFC 9110, 8.6; the answer kinds refuse a body
+    set for one before they get here).
+    """
     if gone(request):
+        return
+    if bodiless(request.code):
+        if not request.startedWriting and request.code < 200:
+            # twisted.web knows 204 and 304 have no body, not 1xx: it would
+            # send a 1xx chunked. It sends no body for HEAD, whatever the code.
+            method, request.method = request.method, b"HEAD"
+            request.write(b"")
+            request.method = method
+        request.finish()
         return
     if not request.responseHeaders.hasHeader(b"content-length"):
         request.setHeader(b"content-length", b"%d" % len(body))
@@ -88,23 +111,27 @@ def finish(request: Request, body: bytes) -> None:
     request.finish()
 
 
-def render_error(
-    request: Request, code: int, message: str, reply: Reply, traceback: str | None = None
-) -> None:
+def render_error(exchange: Exchange, code: int, message: str, traceback: str | None = None) -> None:
     """
-    Report ``message`` as a server-side error, and answer ``code`` with it
-    as a plain-text body (if the client is still there).
+    Report ``message`` as a server-side error of ``exchange``, and answer
+    ``code`` with it as a plain-text body (if the client is still there).
     """
-    reply.report(request, message, traceback)
+    exchange.report(message, traceback)
+    request = exchange.request
     if gone(request):
         return
     if request.startedWriting:
-        # Too late for a clean status: cut the connection so the client sees
-        # the failure instead of a truncated body that looks complete.
-        # (An HTTP/2 stream has no transport of its own; it resets itself.)
-        (request.channel.transport or request.channel).abortConnection()  # type: ignore[union-attr]
+        # Too late for a clean status: cut the connection (an HTTP/2 stream:
+        # reset it) so the client sees the failure instead of a truncated
+        # body that looks complete.
+        actions(request).reset()
         return
     _log.error("txtestserver answers {code}: {reason}", code=code, reason=message)
+    render_plain_error(request, code, message, exchange.reply)
+
+
+def render_plain_error(request: Request, code: int, message: str, reply: Reply) -> None:
+    """``code`` with ``message`` as a plain-text body, nothing reported."""
     start(request, code, reply)
     request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
     request.responseHeaders.removeHeader(b"content-length")

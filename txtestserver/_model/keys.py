@@ -10,7 +10,7 @@ portable check passes is plain data (bytes, str, numbers, bools, None, lists
 and tuples of them) that the file store can write as JSON.
 
 A new key is one :func:`register` call (and, if it makes a new kind of
-answer, an entry in :data:`txtestserver._http.kinds.KINDS`). Nothing here
+answer, an entry in :data:`txtestserver._http.answers.KINDS`). Nothing here
 knows HTTP or Twisted.
 """
 
@@ -20,6 +20,7 @@ import codecs
 import difflib
 import importlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -210,8 +211,34 @@ def _check_pairs(where: str, value: Any, portable: bool) -> list[tuple[str, str]
         val = _text(where, val)
         if "\r" in val or "\n" in val:
             raise TestServerError(f"{where}: the value of {name!r} contains a line break")
+        check_field_value(where, name, val)
         result.append((name, val))
     return result
+
+
+#: Characters a header or cookie value cannot hold (RFC 9110, 5.5): the
+#: controls but horizontal tab (C0, DEL and C1, which holds NEL), and the
+#: Unicode line and paragraph separators, which some clients take for a
+#: line break.
+_FORBIDDEN_IN_VALUES = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_field_value(where: str, name: str, value: str) -> None:
+    """
+    Refuse a header or cookie value HTTP forbids, naming the character.
+
+    :param where: names the setting in the error message.
+    :raise TestServerError: the value has a control character (but tab),
+        NEL or U+2028/U+2029; ``response['raw']`` sends such bytes on purpose.
+    """
+    found = _FORBIDDEN_IN_VALUES.search(value)
+    if found is not None:
+        char = found.group()
+        raise TestServerError(
+            f"{where}: the value of {name!r} contains {char!r} (U+{ord(char):04X}) at "
+            f"position {found.start()}, which HTTP forbids in a field value (RFC 9110, "
+            "5.5); to send such bytes on purpose, use response['raw']"
+        )
 
 
 def _text(where: str, item: object) -> str:
@@ -291,7 +318,7 @@ def _check_throttle(where: str, value: Any, portable: bool) -> float | None:
 
 
 #: The values of ``response['fault']``: how the server misbehaves instead of
-#: answering. :mod:`txtestserver._http.faults` carries each one out.
+#: answering. :mod:`txtestserver._http.answers.faults` carries each one out.
 FAULTS = (
     "reset",
     "empty",

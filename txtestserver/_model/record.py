@@ -12,9 +12,10 @@ happens in :func:`parse`, when a test reads the request.
 
 A new journal field is one more position: in :data:`Record` when it is known
 on arrival (set in ``capture``), in :data:`Outcome` when it is known when
-answered (set in the resource's ``outcome``); then one key in :func:`parse`
-and :func:`empty`, and its kind in the file store's line codec
-(:data:`txtestserver._state.files.BYTES_FIELDS` for bytes). Keep entries
+answered (set by :func:`outcome`, which the request's exchange calls); then
+one named position below, one key in :func:`parse` and :func:`empty`, and,
+for bytes, one name in :data:`BYTES_FIELDS` (the file store's line codec).
+Code reads fields by these names, never by number. Keep entries
 flat: no dict, list or object inside.
 """
 
@@ -28,13 +29,24 @@ from multidict import CIMultiDict, MultiDict
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 __all__ = [
+    "ABORTED",
     "ANSWERED",
+    "BODY",
+    "BYTES_FIELDS",
+    "CLIENT_CERT",
+    "CLIENT_IP",
     "CODE",
+    "CONNECTION",
     "FAULT",
+    "HEADERS",
+    "HTTP_VERSION",
+    "METHOD",
     "PENDING",
     "RECORD_FIELDS",
     "ROUTE",
     "ROUTE_ID",
+    "TIME",
+    "URI",
     "Entry",
     "Outcome",
     "Record",
@@ -42,6 +54,7 @@ __all__ = [
     "answered",
     "body_fields",
     "empty",
+    "outcome",
     "parse",
     "parse_headers",
     "parse_json",
@@ -62,15 +75,18 @@ __all__ = [
 Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
-#: fault)``. ``answered`` becomes true once the answer is complete, or once a
+#: fault, aborted)``. ``answered`` becomes true once the answer is complete, or once a
 #: fault that closes the connection has been carried out (``done``);
 #: ``response_code`` is the status sent (None until then, or when no status
 #: line was sent); ``route_id`` and ``route`` identify and name the route
 #: that answered (None and None for the server's own answer); ``fault`` is
-#: the ``response['fault']`` it was answered with (None: a normal answer).
+#: the ``response['fault']`` it was answered with (None: a normal answer);
+#: ``aborted`` says why the answer never reached the client whole (the
+#: client reset its HTTP/2 stream first, ``stop()`` cut the connection), or
+#: is None; an aborted answer has no ``response_code``.
 #: Every field but ``answered`` and ``response_code`` is known once the
 #: answer is taken, so a request recorded before its answer has them too.
-Outcome = tuple[bool, int | None, int | None, str | None, str | None]
+Outcome = tuple[bool, int | None, int | None, str | None, str | None, str | None]
 
 #: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
 Entry = tuple[
@@ -88,19 +104,60 @@ Entry = tuple[
     int | None,
     str | None,
     str | None,
+    str | None,
 ]
 
+#: Positions of the :data:`Record` fields, in a record and in an entry.
+#: Code reads a field by its name, never by a number, so that a new field
+#: shifts nothing.
+METHOD: Final = 0
+URI: Final = 1
+HEADERS: Final = 2
+BODY: Final = 3
+CLIENT_IP: Final = 4
+HTTP_VERSION: Final = 5
+TIME: Final = 6
+CONNECTION: Final = 7
+CLIENT_CERT: Final = 8
 #: The number of :data:`Record` fields; the :data:`Outcome` follows.
 RECORD_FIELDS: Final = 9
-#: Positions of the outcome fields in an :data:`Entry`.
-ANSWERED: Final = 9
-CODE: Final = 10
-ROUTE_ID: Final = 11
-ROUTE: Final = 12
-FAULT: Final = 13
+#: Positions of the :data:`Outcome` fields in an :data:`Entry`.
+ANSWERED: Final = RECORD_FIELDS
+CODE: Final = RECORD_FIELDS + 1
+ROUTE_ID: Final = RECORD_FIELDS + 2
+ROUTE: Final = RECORD_FIELDS + 3
+FAULT: Final = RECORD_FIELDS + 4
+ABORTED: Final = RECORD_FIELDS + 5
+
+#: Positions of the bytes fields of an entry (the file store writes them as
+#: base64; every other field is a JSON value as it is).
+BYTES_FIELDS: Final = (METHOD, URI, HEADERS, BODY, HTTP_VERSION)
+
+
+def outcome(
+    done: bool,
+    code: int | None,
+    route_id: int | None,
+    route: str | None,
+    fault: str | None,
+    aborted: str | None = None,
+) -> Outcome:
+    """
+    An :data:`Outcome`, built in this one place so that a new outcome field
+    is added here and where its value is known.
+
+    :param done: the answer is complete (``request['done']``).
+    :param code: the status sent, or None.
+    :param route_id: the id of the route that answered (None: the server's own answer).
+    :param route: that route's name.
+    :param fault: the ``response['fault']`` answered with, or None.
+    :param aborted: why the answer never reached the client whole, or None.
+    """
+    return (done, None if aborted else code, route_id, route, fault, aborted)
+
 
 #: The outcome of a request recorded before its normal answer, by no route.
-PENDING: Outcome = (False, None, None, None, None)
+PENDING: Outcome = outcome(False, None, None, None, None)
 
 
 def answered(entry: Entry | None) -> bool:
@@ -110,7 +167,7 @@ def answered(entry: Entry | None) -> bool:
 
 def request_line(entry: Entry) -> str:
     """``'GET /path?q=1 HTTP/1.1'``, for messages (never raises)."""
-    return b" ".join((entry[0], entry[1], entry[5])).decode("latin-1")
+    return b" ".join((entry[METHOD], entry[URI], entry[HTTP_VERSION])).decode("latin-1")
 
 
 class RequestDict(dict[str, Any]):
@@ -149,6 +206,7 @@ def empty(charset: str = "utf-8") -> RequestDict:
             "response_code": None,
             "route": None,
             "fault": None,
+            "aborted": None,
             "done": False,
             "charset": charset,
         }
@@ -164,9 +222,8 @@ def parse(entry: Entry, charset: str) -> RequestDict:
         bytes that are not valid in it become U+FFFD (headers fall back to
         latin-1, which keeps every byte).
     """
-    method, uri, raw_headers, body, client_ip, version, arrived, connection, cert = entry[
-        :RECORD_FIELDS
-    ]
+    method, uri, raw_headers, body = entry[METHOD], entry[URI], entry[HEADERS], entry[BODY]
+    cert = entry[CLIENT_CERT]
     raw_path, _, query = uri.partition(b"?")
     headers = parse_headers(raw_headers, charset)
     args = parse_query(query, charset)
@@ -181,15 +238,16 @@ def parse(entry: Entry, charset: str) -> RequestDict:
             "method": method.decode("latin-1").upper(),
             "data": body,
             "files": files,
-            "client_ip": client_ip,
+            "client_ip": entry[CLIENT_IP],
             "json": parse_json(body),
-            "http_version": version.decode("latin-1"),
-            "time": arrived,
-            "connection": connection,
+            "http_version": entry[HTTP_VERSION].decode("latin-1"),
+            "time": entry[TIME],
+            "connection": entry[CONNECTION],
             "client_cert": None if cert is None else dict(json.loads(cert)),
             "response_code": entry[CODE],
             "route": entry[ROUTE],
             "fault": entry[FAULT],
+            "aborted": entry[ABORTED],
             "charset": charset,
         }
     )

@@ -38,7 +38,17 @@ from multidict import CIMultiDict, MultiDict
 
 from .._errors import TestServerError
 from .keys import json_data
-from .record import Record, body_fields, parse_headers, parse_json, parse_query
+from .record import (
+    BODY,
+    HEADERS,
+    METHOD,
+    URI,
+    Record,
+    body_fields,
+    parse_headers,
+    parse_json,
+    parse_query,
+)
 
 __all__ = [
     "CONDITIONS",
@@ -75,28 +85,28 @@ class Facts:
     @cached_property
     def path(self) -> str:
         """The decoded path, without the query."""
-        raw = self._record[1].partition(b"?")[0]
+        raw = self._record[URI].partition(b"?")[0]
         return unquote_to_bytes(raw).decode(ROUTE_CHARSET, "replace")
 
     @cached_property
     def method(self) -> str:
         """The method, upper case."""
-        return self._record[0].decode("latin-1").upper()
+        return self._record[METHOD].decode("latin-1").upper()
 
     @cached_property
     def query(self) -> MultiDict[str]:
         """The query string's fields."""
-        return parse_query(self._record[1].partition(b"?")[2], ROUTE_CHARSET)
+        return parse_query(self._record[URI].partition(b"?")[2], ROUTE_CHARSET)
 
     @cached_property
     def headers(self) -> CIMultiDict[str]:
         """The headers (names case-insensitive)."""
-        return parse_headers(self._record[2], ROUTE_CHARSET)
+        return parse_headers(self._record[HEADERS], ROUTE_CHARSET)
 
     @property
     def body(self) -> bytes:
         """The body as received (cut at the server's body limit)."""
-        return self._record[3]
+        return self._record[BODY]
 
     @cached_property
     def form(self) -> MultiDict[str]:

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from .._errors import TestServerError
 from .index import RouteIndex, unreachable
 from .keys import defaults
-from .record import Record
+from .record import METHOD, Record
 from .routes import Facts
 
 __all__ = ["ONCE", "RESPONSE", "SLOTS", "QueuedAnswer", "ResponseTable", "RouteState", "Taken"]
@@ -278,7 +278,7 @@ class ResponseTable:
         :param strict: strict mode: the server's own answer, too, answers
             only with what the test set.
         """
-        method = record[0].decode("latin-1")
+        method = record[METHOD].decode("latin-1")
         if self._routes:
             route = self._index.find(Facts(record)) or self._server
         else:  # the usual case: no route, the server answers

@@ -23,15 +23,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .._model.record import RECORD_FIELDS, Entry
+from .._model.record import BYTES_FIELDS, RECORD_FIELDS, Entry
 from .directory import REQUESTS, STATUS, StateDirectory, encode_json
 from .store import ErrorRecord
 
 __all__ = ["BYTES_FIELDS", "JournalReader", "entry_line", "event_line", "parse_entry"]
-
-#: Positions of the bytes fields of an entry, written as base64 (every
-#: other field is a JSON value as it is).
-BYTES_FIELDS = (0, 1, 2, 3, 5)
 
 
 def entry_line(entry: Entry) -> bytes:

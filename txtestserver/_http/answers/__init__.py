@@ -1,8 +1,14 @@
 """
-Which kind of answer a request gets: :data:`KINDS` and :func:`choose`.
+The answer kinds, and which one a request gets: :data:`KINDS` and
+:func:`choose`.
 
-A new kind of answer is one class (in :mod:`.answers` or a module of its
-own) and one entry in :data:`KINDS`; the resource does not change.
+Each kind is a class in a module of its own (:mod:`.static`,
+:mod:`.callback`, :mod:`.error`, :mod:`.streams`, :mod:`.faults`) that
+makes itself from the response values a request takes (``from_values``)
+and writes itself onto the request of an exchange (``render(exchange)``);
+the kinds that write the test's status and headers share a
+:class:`~.base.Head`. A new kind of answer is one class and one entry in
+:data:`KINDS`; the resource does not change.
 """
 
 from __future__ import annotations
@@ -10,17 +16,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .answers import Answer, CallbackAnswer, StaticAnswer, json_answer
+from .base import Answer, Head
+from .callback import CallbackAnswer
+from .error import ErrorAnswer
 from .faults import FaultAnswer, RawAnswer
+from .static import StaticAnswer, json_answer
 from .streams import StreamAnswer
 
-__all__ = ["KINDS", "choose"]
+__all__ = [
+    "KINDS",
+    "Answer",
+    "CallbackAnswer",
+    "ErrorAnswer",
+    "FaultAnswer",
+    "Head",
+    "RawAnswer",
+    "StaticAnswer",
+    "StreamAnswer",
+    "choose",
+]
 
 #: ``(key, make)``, highest precedence first: the first key whose value is
 #: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
 #: Raw bytes beat a fault, a fault beats a callback, a callback beats
 #: ``json`` (sent whole), ``json`` beats a stream; ``throttle`` alone streams
-#: the plain body. ``sleep`` applies to every kind (the resource waits it
+#: the plain body. ``sleep`` applies to every kind (the exchange waits it
 #: before rendering).
 KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
     ("raw", RawAnswer.from_values),

@@ -15,16 +15,20 @@ decides both). A client that leaves, or ``stop()``, cancels the Deferred that
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.server import Request
 
-from .answers import ErrorAnswer, StaticAnswer
-from .faults import reset_when_sent
-from .writing import Reply, gone, start
+from ..request import actions
+from ..writing import bodiless, gone
+from .base import Head
+from .error import ErrorAnswer
+from .static import StaticAnswer, body_refused
+
+if TYPE_CHECKING:
+    from ..exchange import Exchange
 
 __all__ = ["StreamAnswer"]
 
@@ -50,10 +54,7 @@ class StreamAnswer(NamedTuple):
         or None.
     """
 
-    code: int
-    headers: list[tuple[str, str]]
-    cookies: list[tuple[str, str]]
-    charset: str
+    head: Head
     sleep: float
     pieces: Iterable[Any]
     delay: float
@@ -63,14 +64,18 @@ class StreamAnswer(NamedTuple):
     closes: bool = False
     fault: str | None = None
 
+    @property
+    def code(self) -> int:
+        """The status."""
+        return self.head.code
+
     @classmethod
-    def from_chunks(cls, values: Mapping[str, Any]) -> StreamAnswer:
+    def from_chunks(cls, values: Mapping[str, Any]) -> StreamAnswer | ErrorAnswer:
         """``response['chunks']``, paced by ``chunk_delay`` and ``throttle``."""
+        if bodiless(values["code"]):
+            return body_refused(values["code"], "chunks", values["sleep"])
         return cls(
-            values["code"],
-            values["headers"],
-            values["cookies"],
-            values["charset"],
+            Head.from_values(values),
             values["sleep"],
             values["chunks"],
             values["chunk_delay"],
@@ -84,10 +89,7 @@ class StreamAnswer(NamedTuple):
         if isinstance(static, ErrorAnswer):
             return static
         return cls(
-            static.code,
-            static.headers,
-            static.cookies,
-            static.charset,
+            static.head,
             static.sleep,
             [static.body],
             0.0,
@@ -95,11 +97,12 @@ class StreamAnswer(NamedTuple):
             len(static.body),
         )
 
-    def render(self, request: Request, reply: Reply) -> Deferred[None]:
-        start(request, self.code, reply, self.headers, self.cookies, self.charset)
+    def render(self, exchange: Exchange) -> Deferred[None]:
+        request = exchange.request
+        self.head.start(exchange)
         if self.length is not None and not request.responseHeaders.hasHeader(b"content-length"):
             request.setHeader(b"content-length", b"%d" % self.length)
-        return _Pacer(reply, request, self).run()
+        return _Pacer(exchange, self).run()
 
 
 class _Pacer:
@@ -113,12 +116,12 @@ class _Pacer:
     written, not a ``chunk_delay`` later), and written when it is due.
     """
 
-    def __init__(self, reply: Reply, request: Request, answer: StreamAnswer) -> None:
-        self._reply = reply
-        self._reactor: Any = reply.reactor
-        self._request = request
+    def __init__(self, exchange: Exchange, answer: StreamAnswer) -> None:
+        self._exchange = exchange
+        self._reactor: Any = exchange.reply.reactor
+        self._request = exchange.request
         self._pieces: Iterator[Any] = iter(answer.pieces)
-        self._charset = answer.charset
+        self._charset = answer.head.charset
         self._delay = answer.delay
         self._rate = answer.rate
         # A throttled body is written in slices of this many bytes.
@@ -227,9 +230,9 @@ class _Pacer:
         else:
             _log.error(message)
         traceback = failure.getTraceback() if failure is not None else None
-        self._reply.report(self._request, message, traceback)
+        self._exchange.report(message, traceback)
         if not gone(self._request):
-            reset_when_sent(self._request)
+            actions(self._request).reset_when_sent()
         self._stopped()
 
     def _stopped(self) -> None:
