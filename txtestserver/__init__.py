@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from ._asyncio import AsyncTestServer
     from ._blocking import TestServer
     from ._deferred import DeferredTestServer
-    from ._formats import ndjson, sse
-    from ._queue import Response
+    from ._event_streams import ndjson, sse
+    from ._response import Response
     from ._route import Route
 
 __all__ = [
@@ -58,9 +58,9 @@ _LAZY = {
     "TestServer": "._blocking",
     "AsyncTestServer": "._asyncio",
     "DeferredTestServer": "._deferred",
-    "sse": "._formats",
-    "ndjson": "._formats",
-    "Response": "._queue",
+    "sse": "._event_streams",
+    "ndjson": "._event_streams",
+    "Response": "._response",
     "Route": "._route",
 }
 

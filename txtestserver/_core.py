@@ -1,11 +1,12 @@
 """
-The server itself, shared by both API faces: lifecycle, waiting, URLs and the
-dict-like views.
+The server itself, shared by every face: lifecycle, waiting, URLs, routes and
+the dict-like views.
 
 :class:`ServerCore` does everything in terms of Deferreds and must be driven
 from the reactor thread. :class:`~txtestserver.DeferredTestServer` hands those
-Deferreds to its caller; :class:`~txtestserver.TestServer` runs the same calls
-in crochet's reactor thread and blocks on them.
+Deferreds to its caller; :class:`~txtestserver.TestServer` and
+:class:`~txtestserver.AsyncTestServer` submit the same calls to the private
+reactor's thread and block on them or await them.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
-from ._problems import describe_errors, error_dicts
-from ._queue import Response, queued_answer
+from ._response import Response, queued_answer
 from ._route import Route
+from ._server_errors import describe_errors, error_dicts
 from ._state.store import Ticket
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView

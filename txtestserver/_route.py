@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._model.table import ONCE, RESPONSE
-from ._queue import Response, queued_answer
+from ._response import Response, queued_answer
 from ._state.store import StateStore
 from ._views import RequestsView, RequestView, ResponseView
 

@@ -16,7 +16,7 @@ from ._errors import TestServerError
 from ._model.keys import KEYS, canonical_key, check_charset, check_value, split_key
 from ._model.record import ANSWERED, ROUTE_ID, Entry, RequestDict, empty, parse
 from ._model.table import ONCE
-from ._problems import error_dicts
+from ._server_errors import error_dicts
 from ._state.store import StateStore
 
 __all__ = ["ErrorsView", "RequestView", "RequestsView", "ResponseView"]

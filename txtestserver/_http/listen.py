@@ -3,8 +3,8 @@ Where a server listens: the serving set-up that both engines call
 (:func:`serve`), and the port it returns (:class:`Listener`).
 
 The socket is made here, from the :class:`~txtestserver._config.ServerConfig`
-alone, so a new way of listening (TLS, say) is a change to :func:`listen`
-and to the scheme of :meth:`Listener.url`, not to the engines.
+alone, so a new way of listening (TLS, say) is a change to :func:`listen`,
+not to the engines (the scheme of the URLs follows ``config.tls``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.error import CannotListenError
 
-from .._compat import close_failed_listener, without_alpn_of_its_own
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._state.store import StateStore, Ticket
+from .._twisted_compat import close_failed_listener, without_alpn_of_its_own
 from .._types import ServingReactor
 from .resource import CaptureResource
 from .site import ServerSite

@@ -22,7 +22,7 @@ from twisted.web.http import datetimeToString
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from .._compat import receive_request
+from .._twisted_compat import receive_request
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
 

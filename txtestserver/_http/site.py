@@ -26,8 +26,8 @@ from twisted.web.http import HTTPChannel
 from twisted.web.server import Site
 from zope.interface import implementer
 
-from .._compat import SITE_OPTIONS, strict_header_values
 from .._config import ServerConfig
+from .._twisted_compat import SITE_OPTIONS, strict_header_values
 from .._types import TimeReactor
 from .request import ServerRequest, unsent
 
