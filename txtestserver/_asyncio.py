@@ -53,11 +53,18 @@ class AsyncTestServer(PrivateReactorCore):
 
         :param keep_alive: keep connections open between requests (by
             default each response closes its connection, as test_server does).
+        :raise TestServerError: the server runs already, the address or port cannot be
+            bound (the message names them), or the start took longer than
+            ``call_timeout`` (nothing is left listening).
         """
         await self._call("start()", 0.0, self._start, keep_alive, undo=self._stop)
 
     async def stop(self) -> None:
-        """Stop: return once no port, connection or pending call is left."""
+        """
+        Stop: return once no port, connection or pending call is left.
+
+        :raise TestServerError: stopping took longer than ``call_timeout``.
+        """
         await self._call("stop()", 0.0, self._stop)
 
     async def wait_request(self, timeout: float = 5.0) -> None:
@@ -66,6 +73,8 @@ class AsyncTestServer(PrivateReactorCore):
 
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`.
+        :raise WaitTimeoutError: the latest request was not answered in time.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
         await self._call("wait_request()", timeout, self._wait_request, timeout)
 
@@ -80,6 +89,10 @@ class AsyncTestServer(PrivateReactorCore):
             many did arrive.
         :return: the first ``count`` answered requests, oldest first, each a
             dict like ``server.request``.
+        :raise WaitTimeoutError: fewer were answered in time (the message says
+            what did arrive).
+        :raise TestServerError: ``count`` or ``timeout`` is not valid, or the
+            server is not running.
         """
         result: list[dict[str, Any]] = await self._call(
             "wait_requests()", timeout, self._wait_requests, count, timeout
@@ -99,6 +112,9 @@ class AsyncTestServer(PrivateReactorCore):
         :param timeout: seconds before raising
             :class:`~txtestserver.WaitTimeoutError`, also when they run out
             while the predicate runs.
+        :raise WaitTimeoutError: no answered request met ``predicate`` in time.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
+        :raise Exception: what ``predicate`` raised.
         """
         result: dict[str, Any] = await self._run("wait_for()", self._wait_for(predicate, timeout))
         return result

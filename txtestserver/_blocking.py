@@ -51,11 +51,18 @@ class TestServer(PrivateReactorCore):
 
         :param keep_alive: keep connections open between requests (by
             default each response closes its connection, as test_server does).
+        :raise TestServerError: the server runs already, the address or port cannot be
+            bound (the message names them), or the start took longer than
+            ``call_timeout`` (nothing is left listening).
         """
         self._call("start()", 0.0, self._start, keep_alive, undo=self._stop)
 
     def stop(self) -> None:
-        """Stop: return once no port, connection or pending call is left."""
+        """
+        Stop: return once no port, connection or pending call is left.
+
+        :raise TestServerError: stopping took longer than ``call_timeout``.
+        """
         self._call("stop()", 0.0, self._stop)
 
     def wait_request(self, timeout: float = 5.0) -> None:
@@ -82,6 +89,10 @@ class TestServer(PrivateReactorCore):
             many did arrive.
         :return: the first ``count`` answered requests, oldest first, each a
             dict like ``server.request``.
+        :raise WaitTimeoutError: fewer were answered in time (the message says
+            what did arrive).
+        :raise TestServerError: ``count`` or ``timeout`` is not valid, or the
+            server is not running.
         """
         result: list[dict[str, Any]] = self._call(
             "wait_requests()", timeout, self._wait_requests, count, timeout

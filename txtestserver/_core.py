@@ -253,6 +253,7 @@ class ServerCore:
         :param path: appended as given (``'/foo?x=1'``); a missing leading
             slash is added.
         :param port: use this port instead of the server's own.
+        :raise TestServerError: the server is not running (no port yet).
         """
         if port is None:
             if self.port is None:
@@ -337,6 +338,10 @@ class ServerCore:
         The pytest fixtures call it after each test, so a server-side error
         fails the test that caused it. pytest shows the error's message, not
         this method's source (``__tracebackhide__``).
+
+        :raise ServerSideError: the server had errors while answering, or (with
+            ``strict``) answers were set up and never used, or a route can never
+            answer; the message lists them, oldest first.
         """
         __tracebackhide__ = True
         store = self._engine.store

@@ -37,6 +37,9 @@ class DeferredTestServer(ServerCore):
             default each response closes its connection, as test_server does).
         :return: fires once the server accepts connections; ``server.port``
             is then the real port.
+        :raise TestServerError: (the Deferred fails with it) the server runs
+            already, or the address or port cannot be bound (the message
+            names them).
         """
         return self._call("start()", 0.0, self._start, keep_alive)
 
@@ -59,6 +62,9 @@ class DeferredTestServer(ServerCore):
         :return: fails with :class:`~txtestserver.TestServerError` if
             ``timeout`` is not a finite number >= 0. Cancelling it forgets
             the wait and its timer.
+        :raise WaitTimeoutError: (the Deferred fails with it) the latest
+            request was not answered in time.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
         """
         return self._call("wait_request()", timeout, self._wait_request, timeout)
 
@@ -104,6 +110,10 @@ class DeferredTestServer(ServerCore):
         :return: fires with the first ``count`` answered requests, oldest
             first, each a dict like ``server.request``. Cancelling it
             forgets the wait and its timer.
+        :raise WaitTimeoutError: (the Deferred fails with it) fewer were
+            answered in time (the message says what did arrive).
+        :raise TestServerError: ``count`` or ``timeout`` is not valid, or the
+            server is not running.
         """
         return self._call("wait_requests()", timeout, self._wait_requests, count, timeout)
 
@@ -120,5 +130,9 @@ class DeferredTestServer(ServerCore):
             :class:`~txtestserver.WaitTimeoutError`.
         :return: fires with that request. Cancelling it forgets the wait and
             its timer.
+        :raise WaitTimeoutError: (the Deferred fails with it) no answered
+            request met ``predicate`` in time.
+        :raise TestServerError: ``timeout`` is not a finite number >= 0.
+        :raise Exception: what ``predicate`` raised.
         """
         return self._run("wait_for()", self._wait_for(predicate, timeout))

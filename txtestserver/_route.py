@@ -87,6 +87,7 @@ class Route:
             response keys as keywords (``code=503, json={...}``).
         :param count: how many requests get it; -1: every one from now on.
         :param method: only requests of this method; None: any.
+        :raise TestServerError: a value can never work, or the route was removed.
         """
         answer = queued_answer(
             response,
@@ -112,6 +113,8 @@ class Route:
             whose message says what did arrive and which route answered it.
         :return: the first ``count`` requests it answered, oldest first, as
             dicts like the items of ``route.requests``.
+        :raise WaitTimeoutError: fewer requests than ``count`` took this route in time.
+        :raise TestServerError: the route was removed, or ``timeout`` is not valid.
         """
         return self._waiter(self._id, self._name, count, timeout)
 
@@ -119,6 +122,8 @@ class Route:
         """
         Stop answering: requests it matched go to other routes or to the
         server's own answer (``404`` when the test set none for them).
+
+        :raise TestServerError: the route was removed already.
         """
         route = self._id
         self._store.update(lambda table: table.remove_route(route))
