@@ -340,3 +340,16 @@ def test_help_groups_the_options_and_shows_examples() -> None:
         assert heading in done.stdout
     assert "a whole conversation:" in done.stdout and "output:" in done.stdout
     assert "examples:" in done.stdout and "txtestserver --routes conversation.json" in done.stdout
+
+
+def test_a_request_is_shown_when_it_arrives(command: type[Command], engine: str) -> None:
+    cli = command("--port=0", f"--engine={engine}", "--sleep=300", "--format=text")
+    port = cli.port()
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as client:
+        client.sendall(b"GET /slow?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Shown while its answer waits (300 s), not at the next answer or at stop.
+        cli.read_until(r"GET /slow from 127\.0\.0\.1")
+        cli.read_until(r"x = '1'")
+        assert cli.stop(signal.SIGINT) == 0
+    cli.read_until(r"GET /slow: not answered when the server stopped")
+    cli.read_until(r"txtestserver stopped\.")

@@ -384,9 +384,9 @@ class _Printer:
     """
     Prints each request of ``server`` twice: when it arrives (the block of
     what the client sent) and when it is answered (how); at stop, the ones
-    never answered (a ``stall``, say). It watches the server's answered
-    events; a request is shown as arrived at the latest with the first
-    answer after it.
+    never answered (a ``stall``, say). It watches the server's arrived and
+    answered events (a request answered at once has only the second: both
+    are printed then).
     """
 
     def __init__(self, server: DeferredTestServer, out: IO[str], output: Any) -> None:
@@ -409,6 +409,9 @@ class _Printer:
             self._print(self._format.arrived(index, requests[index]))
         self._shown = len(requests)
         return requests
+
+    def arrived(self, ticket: Ticket) -> None:
+        self._show_arrivals()
 
     def __call__(self, ticket: Ticket) -> None:
         requests = self._show_arrivals()
@@ -503,5 +506,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     printer = _Printer(server, sys.stdout, FORMATS[args.format]())
     server._watch_answered(printer)
+    server._watch_arrived(printer.arrived)
     _log_warnings_to_stderr()
     return _serve(reactor, server, printer, args.keep_alive)

@@ -215,6 +215,7 @@ class ServerCore:
         # While running: our "before shutdown" trigger on the reactor.
         self._shutdown_trigger: Any = None
         self._watchers: list[Callable[[Ticket], None]] = []
+        self._arrival_watchers: list[Callable[[Ticket], None]] = []
         # Answered events since the server object was made (wait_for).
         self._answers = 0
 
@@ -514,7 +515,13 @@ class ServerCore:
         credentials = None
         if self._authority is not None:
             credentials = self._authority.issue(self.config.address)
-        started = self._engine.start(self.config, self._answered, self._engine_lost, credentials)
+        started = self._engine.start(
+            self.config,
+            self._answered,
+            self._engine_lost,
+            credentials,
+            on_arrived=self._arrived if self._arrival_watchers else None,
+        )
 
         def listening(port: int) -> None:
             self._running = True
@@ -719,6 +726,20 @@ class ServerCore:
             self._waits.answered(ticket)
         for watcher in self._watchers:
             watcher(ticket)
+
+    def _arrived(self, ticket: Ticket) -> None:
+        """The engine's "arrived" event: tell the watchers of arrivals."""
+        for watcher in self._arrival_watchers:
+            watcher(ticket)
+
+    def _watch_arrived(self, watcher: Callable[[Ticket], None]) -> None:
+        """
+        Call ``watcher(ticket)`` in the reactor thread when a request is
+        recorded before its answer is complete (a sleep, a stream, a stall;
+        one answered at once is told by ``_watch_answered`` alone). Watch
+        before ``start()``: only then does the engine report arrivals.
+        """
+        self._arrival_watchers.append(watcher)
 
     def _watch_answered(self, watcher: Callable[[Ticket], None]) -> None:
         """

@@ -47,11 +47,15 @@ class Engine(Protocol):
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
+        on_arrived: Callable[[Ticket], None] | None = None,
     ) -> Deferred[int]:
         """
         Listen as ``config`` says; fire with the real port.
 
         :param on_answered: call with the ticket of each answered request.
+        :param on_arrived: call with the ticket of each request recorded
+            before its answer is complete (a ``sleep``, a stream, a
+            ``stall``): for those answered at once, ``on_answered`` alone.
         :param on_lost: call if the server dies on its own (with the reason).
         :param credentials: what ``config.tls`` serves.
         """

@@ -140,10 +140,14 @@ def main() -> int:
             # event_line("answered", *ticket), without a JSON encoder per request
             control.transport.write(b"answered [%d,%d]\n" % ticket)
 
+    def arrived(ticket: Ticket) -> None:
+        if control is not None:
+            control.transport.write(b"arrived [%d,%d]\n" % ticket)
+
     store = FileStore(directory, fatal=fatal)
     try:
         credentials = Credentials.load(directory) if config.tls else None
-        listener = serve(reactor, config, store, answered, credentials)
+        listener = serve(reactor, config, store, answered, credentials, on_arrived=arrived)
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_START_FAILED

@@ -231,6 +231,7 @@ class SubprocessEngine:
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
+        on_arrived: Callable[[Ticket], None] | None = None,
     ) -> Deferred[int]:
         if self._server is not None and not self._server.ended:
             raise TestServerError("the previous server process has not exited yet")
@@ -251,7 +252,7 @@ class SubprocessEngine:
             except TestServerError:
                 self._files.close()
                 raise
-        server.serve(self._files, directory, config, on_answered, on_lost)
+        server.serve(self._files, directory, config, on_answered, on_lost, on_arrived)
         self._server = server
         if self._warm is not None and start_ahead():
             warm = self._warm
@@ -286,6 +287,7 @@ class _ServerProcess(ProcessProtocol):
         self.env = env
         self._store: Any = None
         self._on_answered: Callable[[Ticket], None] = lambda ticket: None
+        self._on_arrived: Callable[[Ticket], None] | None = None
         self._on_lost: Callable[[TestServerError], None] = lambda error: None
         self.started: Deferred[int] = Deferred(self._cancel_start)
         self.ended = False
@@ -304,10 +306,12 @@ class _ServerProcess(ProcessProtocol):
         config: ServerConfig,
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
+        on_arrived: Callable[[Ticket], None] | None = None,
     ) -> None:
         """Say what to serve (the ``serve`` line); :attr:`started` fires once it listens."""
         self._store = store
         self._on_answered = on_answered
+        self._on_arrived = on_arrived
         self._on_lost = on_lost
         self._state = "starting"
         self._timer = self._reactor.callLater(START_TIMEOUT, self._start_timed_out)
@@ -358,6 +362,13 @@ class _ServerProcess(ProcessProtocol):
                 self._on_answered((generation, index))
             except Exception:
                 _log.failure("txtestserver could not handle an answered request")
+
+    def arrived(self, generation: int, index: int) -> None:
+        if self._state == "running" and self._on_arrived is not None:
+            try:
+                self._on_arrived((generation, index))
+            except Exception:
+                _log.failure("txtestserver could not handle an arrived request")
 
     def log(self, text: str) -> None:
         """An error logged in the server process: log it here too."""

@@ -49,8 +49,11 @@ class ThreadEngine:
         on_answered: Callable[[Ticket], None],
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
+        on_arrived: Callable[[Ticket], None] | None = None,
     ) -> Deferred[int]:
-        self._listener = serve(self._reactor, config, self.store, on_answered, credentials)
+        self._listener = serve(
+            self._reactor, config, self.store, on_answered, credentials, on_arrived=on_arrived
+        )
         return succeed(self._listener.port)
 
     def stop(self) -> Deferred[None]:

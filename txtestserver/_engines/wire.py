@@ -64,6 +64,12 @@ class ServerEvents(Protocol):
         ``(generation, index)``, names its journal entry.
         """
 
+    def arrived(self, generation: int, index: int) -> None:
+        """
+        A request is recorded and its answer is not complete yet (a sleep,
+        a stream, a stall); ``answered`` follows once it is.
+        """
+
     def log(self, text: str) -> None:
         """An error was logged in the server process (with its traceback)."""
 

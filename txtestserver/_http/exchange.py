@@ -124,6 +124,8 @@ class Exchange:
             self._record_errors()
         if self.done:
             self._server.answered(self.ticket)
+        else:  # a stall, say: the answer goes on after render()
+            self._server.arrived(self.ticket)
 
     def answer_later(self) -> None:
         """
@@ -132,6 +134,7 @@ class Exchange:
         """
         store = self._server.store
         self.ticket = store.record(self.record + self.outcome())
+        self._server.arrived(self.ticket)
         request = self.request
         if request.finished:
             self.end()

@@ -118,6 +118,8 @@ def serve(
     store: StateStore,
     on_answered: Callable[[Ticket], None],
     credentials: Credentials | None = None,
+    *,
+    on_arrived: Callable[[Ticket], None] | None = None,
 ) -> Listener:
     """
     Serve the one resource over ``store`` as ``config`` says. The thread
@@ -129,8 +131,10 @@ def serve(
     :param on_answered: called in the reactor thread with the ticket of each
         answered request.
     :param credentials: the key and certificate that ``config.tls`` serves.
+    :param on_arrived: called in the reactor thread with the ticket of each
+        request recorded before its answer is complete.
     :raise TestServerError: the address or port cannot be bound.
     """
-    resource = CaptureResource(store, reactor, on_answered, config=config)
+    resource = CaptureResource(store, reactor, on_answered, config=config, on_arrived=on_arrived)
     site = ServerSite(resource, config, reactor, resource.report_error)
     return Listener(listen(reactor, config, site, credentials), site)

@@ -54,6 +54,8 @@ class CaptureResource(Resource):
         ``Clock`` in unit tests).
     :param on_answered: called in the reactor thread with the ticket of each
         answered request.
+    :param on_arrived: called in the reactor thread with the ticket of each
+        request recorded before its answer is complete (None: nobody asks).
     :param config: keep-alive and the body limit apply here, the header
         limits in the connection (:class:`~txtestserver._http.site.ServerSite`).
     """
@@ -67,6 +69,7 @@ class CaptureResource(Resource):
         on_answered: Callable[[Ticket], None] = lambda ticket: None,
         *,
         config: ServerConfig = DEFAULT_CONFIG,
+        on_arrived: Callable[[Ticket], None] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         #: The journal and the response table.
@@ -75,6 +78,7 @@ class CaptureResource(Resource):
         self.reply = Reply(keep_alive=config.keep_alive, reactor=reactor)
         self._now = reactor.seconds
         self._on_answered = on_answered
+        self._on_arrived = on_arrived
         self._body_limit = config.body_limit
         self._strict = config.strict
 
@@ -116,6 +120,17 @@ class CaptureResource(Resource):
             self._on_answered(ticket)
         except Exception:
             _log.failure("txtestserver on_answered hook failed", Failure())
+
+    def arrived(self, ticket: Ticket) -> None:
+        """
+        The request of ``ticket`` is recorded and its answer is not complete
+        yet (``on_arrived``: the command line shows it at once).
+        """
+        if self._on_arrived is not None:
+            try:
+                self._on_arrived(ticket)
+            except Exception:
+                _log.failure("txtestserver on_arrived hook failed", Failure())
 
     def report_error(self, message: str) -> None:
         """A server-side error that belongs to no request (``server.errors``)."""
