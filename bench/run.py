@@ -90,6 +90,17 @@ ITEMS = [
           True, "routes", {"requests": 3000, "routes": 100, "hit": True},
           {"requests": 300, "routes": 100, "hit": True}, only=[REFERENCE, SUBPROCESS],
           group="routes"),
+    *[
+        _item(f"routes_{n}_{kind}", f"kept-alive requests, {n:,} routes, {what}", "req/s", True,
+              "routes", {"requests": 3000, "routes": n, "kind": kind},
+              {"requests": 300, "routes": n, "kind": kind}, only=[REFERENCE, SUBPROCESS],
+              group="routes_scale")
+        for n in (100, 1000, 10000)
+        for kind, what in [("literal", "one literal path matches"),
+                           ("pattern", "one pattern matches"), ("none", "none matches")]
+    ],
+    _item("routes_add", "adding 10,000 routes (server.route(...) each)", "s", False,
+          group="routes_scale"),
     _item("upload", "10 MiB upload (POST)", "MiB/s", True, "upload",
           {"mib": 10, "times": 3}, {"mib": 10, "times": 1}),
     _item("download", "10 MiB download (GET)", "MiB/s", True, "download",
@@ -209,6 +220,8 @@ def run_items(
                 results.add(item.key, name, out["value"])
                 if item.worker == "state":
                     results.add("state_read", name, out["read"])
+                if item.key == "routes_10000_literal":
+                    results.add("routes_add", name, out["register"])
                 if item.key == "cycle":
                     results.add("cycle_first", name, out["first"])
                     results.add("start", name, out["start"])
@@ -460,6 +473,18 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     value_below("p99", REFERENCE, 10, "ms", "p99 < 10 ms at 10 connections after 200,000 requests")
     value_below("mem", REFERENCE, 1536, "bytes", "memory per recorded request <= 1.5 KB")
     value_below("plugin", "txtestserver", 20, "ms", "pytest plugin adds <= 20 ms")
+    for contender in (REFERENCE, SUBPROCESS):
+        value_below("routes_add", contender, 2, "s", f"adding 10,000 routes <= 2 s ({contender})")
+        with_routes = results.median("routes_10000_literal", contender)
+        without = results.median("routes_0", contender)
+        r = None if with_routes is None or without is None else with_routes / without
+        checks.append(
+            (
+                f"10,000 literal-path routes >= 0.8x the rate with none ({contender})",
+                None if r is None else r >= 0.8,
+                "not measured" if r is None else f"{r:.2f}x (need 0.8x)",
+            )
+        )
     value_below("start", SUBPROCESS, 300, "ms", "subprocess spawn-to-ready < 0.3 s")
     value_below("state_read", SUBPROCESS, 50, "us", "subprocess state read < 50 us")
     value_below("state_write", SUBPROCESS, 1000, "us", "subprocess state write < 1 ms")

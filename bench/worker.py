@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import http.client
 import json
+import re
 import ssl
 import statistics
 import sys
@@ -147,24 +148,47 @@ def keepalive(name: str, p: dict[str, Any]) -> dict[str, Any]:
 def routes(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     txtestserver only: sequential requests on one kept-alive connection with
-    ``routes`` routes registered; requests/s. With ``hit``, the request
-    matches the oldest route (every newer one is tested first); without, it
-    matches none (every route is tested, then the server answers).
+    ``routes`` routes registered; requests/s, and the seconds the
+    registration took (``register``). The ``kind`` of request: ``literal``,
+    literal-path routes and the request's path is the middle one's;
+    ``pattern``, pattern routes (a literal prefix each) and the request
+    matches the middle one; ``none``, literal-path routes and the request
+    matches none (the server answers). Without ``kind`` (the older items),
+    with ``hit``, the request matches the oldest route (every newer one is
+    tested first); without, it matches none.
     """
     server = make(name)
     server.start(keep_alive=True)
     server.set_data(b"ok")
     ts = server.server  # type: ignore[attr-defined]
     count = p["routes"]
-    if p.get("hit"):
-        ts.route("/path", method="GET", query={"x": "1"}).response["data"] = b"ok"
-        count -= 1
-    for i in range(count):
-        ts.route(f"/other/{i}", method="GET", query={"x": "1"}).response["data"] = b"no"
+    kind = p.get("kind")
+    path = "/path?x=1"
+    t = time.perf_counter()
+    if kind is None:
+        if p.get("hit"):
+            ts.route("/path", method="GET", query={"x": "1"}).response["data"] = b"ok"
+            count -= 1
+        for i in range(count):
+            ts.route(f"/other/{i}", method="GET", query={"x": "1"}).response["data"] = b"no"
+    else:
+        middle = count // 2
+        for i in range(count):
+            route = (
+                ts.route(re.compile(rf"/other/{i}/\d+"), method="GET")
+                if kind == "pattern"
+                else ts.route(f"/other/{i}", method="GET")
+            )
+            route.response["data"] = b"ok" if i == middle else b"no"
+        if kind == "literal":
+            path = f"/other/{middle}"
+        elif kind == "pattern":
+            path = f"/other/{middle}/7"
+    register = time.perf_counter() - t
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
 
     def one() -> None:
-        conn.request("GET", "/path?x=1")
+        conn.request("GET", path)
         assert conn.getresponse().read() == b"ok"
 
     for _ in range(20):
@@ -178,7 +202,7 @@ def routes(name: str, p: dict[str, Any]) -> dict[str, Any]:
     recorded = server.recorded()
     server.stop()
     assert recorded == n + 20, recorded
-    return {"value": n / elapsed}
+    return {"value": n / elapsed, "register": register}
 
 
 def upload(name: str, p: dict[str, Any]) -> dict[str, Any]:

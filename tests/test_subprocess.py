@@ -714,3 +714,83 @@ def test_the_process_started_ahead_can_be_switched_off(monkeypatch: pytest.Monke
         assert fetch(server.get_url())[0] == 200
         assert idle_processes_settle_at(0, {server.pid}) == set()  # type: ignore[arg-type]
     assert idle_processes_settle_at(0, set()) == set()
+
+
+def children_of(pid: int) -> set[int]:
+    """The living children of process ``pid``."""
+    children: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+            children.update(int(child) for child in f.read().split())
+    return children
+
+
+@pytest.mark.parametrize("face", ["blocking", "asyncio"])
+def test_starts_back_to_back_spawn_no_python(face: str) -> None:
+    """
+    Once the fork server is up, a start is a fork of it (a few milliseconds),
+    not a Python start-up (half a second), however soon it follows a stop:
+    no new child of the test process appears, and each server is a process
+    of its own.
+    """
+
+    async def through_async_face() -> int | None:
+        async with AsyncTestServer(engine="subprocess") as server:
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(server.get_url())).status_code == 200
+            return server.pid
+
+    def cycle() -> int | None:
+        if face == "asyncio":
+            return asyncio.run(through_async_face())
+        with TestServer(engine="subprocess") as server:
+            assert fetch(server.get_url())[0] == 200
+            return server.pid
+
+    cycle()
+    helpers = children_of(os.getpid())
+    pids = [cycle() for _ in range(5)]
+    assert children_of(os.getpid()) == helpers
+    assert None not in pids and len(set(pids)) == 5
+
+
+#: A test process that starts and stops a subprocess server (the fork server
+#: stays, idle), starts another, prints its pid and its children's, then dies.
+_TEST_PROCESS_WITH_FORK_SERVER = """
+import os, signal
+from txtestserver import TestServer
+with TestServer(engine='subprocess'):
+    pass
+server = TestServer(engine='subprocess')
+server.start()
+children = set()
+for task in os.listdir(f'/proc/{os.getpid()}/task'):
+    with open(f'/proc/{os.getpid()}/task/{task}/children') as f:
+        children.update(f.read().split())
+print(server.pid, server._engine.store.directory, *children, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_test_process_killed_leaves_no_fork_server_and_no_server() -> None:
+    """The idle fork server and the server it forked both go with the test process."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _TEST_PROCESS_WITH_FORK_SERVER],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert parent.stdout is not None
+        pid, directory, *helpers = parent.stdout.readline().split()
+        assert helpers, "no fork server"
+        parent.wait(30)
+        for process in [pid, *helpers]:
+            assert wait_exit(int(process), 10), f"process {process} outlived the test process"
+        assert not os.path.exists(directory)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()

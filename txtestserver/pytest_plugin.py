@@ -122,7 +122,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "txtestserver_start_ahead",
-        "keep the next subprocess-engine server process started ahead of time (default "
+        "keep a fork server that starts subprocess-engine servers in milliseconds (default "
         "true); false sets TXTESTSERVER_START_AHEAD=0 unless the environment sets it",
         type="bool",
         default=True,
@@ -132,7 +132,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """
     Register the ``allow_server_errors`` marker; refuse an unknown engine in
-    the ini file before any test runs; switch the process started ahead off
+    the ini file before any test runs; switch the fork server off
     if the ini file says so.
     """
     config.addinivalue_line(

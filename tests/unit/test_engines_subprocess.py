@@ -1,6 +1,6 @@
 """
 The subprocess engine's record of one server process (``_ServerProcess``)
-and its process started ahead of time (``WarmProcess``): timers on a
+and its fork servers (``ForkServers``): timers on a
 :class:`~twisted.internet.task.Clock`, with a stand-in for the process (the
 real spawn is tested in tests/test_subprocess.py).
 """
@@ -18,7 +18,7 @@ from txtestserver._engines import subprocess as engine_module
 from txtestserver._engines.subprocess import (
     START_TIMEOUT,
     STOP_GRACE,
-    WarmProcess,
+    ForkServers,
     _ServerProcess,
 )
 from txtestserver._engines.wire import serve_line
@@ -109,51 +109,76 @@ def test_a_stop_that_takes_too_long_kills_after_the_grace_period() -> None:
     assert clock.getDelayedCalls() == []
 
 
+class FakeForkServer:
+    """What ForkServers uses of a fork server: the servers asked for, its retirement."""
+
+    def __init__(self, reactor: Any, env: dict[str, str]) -> None:
+        self.env = env
+        self.gone = False
+        self.retired = False
+        self.forked: list[Any] = []
+
+    def fork(self, server: Any) -> Any:
+        if self.gone:
+            raise TestServerError("the fork server has exited")
+        self.forked.append(server)
+        return server
+
+    def retire(self) -> None:
+        self.retired = True
+
+
 @pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch) -> list[tuple[_ServerProcess, FakeProcess]]:
-    """Every process the engine spawns, as stand-ins."""
-    made: list[tuple[_ServerProcess, FakeProcess]] = []
+def fork_servers(monkeypatch: pytest.MonkeyPatch) -> list[FakeForkServer]:
+    """Every fork server the engine starts, as stand-ins."""
+    made: list[FakeForkServer] = []
 
-    def spawn(reactor: Any, env: dict[str, str]) -> _ServerProcess:
-        made.append(server_process(reactor, env))
-        return made[-1][0]
+    def start(reactor: Any, env: dict[str, str]) -> FakeForkServer:
+        made.append(FakeForkServer(reactor, env))
+        return made[-1]
 
-    monkeypatch.setattr(engine_module, "_spawn", spawn)
+    monkeypatch.setattr(engine_module, "ForkServer", start)
     return made
 
 
-def test_the_warm_process_is_taken_once(spawned: list[Any]) -> None:
-    warm = WarmProcess(Clock())  # type: ignore[arg-type]
-    assert warm.take(ENV) is None  # none started yet
-    warm.refill(ENV)
-    warm.refill(ENV)  # one waits already
-    assert len(spawned) == 1
-    assert warm.take(ENV) is spawned[0][0]
-    assert warm.take(ENV) is None
+def test_one_fork_server_forks_every_server(fork_servers: list[FakeForkServer]) -> None:
+    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    first, _ = server_process(Clock())
+    second, _ = server_process(Clock())
+    assert forks.fork(first) is first
+    assert forks.fork(second) is second
+    assert len(fork_servers) == 1
+    assert fork_servers[0].forked == [first, second]
 
 
-def test_a_warm_process_of_another_environment_is_let_go(spawned: list[Any]) -> None:
-    """A test that changed os.environ or sys.path gets a process that has its own."""
-    warm = WarmProcess(Clock())  # type: ignore[arg-type]
-    warm.refill(ENV)
-    assert warm.take({"PYTHONPATH": "/elsewhere"}) is None
-    assert spawned[0][1].stdin_closed  # it exits at the end of its stdin
+def test_a_fork_server_of_another_environment_is_let_go(
+    fork_servers: list[FakeForkServer],
+) -> None:
+    """A test that changed os.environ or sys.path gets a fork server that has its own."""
+    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    forks.fork(server_process(Clock())[0])
+    elsewhere, _ = server_process(Clock(), {"PYTHONPATH": "/elsewhere"})
+    forks.fork(elsewhere)
+    assert fork_servers[0].retired  # it exits once its servers have
+    assert fork_servers[1].env == {"PYTHONPATH": "/elsewhere"}
+    assert fork_servers[1].forked == [elsewhere]
 
 
-def test_a_warm_process_that_died_is_not_taken(spawned: list[Any]) -> None:
-    warm = WarmProcess(Clock())  # type: ignore[arg-type]
-    warm.refill(ENV)
-    spawned[0][0].ended = True
-    assert warm.take(ENV) is None
-    warm.refill(ENV)  # a new one replaces it
-    assert len(spawned) == 2
+def test_a_fork_server_that_died_is_replaced(fork_servers: list[FakeForkServer]) -> None:
+    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    forks.fork(server_process(Clock())[0])
+    fork_servers[0].gone = True
+    server, _ = server_process(Clock())
+    assert forks.fork(server) is server
+    assert len(fork_servers) == 2
 
 
-def test_the_name_of_the_current_test_is_no_other_environment(spawned: list[Any]) -> None:
-    """pytest changes PYTEST_CURRENT_TEST for each test and phase: the process is still used."""
-    warm = WarmProcess(Clock())  # type: ignore[arg-type]
-    warm.refill({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_one (call)"})
-    taken = warm.take({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_two (setup)"})
-    assert taken is spawned[0][0]
-    warm.refill(ENV)  # outside a test: no name at all
-    assert warm.take({**ENV, "PYTEST_CURRENT_TEST": "test_a.py::test_two (call)"}) is spawned[1][0]
+def test_the_name_of_the_current_test_is_no_other_environment(
+    fork_servers: list[FakeForkServer],
+) -> None:
+    """pytest changes PYTEST_CURRENT_TEST for each test and phase: the fork server is kept."""
+    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    for name in ("test_a.py::test_one (call)", "test_a.py::test_two (setup)", None):
+        env = dict(ENV, PYTEST_CURRENT_TEST=name) if name else ENV
+        forks.fork(server_process(Clock(), env)[0])
+    assert len(fork_servers) == 1

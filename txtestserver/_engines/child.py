@@ -93,6 +93,21 @@ def _error_text(event: dict[str, Any]) -> str:
     return text + "\n" + failure.getTraceback() if failure is not None else text
 
 
+def prepare() -> None:
+    """
+    Import what a server process serves with, without installing the
+    reactor: most of a start. The fork server (:mod:`.forkserver`) calls it
+    once before it forks servers, which then install a reactor of their own.
+    """
+    import twisted.internet.default
+    import twisted.internet.stdio
+    import twisted.web.http
+
+    from .._http import listen, tls
+
+    del twisted, listen, tls
+
+
 def main() -> int:
     """
     Import, read what to serve from stdin, serve until stdin closes or

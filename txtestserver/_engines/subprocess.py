@@ -8,10 +8,11 @@ The test process makes a private state directory (its
 with ``reactor.spawnProcess``, tells it what to serve (its first stdin
 line) and reads its event lines (:mod:`.wire`): ``listening`` fires
 ``start()``, and each ``answered`` wakes the waits. On a reactor of its own
-(:class:`WarmProcess`) the engine keeps the next server process started
-ahead of time: its imports, most of a start, are done when ``start()``
-comes (unless :data:`START_AHEAD` switches it off); one per reactor, so the
-test process holds at most one idle server process. A
+(:class:`ForkServers`) the engine keeps a fork server (:mod:`.forking`),
+which has done the server process's imports, most of a start, and forks one
+server process per ``start()`` (unless :data:`START_AHEAD` switches it off);
+one per reactor, so the test process holds at most one idle helper process.
+A
 ``stop`` line on the server's stdin, then its end, asks it to stop; a server
 that does not exit within :data:`STOP_GRACE` seconds is killed. (The end of
 stdin without ``stop`` means the test process is gone: the server then
@@ -43,6 +44,7 @@ from .._state.directory import LOG
 from .._state.store import StateStore, Ticket
 from .._state.switch import SwitchStore
 from .._types import ProcessReactor
+from .forking import ForkedProcess, ForkServer
 from .reaping import confine_reaping
 from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
 
@@ -50,10 +52,10 @@ __all__ = [
     "START_AHEAD",
     "START_TIMEOUT",
     "STOP_GRACE",
+    "ForkServers",
     "SubprocessEngine",
-    "WarmProcess",
+    "fork_servers",
     "start_ahead",
-    "warm_process",
 ]
 
 #: Seconds the server process may take to report its port.
@@ -67,8 +69,9 @@ _LOG_LINES_QUOTED = 20
 
 _log = Logger()
 
-#: The server processes of this process that have not exited.
-_RUNNING: weakref.WeakSet[_ServerProcess] = weakref.WeakSet()
+#: The server processes and fork servers of this process that have not exited
+#: (each has ``pipe_fds()``).
+_RUNNING: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _let_go_in_forked_child() -> None:
@@ -112,53 +115,62 @@ def import_path() -> str:
     return os.pathsep.join(entries)
 
 
-def _spawn(reactor: ProcessReactor, env: dict[str, str]) -> _ServerProcess:
+def _spawn(reactor: ProcessReactor, server: _ServerProcess) -> None:
     """
-    Start a server process that imports, then waits for its ``serve`` line.
+    Start ``server``'s process: it imports, then waits for its ``serve`` line.
 
     :raise TestServerError: the interpreter cannot be started.
     """
-    server = _ServerProcess(reactor, env)
     try:
         reactor.spawnProcess(
-            server, sys.executable, child_argv(), env=env, childFDs={0: "w", 1: "r", 2: "r"}
+            server, sys.executable, child_argv(), env=server.env, childFDs={0: "w", 1: "r", 2: "r"}
         )
     except Exception as e:
         server.ended = True
         raise TestServerError(f"cannot start the server process {sys.executable}: {e}") from e
-    return server
 
 
-class WarmProcess:
+class ForkServers:
     """
-    One server process started ahead of time on a reactor: the next
-    ``start()`` takes it with its imports done (half a second of a start)
-    instead of spawning one. Only for a reactor that txtestserver owns (the
-    private reactor thread): on a reactor of the test's (trial's) a process
-    waiting between tests would be a leftover.
+    The fork server of a reactor (:class:`~.forking.ForkServer`): a helper
+    process with the imports done, which forks each server process, so a
+    ``start()`` costs a fork (a few milliseconds) instead of a Python
+    start-up (half a second), also back to back. Only for a reactor that
+    txtestserver owns (the private reactor thread): on a reactor of the
+    test's (trial's) a process waiting between tests would be a leftover.
+    One at a time: a fork server with another environment (``os.environ``
+    or ``sys.path`` changed) is retired and replaced.
 
-    :param reactor: spawns the processes.
+    :param reactor: spawns the fork server.
     """
 
     def __init__(self, reactor: ProcessReactor) -> None:
         self._reactor = reactor
-        self._waiting: _ServerProcess | None = None
+        self._current: ForkServer | None = None
 
-    def take(self, env: dict[str, str]) -> _ServerProcess | None:
-        """The waiting process if it is alive and has ``env``, else None."""
-        waiting, self._waiting = self._waiting, None
-        if waiting is not None and (waiting.ended or not _same_environment(waiting.env, env)):
-            waiting.retire()
-            return None
-        return waiting
-
-    def refill(self, env: dict[str, str]) -> None:
-        """Start the next process now, unless one waits already."""
-        if self._waiting is None or self._waiting.ended:
+    def fork(self, server: _ServerProcess) -> ForkedProcess | None:
+        """Fork ``server``'s process with its environment; None if no fork server can."""
+        current = self._current
+        if current is not None and (current.gone or not _same_environment(current.env, server.env)):
+            self.retire()
+            current = None
+        if current is None:
             try:
-                self._waiting = _spawn(self._reactor, env)
+                current = self._current = ForkServer(self._reactor, server.env)
             except TestServerError:
-                self._waiting = None  # the next start() reports it
+                return None  # spawn it instead, which reports the error
+            _RUNNING.add(current)
+        try:
+            return current.fork(server)
+        except TestServerError:
+            self._current = None
+            return None
+
+    def retire(self) -> None:
+        """Let the fork server go (it exits once its servers have)."""
+        current, self._current = self._current, None
+        if current is not None:
+            current.retire()
 
 
 #: The environment variable that switches the process started ahead off:
@@ -183,16 +195,16 @@ def _same_environment(one: dict[str, str], other: dict[str, str]) -> bool:
     return stable[0] == stable[1]
 
 
-#: The warm process of each reactor that has one (:func:`warm_process`).
-_WARM: weakref.WeakKeyDictionary[Any, WarmProcess] = weakref.WeakKeyDictionary()
+#: The fork servers of each reactor that has them (:func:`fork_servers`).
+_FORK_SERVERS: weakref.WeakKeyDictionary[Any, ForkServers] = weakref.WeakKeyDictionary()
 
 
-def warm_process(reactor: ProcessReactor) -> WarmProcess:
-    """The :class:`WarmProcess` of ``reactor`` (one per reactor)."""
-    warm = _WARM.get(reactor)
-    if warm is None:
-        warm = _WARM[reactor] = WarmProcess(reactor)
-    return warm
+def fork_servers(reactor: ProcessReactor) -> ForkServers:
+    """The :class:`ForkServers` of ``reactor`` (one per reactor)."""
+    forks = _FORK_SERVERS.get(reactor)
+    if forks is None:
+        forks = _FORK_SERVERS[reactor] = ForkServers(reactor)
+    return forks
 
 
 class SubprocessEngine:
@@ -202,8 +214,8 @@ class SubprocessEngine:
     :param reactor: spawns and watches the server process.
     :param call_timeout: the longest a read or write of the state waits for
         the server process to release the state lock.
-    :param owns_reactor: ``reactor`` is txtestserver's own: keep a process
-        started ahead of time there for the next start (:class:`WarmProcess`).
+    :param owns_reactor: ``reactor`` is txtestserver's own: keep a fork
+        server there for the next starts (:class:`ForkServers`).
     """
 
     portable = True
@@ -215,7 +227,7 @@ class SubprocessEngine:
         self._files = SwitchStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
-        self._warm = warm_process(reactor) if owns_reactor else None
+        self._forks = fork_servers(reactor) if owns_reactor else None
 
     @property
     def pid(self) -> int | None:
@@ -244,24 +256,21 @@ class SubprocessEngine:
             except OSError as e:
                 self._files.close()
                 raise TestServerError(f"cannot write the TLS credentials: {e}") from e
-        env = dict(os.environ, PYTHONPATH=import_path())
-        server = self._warm.take(env) if self._warm is not None else None
-        if server is None:
+        server = _ServerProcess(self._reactor, dict(os.environ, PYTHONPATH=import_path()))
+        forked = None
+        if self._forks is not None:
+            if start_ahead():
+                forked = self._forks.fork(server)
+            else:
+                self._forks.retire()
+        if forked is None:
             try:
-                server = _spawn(self._reactor, env)
+                _spawn(self._reactor, server)
             except TestServerError:
                 self._files.close()
                 raise
         server.serve(self._files, directory, config, on_answered, on_lost, on_arrived)
         self._server = server
-        if self._warm is not None and start_ahead():
-            warm = self._warm
-
-            def refill(port: int) -> int:
-                warm.refill(env)
-                return port
-
-            return server.started.addCallback(refill)
         return server.started
 
     def stop(self) -> Deferred[None]:
@@ -291,7 +300,7 @@ class _ServerProcess(ProcessProtocol):
         self._on_lost: Callable[[TestServerError], None] = lambda error: None
         self.started: Deferred[int] = Deferred(self._cancel_start)
         self.ended = False
-        self._state = "waiting"  # then "starting", "running", "stopping"
+        self._state = "waiting"  # for serve(); then "starting", "running", "stopping"
         self._stopped: list[Deferred[None]] = []
         self._lines = LineReader(self, ServerEvents)
         self._stderr = bytearray()
@@ -317,18 +326,13 @@ class _ServerProcess(ProcessProtocol):
         self._timer = self._reactor.callLater(START_TIMEOUT, self._start_timed_out)
         self._process.write(serve_line(directory, config))
 
-    def retire(self) -> None:
-        """A process that waited and is not needed: end its stdin, so it exits."""
-        if self._state == "waiting":
-            self._state = "stopping"
-            self._process.closeStdin()
-
     def connectionMade(self) -> None:
         self._process = self.transport
-        # Reaped in our reactor's thread only, even if another reactor (trial's)
-        # handles SIGCHLD.
-        confine_reaping(self._process, self._reactor)
-        self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
+        if not isinstance(self._process, ForkedProcess):  # its fork server reaps a forked one
+            # Reaped in our reactor's thread only, even if another reactor
+            # (trial's) handles SIGCHLD.
+            confine_reaping(self._process, self._reactor)
+            self._watcher = _ExitWatcher.for_process(self._reactor, self._process)
         _RUNNING.add(self)
 
     @property
@@ -385,8 +389,6 @@ class _ServerProcess(ProcessProtocol):
         self._cancel_timer()
         if self._watcher is not None:
             self._watcher.close()
-        if self._store is None:  # it waited, and was not needed (or died waiting)
-            return
         status = _exit_status(reason.value)
         if state == "starting":
             error = TestServerError(

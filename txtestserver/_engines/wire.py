@@ -32,11 +32,13 @@ from twisted.protocols.basic import LineOnlyReceiver
 from .._config import ServerConfig
 
 __all__ = [
+    "ForkServerEvents",
     "LineReader",
     "ParentEvents",
     "ServerEvents",
     "child_argv",
     "event_line",
+    "fork_server_argv",
     "read_serve_line",
     "serve_line",
 ]
@@ -90,9 +92,27 @@ class ParentEvents(Protocol):
         """
 
 
+class ForkServerEvents(Protocol):
+    """
+    The lines the fork server (:mod:`.forkserver`) writes: it forks the
+    server processes, so only it learns when they end.
+    """
+
+    def forked(self, pid: int) -> None:
+        """The next server asked for is forked, as process ``pid``."""
+
+    def ended(self, pid: int, status: int) -> None:
+        """Server process ``pid`` has exited, with wait status ``status``."""
+
+
 def child_argv() -> list[str]:
     """The command line of the server process."""
     return [sys.executable, "-c", _RUN_CHILD]
+
+
+def fork_server_argv() -> list[str]:
+    """The command line of the fork server (:mod:`.forkserver`)."""
+    return [sys.executable, "-c", _RUN_CHILD.replace("child'", "forkserver'")]
 
 
 def serve_line(directory: str, config: ServerConfig) -> bytes:

@@ -150,6 +150,10 @@ class ResponseTable:
 
     :ivar changed: a method changed the table since it was made or loaded
         (the file store then writes it back).
+    :ivar touched: the ids of the routes (None: the server's own) whose
+        slots, queue or existence changed since then, so that the file
+        store writes only those (:meth:`changes`).
+    :ivar cleared: :meth:`clear` ran since then: the whole table changed.
     """
 
     def __init__(
@@ -166,6 +170,8 @@ class ResponseTable:
         self._index = RouteIndex(self._routes)
         self._next_id = next_id
         self.changed = False
+        self.touched: set[int | None] = set()
+        self.cleared = False
 
     # -- what the views do ----------------------------------------------------------
 
@@ -176,17 +182,17 @@ class ResponseTable:
     def set(self, slot: str, key: str, value: Any, route: int | None = None) -> None:
         """Set one (checked, canonical) key of a slot."""
         self._route(route).slots[slot][key] = value
-        self.changed = True
+        self._touch(route)
 
     def delete(self, slot: str, key: str, route: int | None = None) -> None:
         """Remove one key of a slot; ``KeyError`` if it is not set."""
         del self._route(route).slots[slot][key]
-        self.changed = True
+        self._touch(route)
 
     def enqueue(self, answer: QueuedAnswer, route: int | None = None) -> None:
         """Add an answer at the end of a queue."""
         self._route(route).queue.append(answer)
-        self.changed = True
+        self._touch(route)
 
     def queue(self, route: int | None = None) -> list[QueuedAnswer]:
         """The answers still queued, next first (the table's own objects)."""
@@ -199,7 +205,7 @@ class ResponseTable:
         self._routes.append(route)
         self._by_id[route.id] = route
         self._index.add(route)
-        self.changed = True
+        self._touch(route.id)
         return self._next_id - 1
 
     def remove_route(self, route: int) -> None:
@@ -208,7 +214,7 @@ class ResponseTable:
         self._routes.remove(state)
         del self._by_id[route]
         self._index.remove(state)
-        self.changed = True
+        self._touch(route)
 
     def routes(self) -> list[tuple[int, str, dict[str, Any]]]:
         """``(id, name, conditions)`` of each route, in registration order."""
@@ -223,6 +229,17 @@ class ResponseTable:
         self._by_id = {None: self._server}
         self._index = RouteIndex()
         self.changed = True
+        self.cleared = True
+
+    def _touch(self, route: int | None) -> None:
+        self.changed = True
+        self.touched.add(route)
+
+    def saved(self) -> None:
+        """The table is as its store holds it: nothing changed since."""
+        self.changed = False
+        self.touched.clear()
+        self.cleared = False
 
     def _route(self, route: int | None) -> RouteState:
         try:
@@ -240,14 +257,7 @@ class ResponseTable:
         mapping for messages (``"route 'api' response_once"``).
         """
         for route in (self._server, *self._routes):
-            owner = route.where(" ")
-            for slot, values in route.slots.items():
-                name = "response_once" if slot == ONCE else "response"
-                for key, value in values.items():
-                    yield owner + name, key, value
-            for number, answer in enumerate(route.queue, 1):
-                for key, value in answer.values.items():
-                    yield f"{owner}queued answer {number}", key, value
+            yield from route_values(route)
 
     # -- what the server does ---------------------------------------------------------
 
@@ -284,18 +294,17 @@ class ResponseTable:
         else:  # the usual case: no route, the server answers
             route = self._server
             if not strict:
-                return _taken(self._resolve(method, route.slots, route.queue), None, None)
+                return _taken(self._resolve(method, route), None, None)
         if route is self._server and not route.covers(method.upper()):
             return None
-        return _taken(self._resolve(method, route.slots, route.queue), route.id, route.name)
+        return _taken(self._resolve(method, route), route.id, route.name)
 
-    def _resolve(
-        self, method: str, slots: dict[str, dict[str, Any]], queue: list[QueuedAnswer]
-    ) -> dict[str, Any]:
+    def _resolve(self, method: str, route: RouteState) -> dict[str, Any]:
         prefix = method.lower() + "."
         chosen = defaults()
-        if queue:
-            head = self._pop(queue, method.upper())
+        slots = route.slots
+        if route.queue:
+            head = self._pop(route, method.upper())
             if head is not None:  # a queued answer is whole: over the defaults only
                 for name in chosen:
                     key = prefix + name
@@ -325,12 +334,13 @@ class ResponseTable:
             for key in taken:
                 chosen[key[cut:] if "." in key else key] = once.pop(key)
             if taken:
-                self.changed = True
+                self._touch(route.id)
         return chosen
 
-    def _pop(self, queue: list[QueuedAnswer], method: str) -> dict[str, Any] | None:
+    def _pop(self, route: RouteState, method: str) -> dict[str, Any] | None:
         """Take one use of the queued answer for ``method`` (else for any method)."""
         chosen = None
+        queue = route.queue
         for answer in queue:
             if answer.method == method:
                 chosen = answer
@@ -343,7 +353,7 @@ class ResponseTable:
             chosen.count -= 1
             if chosen.count <= 0:
                 queue.remove(chosen)
-            self.changed = True
+            self._touch(route.id)
         return chosen.values
 
     # -- what the test did not mean -----------------------------------------------------
@@ -387,16 +397,7 @@ class ResponseTable:
         if self._server.queue:
             data["queue"] = _queue_data(self._server.queue, encode)
         if self._routes:
-            data["routes"] = [
-                {
-                    "id": route.id,
-                    "name": route.name,
-                    "when": encode(route.when),
-                    "queue": _queue_data(route.queue, encode),
-                    **_slots_data(route.slots, encode),
-                }
-                for route in self._routes
-            ]
+            data["routes"] = [_route_data(route, encode) for route in self._routes]
         if self._next_id != 1:
             data["next_id"] = self._next_id
         return data
@@ -419,6 +420,77 @@ class ResponseTable:
             ],
             data.get("next_id", 1),
         )
+
+    # -- as changes ---------------------------------------------------------------------
+
+    def changes(self, encode: Callable[[Any], Any]) -> Iterator[tuple[int | None, Any]]:
+        """
+        What changed since the table was saved (:attr:`touched`), one change
+        per route, as ``(route id, JSON-ready data)``: the route's whole
+        state (``{"r": ..., "n": next id}``), or ``{"x": id}`` for a
+        removed one; in id order, so that :meth:`apply` adds new routes in
+        registration order. Each route is encoded when its change is taken.
+        """
+        for id in sorted(self.touched, key=lambda id: -1 if id is None else id):
+            route = self._by_id.get(id)
+            if route is None:
+                yield id, {"x": id}
+            else:
+                yield id, {"r": _route_data(route, encode), "n": self._next_id}
+
+    def apply(self, change: Mapping[str, Any], decode: Callable[[Any], Any]) -> RouteState | None:
+        """
+        Apply one change of :meth:`changes` (written by another process);
+        return the route as it is now (None: removed).
+        """
+        if "x" in change:
+            state = self._by_id.pop(change["x"], None)
+            if state is not None:
+                self._routes.remove(state)
+                self._index.remove(state)
+            return None
+        data = change["r"]
+        state = self._by_id.get(data["id"])
+        slots = _slots_from(data, decode)
+        queue = _queue_from(data["queue"], decode)
+        if state is None:
+            state = RouteState(data["id"], data["name"], decode(data["when"]), slots, queue)
+            self._routes.append(state)
+            self._by_id[state.id] = state
+            self._index.add(state)
+        else:
+            state.slots = slots
+            state.queue = queue
+        self._next_id = max(self._next_id, change["n"])
+        return state
+
+    def route_state(self, route: int | None) -> RouteState | None:
+        """The route of id ``route`` (None: the server's own), or None if there is none."""
+        return self._by_id.get(route)
+
+    def route_states(self) -> list[RouteState]:
+        """The server's own route, then every route."""
+        return [self._server, *self._routes]
+
+
+def route_values(route: RouteState) -> Iterator[tuple[str, str, Any]]:
+    """``(where, key, value)`` for every value of one route (see ``every_value``)."""
+    owner = route.where(" ")
+    for slot, values in route.slots.items():
+        name = "response_once" if slot == ONCE else "response"
+        for key, value in values.items():
+            yield owner + name, key, value
+    for number, answer in enumerate(route.queue, 1):
+        for key, value in answer.values.items():
+            yield f"{owner}queued answer {number}", key, value
+
+
+def _route_data(route: RouteState, encode: Callable[[Any], Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": route.id, "queue": _queue_data(route.queue, encode)}
+    if route.id is not None:
+        data.update(name=route.name, when=encode(route.when))
+    data.update(_slots_data(route.slots, encode))
+    return data
 
 
 def _slots_data(slots: dict[str, dict[str, Any]], encode: Callable[[Any], Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from .._errors import TestServerError
 
 __all__ = [
+    "CHANGES",
     "LOCK",
     "LOG",
     "REQUESTS",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 RESPONSE = "response.json"
+#: The changes of the response table since ``response.json`` was written.
+CHANGES = "response-changes.jsonl"
 REQUESTS = "requests.jsonl"
 STATUS = "status.json"
 LOCK = "lock"

@@ -156,9 +156,8 @@ class FileStore:
     # -- StateStore ------------------------------------------------------------------
 
     def read(self, look: Callable[[ResponseTable], T]) -> T:
-        with self._read_lock:
-            table = self._tables.read()
-        return look(table)
+        with self._read_lock:  # the table kept is this process's, brought up to date
+            return look(self._tables.read())
 
     def update(self, change: Callable[[ResponseTable], T]) -> T:
         with self._thread_lock, self._files.locked():
