@@ -267,3 +267,33 @@ def test_requests_that_differ_are_recorded_each_as_sent(kept_alive: TestServer) 
     arrived(kept_alive, len(sent))
     got = [(r["method"], r["path"], r["headers"]["X"]) for r in kept_alive.requests]
     assert got == sent
+
+
+def test_an_answer_read_is_in_the_journal_already(kept_alive: TestServer) -> None:
+    """
+    Once a client has read an answer, the journal has its request, answered:
+    the server sends an answer written at once only after recording it (a
+    kept-alive connection gets it without waiting for the reactor's next turn).
+    """
+    kept_alive.response["data"] = b"ok"
+    conn = http.client.HTTPConnection("127.0.0.1", kept_alive.port, timeout=10)
+    for number in range(1, 201):
+        conn.request("GET", f"/{number}")
+        assert conn.getresponse().read() == b"ok"
+        assert len(kept_alive.requests) == number
+        assert kept_alive.request["response_code"] == 200
+    conn.close()
+
+
+def test_the_date_header_is_now(server: TestServer) -> None:
+    """Each answer has a ``Date`` of the second it was sent (RFC 9110, 6.6.1)."""
+    import email.utils
+
+    for _ in range(3):
+        before = int(time.time())
+        with urlopen(server.get_url(), timeout=10) as response:
+            date = response.headers["Date"]
+        after = time.time()
+        sent = email.utils.parsedate_to_datetime(date).timestamp()
+        assert date.endswith(" GMT")
+        assert before <= sent <= after, (date, before, after)

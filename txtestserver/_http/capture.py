@@ -42,10 +42,11 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
     :param body_limit: keep at most this many bytes of the body.
     :param now: the time it arrived (``time.time()`` seconds).
     """
-    lines = []
-    for name, values in request.requestHeaders.getAllRawHeaders():
-        for value in values:
-            lines.append(b"%s: %s\r\n" % (name, value))
+    lines = [
+        b"%s: %s\r\n" % (name, value)
+        for name, values in request.requestHeaders.getAllRawHeaders()
+        for value in values
+    ]
     content = request.content
     assert content is not None, "twisted.web gives every request a content buffer"
     if isinstance(content, BytesIO):  # always, from ServerRequest
