@@ -202,3 +202,98 @@ def test_reads_racing_reset_all_succeed(server: TestServer) -> None:
         thread.join(10)
     assert failures == []
     assert reads[0] > 0
+
+
+#: What a recorded request may cost in memory, in the thread engine (issue 23).
+ENTRY_BYTES = 300
+
+
+@pytest.mark.parametrize("connections", ["kept-alive", "new each"])
+def test_a_recorded_request_takes_at_most_300_bytes(connections: str) -> None:
+    """
+    Memory the journal keeps per request, all fields there: equal values
+    (method, version, address, a repeated target and header block) are kept
+    once, so an entry is its tuple and what only it has (the time).
+    """
+    import gc
+    import tracemalloc
+
+    count = 2000 if connections == "kept-alive" else 500
+    server = TestServer()
+    server.start(keep_alive=connections == "kept-alive")
+    try:
+        server.response["data"] = b"ok"
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+        def one() -> None:
+            if connections == "kept-alive":
+                conn.request("GET", "/path?x=1", headers={"X-Test": "1"})
+                assert conn.getresponse().read() == b"ok"
+            else:
+                assert fetch(server.get_url("/path?x=1")) == 200
+
+        for _ in range(100):
+            one()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(count):
+                one()
+            gc.collect()
+            per_request = (tracemalloc.get_traced_memory()[0] - before) / count
+        finally:
+            tracemalloc.stop()
+        conn.close()
+        last = server.requests[-1]
+        assert len(server.requests) == count + 100
+    finally:
+        server.stop()
+    assert per_request <= ENTRY_BYTES, f"{per_request:.0f} bytes per recorded request"
+    assert (last["method"], last["path"], last["args"]["x"]) == ("GET", "/path", "1")
+    assert last["client_ip"] == "127.0.0.1" and last["http_version"] == "HTTP/1.1"
+    assert last["response_code"] == 200 and isinstance(last["time"], float)
+    assert isinstance(last["connection"], int)
+
+
+def test_requests_that_differ_are_recorded_each_as_sent(kept_alive: TestServer) -> None:
+    """Equal values are kept once, and a request unlike the one before keeps its own."""
+    conn = http.client.HTTPConnection("127.0.0.1", kept_alive.port, timeout=10)
+    sent = [("GET", "/a", "1"), ("GET", "/a", "1"), ("POST", "/b", "2"), ("GET", "/a", "3")]
+    for method, path, value in sent:
+        conn.request(method, path, body=b"" if method == "POST" else None, headers={"X": value})
+        conn.getresponse().read()
+    conn.close()
+    arrived(kept_alive, len(sent))
+    got = [(r["method"], r["path"], r["headers"]["X"]) for r in kept_alive.requests]
+    assert got == sent
+
+
+def test_an_answer_read_is_in_the_journal_already(kept_alive: TestServer) -> None:
+    """
+    Once a client has read an answer, the journal has its request, answered:
+    the server sends an answer written at once only after recording it (a
+    kept-alive connection gets it without waiting for the reactor's next turn).
+    """
+    kept_alive.response["data"] = b"ok"
+    conn = http.client.HTTPConnection("127.0.0.1", kept_alive.port, timeout=10)
+    for number in range(1, 201):
+        conn.request("GET", f"/{number}")
+        assert conn.getresponse().read() == b"ok"
+        assert len(kept_alive.requests) == number
+        assert kept_alive.request["response_code"] == 200
+    conn.close()
+
+
+def test_the_date_header_is_now(server: TestServer) -> None:
+    """Each answer has a ``Date`` of the second it was sent (RFC 9110, 6.6.1)."""
+    import email.utils
+
+    for _ in range(3):
+        before = int(time.time())
+        with urlopen(server.get_url(), timeout=10) as response:
+            date = response.headers["Date"]
+        after = time.time()
+        sent = email.utils.parsedate_to_datetime(date).timestamp()
+        assert date.endswith(" GMT")
+        assert before <= sent <= after, (date, before, after)

@@ -17,8 +17,6 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from twisted.python.failure import Failure
-
 from ._core import Step
 from ._private import PrivateReactorCore, reactor_thread
 
@@ -162,6 +160,8 @@ class AsyncTestServer(PrivateReactorCore):
         ``timeout``. Cancelled (a timeout around it, a cancelled task) or
         too slow, it is cancelled in the reactor thread too.
         """
+        from twisted.python.failure import Failure
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
 

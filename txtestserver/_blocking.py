@@ -16,8 +16,6 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from twisted.python.failure import Failure
-
 from ._core import Step
 from ._errors import TestServerError
 from ._private import PrivateReactorCore, reactor_thread
@@ -189,6 +187,8 @@ class TestServer(PrivateReactorCore):
         if not over:
             submission.cancel()
             raise self._too_slow(what, seconds)
+        from twisted.python.failure import Failure
+
         result = outcome[0]
         if isinstance(result, Failure):
             result.raiseException()

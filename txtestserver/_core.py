@@ -15,13 +15,9 @@ import dataclasses
 import math
 import os
 import re
-import ssl
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from twisted.internet.defer import Deferred, succeed
-from twisted.python.failure import Failure
 
 from ._config import (
     DEFAULT_BODY_LIMIT,
@@ -38,11 +34,16 @@ from ._response import Response, queued_answer
 from ._route import Route
 from ._server_errors import describe_errors, error_dicts
 from ._state.store import Ticket
+from ._twisted_imports import import_plain_twisted
 from ._types import ProcessReactor
 from ._views import ErrorsView, RequestsView, RequestView, ResponseView
 from ._waits import CountWait, LatestWait, NextAnswerWait, PredicateScan, Waits, describe_arrivals
 
 if TYPE_CHECKING:
+    import ssl
+
+    from twisted.internet.defer import Deferred
+
     from ._certificates import Authority
 
 __all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
@@ -185,6 +186,7 @@ class ServerCore:
 
             self._authority = authority()
         self._call_timeout = check_seconds("call_timeout", call_timeout)
+        import_plain_twisted()
         self._reactor = self._reactor_for(reactor)
         self._engine = make_engine(
             engine,
@@ -546,6 +548,9 @@ class ServerCore:
         nothing. If the server died on its own (a subprocess server process),
         stop() releases what is left, then fails with the reason, once.
         """
+        from twisted.internet.defer import Deferred, succeed
+        from twisted.python.failure import Failure
+
         if self._starting is not None:
             # stop() during start(): stop once the start has settled.
             settled: Deferred[None] = Deferred()

@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 __all__ = ["ReactorThread", "Submission", "new_reactor", "register_at_exit"]
-
-_log = Logger()
 
 
 def new_reactor() -> Any:
@@ -104,6 +102,8 @@ class Submission:
         """In the reactor thread: begin the call, unless it was given up."""
         if self._cancelled:
             return
+        from twisted.internet.defer import maybeDeferred
+
         d = maybeDeferred(self._function, *self._args)
         self._running = d
         d.addBoth(self._deliver)
@@ -118,9 +118,12 @@ class Submission:
             return  # it never began
         self._running.cancel()
         if self._undo is not None:
+            from twisted.internet.defer import maybeDeferred
+            from twisted.logger import Logger
+
             undone = maybeDeferred(self._undo)
             undone.addErrback(
-                lambda failure: _log.failure("txtestserver could not undo a call", failure)
+                lambda failure: Logger().failure("txtestserver could not undo a call", failure)
             )
 
 

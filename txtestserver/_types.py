@@ -11,9 +11,10 @@ tests, it has the time methods) fit them structurally.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from twisted.internet.interfaces import IDelayedCall
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall
 
 __all__ = ["ProcessReactor", "ServingReactor", "TimeReactor"]
 

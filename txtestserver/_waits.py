@@ -22,14 +22,14 @@ or is failed leaves no timer and no reference behind (:class:`Waits`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from twisted.internet.defer import Deferred, succeed
-from twisted.python.failure import Failure
+from typing import TYPE_CHECKING, Any
 
 from ._errors import WaitTimeoutError
 from ._model.record import ANSWERED, CODE, ROUTE, Entry, answered, request_line
 from ._state.store import StateStore, Ticket
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 from ._types import TimeReactor
 
 __all__ = ["CountWait", "LatestWait", "NextAnswerWait", "PredicateScan", "Wait", "Waits"]
@@ -290,6 +290,8 @@ class Waits:
         :class:`~txtestserver.WaitTimeoutError` after ``timeout`` seconds.
         Cancelling the Deferred forgets the wait and its timer.
         """
+        from twisted.internet.defer import Deferred, succeed
+
         generation, history = self._store.journal()
         if wait.begin(generation, history):
             return succeed(wait.result())
@@ -305,6 +307,8 @@ class Waits:
             try:
                 over = wait.answered(ticket, self._store)
             except Exception:
+                from twisted.python.failure import Failure
+
                 self._end(wait, Failure())
             else:
                 if over:
@@ -312,6 +316,8 @@ class Waits:
 
     def fail_all(self, error: Exception) -> None:
         """Fail every pending wait (the server stopped or died)."""
+        from twisted.python.failure import Failure
+
         for wait in list(self._pending):
             self._end(wait, Failure(error))
 
@@ -324,6 +330,8 @@ class Waits:
         message = f"{wait.what}: {wait.shortfall()} within {timeout} s; " + describe_arrivals(
             history, self._url()
         )
+        from twisted.python.failure import Failure
+
         self._end(wait, Failure(WaitTimeoutError(message)))
 
     def _end(self, wait: Wait, result: Any) -> None:
@@ -332,6 +340,8 @@ class Waits:
         if d is None:
             return
         wait.deferred = None
+        from twisted.python.failure import Failure
+
         if isinstance(result, Failure):
             d.errback(result)
         else:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Protocol
-
-from twisted.internet.defer import Deferred
+from typing import TYPE_CHECKING, Protocol
 
 from .._config import ServerConfig
 from .._errors import TestServerError
-from .._http.tls import Credentials
 from .._state.store import StateStore, Ticket
 from .._types import ProcessReactor
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._http.tls import Credentials
 
 __all__ = ["ENGINES", "Engine", "make_engine"]
 

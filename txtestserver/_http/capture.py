@@ -6,12 +6,32 @@ Where a request is captured: a twisted.web request becomes a flat
 from __future__ import annotations
 
 from io import BytesIO
+from typing import Any
 
 from twisted.web.server import Request
 
 from .._model.record import Record
 
 __all__ = ["capture"]
+
+#: Values of a small set (methods, protocol versions, client addresses), one
+#: object each, so that the journal keeps one copy, not one per request.
+_shared: dict[object, object] = {}
+#: At most this many shared values (a client can send any method).
+SHARED_LIMIT = 256
+#: The target and header lines of the latest request: a client that repeats
+#: them (a kept-alive client, a load test) is recorded with the same objects.
+_latest: list[bytes] = [b"", b""]
+
+
+def _one_copy(value: Any) -> Any:
+    """``value``, or the equal value kept already (one object for each)."""
+    kept = _shared.get(value)
+    if kept is not None:
+        return kept
+    if len(_shared) < SHARED_LIMIT:
+        _shared[value] = value
+    return value
 
 
 def capture(request: Request, body_limit: int, now: float) -> Record:
@@ -22,10 +42,11 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
     :param body_limit: keep at most this many bytes of the body.
     :param now: the time it arrived (``time.time()`` seconds).
     """
-    lines = []
-    for name, values in request.requestHeaders.getAllRawHeaders():
-        for value in values:
-            lines.append(b"%s: %s\r\n" % (name, value))
+    lines = [
+        b"%s: %s\r\n" % (name, value)
+        for name, values in request.requestHeaders.getAllRawHeaders()
+        for value in values
+    ]
     content = request.content
     assert content is not None, "twisted.web gives every request a content buffer"
     if isinstance(content, BytesIO):  # always, from ServerRequest
@@ -39,13 +60,23 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
     host = getattr(address, "host", None) or str(address)
     # What is known of the connection (an HTTP/2 stream has it from its own).
     channel = request.channel
+    # Equal values share one object (an entry holds references only): the
+    # same few methods, versions and addresses come again and again, and a
+    # request often repeats the target and headers of the one before.
+    uri, headers = request.uri, b"".join(lines)
+    latest_uri, latest_headers = _latest
+    if uri == latest_uri:
+        uri = latest_uri
+    if headers == latest_headers:
+        headers = latest_headers
+    _latest[:] = uri, headers
     return (
-        request.method,
-        request.uri,
-        b"".join(lines),
+        _one_copy(request.method),
+        uri,
+        headers,
         body,
-        host,
-        request.clientproto,
+        _one_copy(host),
+        _one_copy(request.clientproto),
         now,
         getattr(channel, "number", 0),
         getattr(channel, "client_cert", None),

@@ -25,7 +25,7 @@ from twisted.web.server import Request
 from .._model.record import Outcome, Record, outcome
 from .._state.store import Ticket
 from .request import actions
-from .writing import Reply, gone, render_plain_error
+from .writing import Reply, gone, render_plain_error, send_now
 
 if TYPE_CHECKING:  # the resource makes exchanges; it imports this module
     from .answers import Answer
@@ -110,6 +110,7 @@ class Exchange:
         twice).
         """
         request, answer = self.request, self.answer
+        channel = request.channel  # finish() lets go of it
         try:
             answer.render(self)
         except BaseException:
@@ -126,6 +127,7 @@ class Exchange:
             self._server.answered(self.ticket)
         else:  # a stall, say: the answer goes on after render()
             self._server.arrived(self.ticket)
+        send_now(channel)
 
     def answer_later(self) -> None:
         """

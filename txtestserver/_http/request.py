@@ -12,6 +12,7 @@ the HTTP/1.x actions through :func:`actions`.
 from __future__ import annotations
 
 import sys
+import time
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote_to_bytes
@@ -166,6 +167,23 @@ def actions(request: Request) -> HTTP1Actions:
     return _PlainActions(request)
 
 
+#: The ``Date`` header's value and the second it is for (:func:`http_date`).
+_date: list[Any] = [-1, b""]
+
+
+def http_date() -> bytes:
+    """
+    The ``Date`` header for now (RFC 9110's IMF-fixdate), formatted once per
+    second rather than once per request.
+    """
+    now = int(time.time())
+    second, text = _date
+    if now != second:
+        text = datetimeToString(now)
+        _date[:] = now, text
+    return text  # type: ignore[no-any-return]
+
+
 #: The read size while a large request body arrives.
 _LARGE_READ = 1024 * 1024
 
@@ -238,7 +256,7 @@ class ServerRequest(HTTP1Actions, HandlerMethods, Request):
         # For callbacks that schedule work: the reactor that serves them (for
         # TestServer, a private one, not twisted.internet.reactor).
         request.reactor = site.reactor
-        request.setHeader(b"date", datetimeToString())
+        request.setHeader(b"date", http_date())
         request.prepath, request.sitepath = [], []
         path = request.path
         request.postpath = [] if path == b"*" else list(map(unquote_to_bytes, path[1:].split(b"/")))

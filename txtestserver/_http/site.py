@@ -103,7 +103,9 @@ class Channel(HTTPChannel):
         another request has got the answers before it, or does not care.
         """
         kept = self._exchanges
-        if kept:
+        if kept and len(kept) == 1 and kept[0].done:
+            kept[0] = exchange  # the usual case: the one before is answered
+        elif kept:
             kept = [e for e in kept if not e.done]
             kept.append(exchange)
             self._exchanges = kept

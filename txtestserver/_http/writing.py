@@ -8,7 +8,7 @@ answer needs from its server (:class:`Reply`), the status line and headers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 from twisted.web.server import Request
@@ -33,6 +33,8 @@ __all__ = [
 
 #: The default ``Server`` header.
 SERVER_HEADER = f"txtestserver/{__version__}".encode()
+#: The default ``Content-Type`` by charset, encoded once.
+_CONTENT_TYPES: dict[str, bytes] = {}
 
 _log = Logger()
 
@@ -63,7 +65,10 @@ def start(
     request.setResponseCode(code)
     out = request.responseHeaders
     out.setRawHeaders(b"server", [SERVER_HEADER])
-    out.setRawHeaders(b"content-type", [f"text/html; charset={charset}".encode()])
+    content_type = _CONTENT_TYPES.get(charset)
+    if content_type is None:
+        content_type = _CONTENT_TYPES[charset] = f"text/html; charset={charset}".encode()
+    out.setRawHeaders(b"content-type", [content_type])
     grouped: dict[bytes, list[bytes]] = {}
     for name, value in headers:
         grouped.setdefault(name.lower().encode("latin-1"), []).append(value.encode("utf-8"))
@@ -109,6 +114,25 @@ def finish(request: Request, body: bytes) -> None:
     if request.method != b"HEAD":
         request.write(body)
     request.finish()
+
+
+def send_now(channel: object) -> None:
+    """
+    Send what the answers on ``channel`` wrote now, on a kept-alive TCP
+    connection, instead of on the reactor's next turn: the client gets an
+    answer one trip round the reactor sooner (a poll and its dispatch per
+    request, which a kept-alive client waits on). Called once the request is
+    recorded, so that a client never sees an answer before the journal has
+    it. What the socket does not take stays
+    buffered, and the reactor sends it (or finds the connection lost) as
+    usual. A connection that is closing is left to the reactor, which
+    closes it once the buffer is sent; TLS and HTTP/2 have their own
+    transports and are left alone too.
+    """
+    transport: Any = getattr(channel, "transport", None)
+    do_write = getattr(transport, "doWrite", None)
+    if do_write is not None and transport.connected and not transport.disconnecting:
+        do_write()
 
 
 def render_error(exchange: Exchange, code: int, message: str, traceback: str | None = None) -> None:

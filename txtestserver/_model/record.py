@@ -22,11 +22,14 @@ flat: no dict, list or object inside.
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_to_bytes
 
 from multidict import CIMultiDict, MultiDict
-from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+
+if TYPE_CHECKING:
+    # Imported where a body is parsed (multipart costs a first import).
+    from multipart import MultipartSegment
 
 __all__ = [
     "ABORTED",
@@ -279,6 +282,8 @@ def body_fields(
     Add the form fields of an urlencoded or multipart body to ``args`` and
     its uploads to ``files``; any other body adds nothing.
     """
+    from multipart import parse_options_header
+
     ctype, options = parse_options_header(headers.get("Content-Type", ""))
     if ctype == "application/x-www-form-urlencoded":
         args.extend(_parse_qs(body, charset))
@@ -351,6 +356,8 @@ def _parse_multipart(
     (added to ``files``). A broken body keeps the parts read before the fault;
     the raw bytes stay in ``request['data']`` either way.
     """
+    from multipart import MultipartError, MultipartSegment, PushMultipartParser
+
     segment: MultipartSegment | None = None
     chunks: list[bytes] = []
     try:
