@@ -76,6 +76,24 @@ class HTTP1Actions:
         """These bytes on the connection, as they are, outside any HTTP framing."""
         self.channel.write(data)
 
+    #: Why this request's connection cannot be taken over by another
+    #: protocol (:meth:`take_over`), or None when it can.
+    take_over_refused: ClassVar[str | None] = None
+
+    def take_over(self, protocol: Any) -> None:
+        """
+        Hand the connection to ``protocol`` once this request's head is
+        written (a ``101``): the bytes the client sent after the request,
+        and all that follow, go to ``protocol``, and so does the close. The
+        request is never finished: the connection is no longer HTTP.
+        """
+        channel = self.channel
+        buffered = b"".join(channel._dataBuffer)
+        channel._dataBuffer = []
+        channel.take_over(protocol)
+        if buffered:
+            protocol.dataReceived(buffered)
+
     def connection(self) -> Any:
         """
         The connection this request came on (the site's
