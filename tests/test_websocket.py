@@ -397,3 +397,131 @@ def test_websocket_over_a_raw_socket_keeps_pipelined_bytes(server: TestServer) -
             data += chunk
     assert data.startswith(b"HTTP/1.1 101 ")
     assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in data
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+#: fault -> the close code the client sends back (None: it gets no close frame and sends none).
+PROTOCOL_FAULTS = {
+    "bad_opcode": 1002,
+    "reserved_bits": 1002,
+    "masked_frame": 1002,
+    "oversize_control": 1002,
+    "fragmented_control": 1002,
+    "invalid_utf8": 1007,
+    "bad_close_code": 1002,
+}
+
+
+async def closed_by_fault(url: str) -> websockets.ConnectionClosed:
+    async with connect(url, close_timeout=1) as client:
+        try:
+            while True:
+                await client.recv()
+        except websockets.ConnectionClosed as closed:
+            return closed
+    raise AssertionError("the connection did not close")
+
+
+@pytest.mark.parametrize("fault", sorted(PROTOCOL_FAULTS))
+def test_protocol_fault_makes_the_client_close(server: TestServer, fault: str) -> None:
+    ws = server.websocket("/f")
+    ws.on_connect(fault=fault)
+    closed = run(closed_by_fault(ws.url))
+    assert isinstance(closed, websockets.ConnectionClosedError)
+    assert closed.sent is not None
+    assert closed.sent.code == PROTOCOL_FAULTS[fault]
+    (connection,) = ws.wait_closed()
+    assert connection["closed_by"] == "client"
+    assert connection["close_code"] == PROTOCOL_FAULTS[fault]
+
+
+@pytest.mark.parametrize("fault", ["reset", "drop", "truncated_frame"])
+def test_fault_that_cuts_the_connection(server: TestServer, fault: str) -> None:
+    ws = server.websocket("/cut")
+    ws.on_connect(send=["before"], fault=fault)
+
+    async def talk() -> tuple[list[Any], websockets.ConnectionClosed]:
+        got = []
+        async with connect(ws.url, close_timeout=1) as client:
+            try:
+                while True:
+                    got.append(await client.recv())
+            except websockets.ConnectionClosed as closed:
+                return got, closed
+        raise AssertionError("the connection did not close")
+
+    got, closed = run(talk())
+    assert isinstance(closed, websockets.ConnectionClosedError)
+    assert closed.rcvd is None  # no close frame came
+    if fault != "reset":  # a reset may drop what was not yet read
+        assert got == ["before"]
+    (connection,) = ws.wait_closed()
+    assert connection["closed_by"] == "dropped"
+
+
+def test_fault_pushed_by_the_test(server: TestServer) -> None:
+    ws = server.websocket("/push-fault")
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        ws.wait_connections(1)
+        ws.fault("reset")
+        with pytest.raises((websocket_client.WebSocketConnectionClosedException, OSError)):
+            client.recv()
+    finally:
+        client.shutdown()
+    assert ws.wait_closed()[0]["closed_by"] == "dropped"
+
+
+def test_reply_fault_no_close_reply(server: TestServer) -> None:
+    ws = server.websocket("/nc")
+    ws.reply(when="quiet", fault="no_close_reply")
+
+    async def talk() -> float:
+        async with connect(ws.url, close_timeout=0.3) as client:
+            await client.send("quiet")
+            await asyncio.to_thread(ws.wait_messages, 1)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await client.close()
+            return loop.time() - began
+
+    assert run(talk()) >= 0.3  # the client waited for a close reply that never came
+    (connection,) = ws.wait_closed()
+    assert connection["closed_by"] == "client"
+    assert [m["type"] for m in ws.messages if m["direction"] == "sent"] == []
+
+
+def test_stall_is_seen_by_the_client_timeout(server: TestServer) -> None:
+    ws = server.websocket("/stall")
+    ws.reply(when="stall", fault="stall")
+    ws.echo()
+
+    async def talk() -> None:
+        async with connect(ws.url, close_timeout=0.2) as client:
+            await client.send("a")
+            assert await client.recv() == "a"
+            await client.send("stall")
+            await client.send("b")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.recv(), 0.3)
+
+    run(talk())
+    # A stalled connection reads nothing, not even the client's leaving: stop() ends it.
+    assert ws.connections[0]["closed"] is None
+    server.stop()
+    assert ws.connections[0]["closed_by"] == "dropped"
+
+
+def test_slow_pacing(server: TestServer) -> None:
+    ws = server.websocket("/slow")
+    ws.on_connect(send=["x" * 100], slow=1000)  # ~0.1 s for the frame's 102 bytes
+
+    async def talk() -> float:
+        async with connect(ws.url) as client:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            assert await client.recv() == "x" * 100
+            return loop.time() - began
+
+    assert run(talk()) >= 0.05

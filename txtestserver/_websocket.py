@@ -67,13 +67,18 @@ class WebSocketRoute(Route):
         delay: float = 0.0,
         close: tuple[int, str] | int | None = None,
         fault: str | None = None,
+        slow: float | None = None,
     ) -> None:
         """
         What the server does when a client connects: send these messages
         (str: text, bytes: binary, dict or list: JSON text), then close or
-        raise a fault, after ``delay`` seconds.
+        raise a fault (:doc:`websocket`), after ``delay`` seconds.
+
+        :param slow: write what it sends at this many bytes per second.
         """
-        self._endpoint.connect = check_rule("ws.on_connect()", None, send, close, fault, -1, delay)
+        self._endpoint.connect = check_rule(
+            "ws.on_connect()", None, send, close, fault, -1, delay, slow=slow
+        )
 
     def reply(
         self,
@@ -83,6 +88,7 @@ class WebSocketRoute(Route):
         fault: str | None = None,
         count: int = -1,
         delay: float = 0.0,
+        slow: float | None = None,
     ) -> None:
         """
         A reply rule: a received message that meets ``when`` gets these
@@ -93,6 +99,7 @@ class WebSocketRoute(Route):
             pattern found in the message, a dict that the message parsed as
             JSON includes (a subset, by type as well as value), or None: any message.
         :param count: how many messages it answers; -1 (the default): every one.
+        :param slow: write what it sends at this many bytes per second.
         """
         rule = check_rule(
             "ws.reply()",
@@ -102,6 +109,7 @@ class WebSocketRoute(Route):
             fault,
             count,
             delay,
+            slow=slow,
         )
         self._endpoint.rules.append(rule)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from wsproto.frame_protocol import CloseReason
 
 from .._errors import TestServerError
 from .._types import TimeReactor
+from .ws_frames import OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, frame
 
 __all__ = ["FAULTS", "Endpoint", "WebSocketConnection", "check_message", "check_rule"]
 
@@ -94,6 +96,7 @@ def check_rule(
     count: int,
     delay: float,
     echo: bool = False,
+    slow: float | None = None,
 ) -> dict[str, Any]:
     """A reply rule (or the connect script, with ``when`` None) as plain data."""
     if not (when is None or isinstance(when, (str, bytes, dict)) or isinstance(when, re.Pattern)):
@@ -112,7 +115,12 @@ def check_rule(
         raise TestServerError(f"{where}: count= is an int >= 1, or -1 (every time), not {count!r}")
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
         raise TestServerError(f"{where}: delay= is a number of seconds >= 0, not {delay!r}")
+    if slow is not None and (
+        isinstance(slow, bool) or not isinstance(slow, (int, float)) or not slow > 0
+    ):
+        raise TestServerError(f"{where}: slow= is bytes per second > 0, or None, not {slow!r}")
     return {
+        "slow": None if slow is None else float(slow),
         "when": when,
         "send": messages,
         "close": check_close(where, close),
@@ -275,25 +283,65 @@ def _fault(name: str) -> Callable[[Callable[[WebSocketConnection], None]], Any]:
 
 @_fault("reset")
 def _reset(connection: WebSocketConnection) -> None:
+    """TCP RST, once what was written is sent (the 101, the messages before it)."""
+    from .request import reset_when_sent, unsent
+
     connection.finish("dropped")
-    _tcp(connection.transport).abortConnection()
+    connection.stalled = True  # nothing more is written
+    tcp = _tcp(connection.transport)
+    # Bytes in Twisted's buffers get written first; the pull producer is asked
+    # again only when they are (so not at all when none are).
+    if unsent(connection.transport, kernel=False) or connection.pending():
+        reset_when_sent(tcp)
+    else:
+        tcp.abortConnection()
 
 
 @_fault("drop")
 def _drop(connection: WebSocketConnection) -> None:
+    """FIN without a close frame."""
     connection.finish("dropped")
-    connection.transport.loseConnection()
+    connection.lose()
 
 
 @_fault("no_close_reply")
 def _no_close_reply(connection: WebSocketConnection) -> None:
+    """The client's close is never answered (the connection stays open)."""
     connection.answer_close = False
 
 
 @_fault("stall")
 def _stall(connection: WebSocketConnection) -> None:
+    """Nothing more is read or written (the client's own timeout must see it)."""
     connection.stalled = True
     connection.transport.pauseProducing()
+
+
+def _bad_frame(name: str, data: bytes) -> None:
+    """A fault that writes one frame breaking the protocol: the client closes (1002, 1007)."""
+
+    def write(connection: WebSocketConnection) -> None:
+        connection.write_bytes(data)
+
+    write.__doc__ = f"{name}: one frame that breaks the protocol."
+    FAULTS[name] = write
+
+
+_bad_frame("bad_opcode", frame(0x3, b"reserved opcode"))
+_bad_frame("reserved_bits", frame(OPCODE_TEXT, b"rsv", rsv=0b100))
+_bad_frame("masked_frame", frame(OPCODE_TEXT, b"masked", mask=b"\x01\x02\x03\x04"))
+_bad_frame("oversize_control", frame(OPCODE_PING, b"x" * 126))
+_bad_frame("fragmented_control", frame(OPCODE_PING, b"part", fin=False))
+_bad_frame("invalid_utf8", frame(OPCODE_TEXT, b"\xff\xfe\xfd"))
+_bad_frame("bad_close_code", frame(OPCODE_CLOSE, struct.pack("!H", 1005)))
+
+
+@_fault("truncated_frame")
+def _truncated(connection: WebSocketConnection) -> None:
+    """Half a frame (the header announces 10 bytes, 3 come), then a close (FIN)."""
+    connection.write_bytes(frame(OPCODE_TEXT, b"hal", length=10))
+    connection.finish("dropped")
+    connection.lose()
 
 
 def _tcp(transport: Any) -> Any:
@@ -340,6 +388,12 @@ class WebSocketConnection(Protocol):
         self.answer_close = True
         #: Nothing more is read or written.
         self.stalled = False
+        # Pacing (slow=): bytes per second, the bytes waiting, the timer, and
+        # a close that waits for them.
+        self._slow: float | None = None
+        self._queue = bytearray()
+        self._pump: Any = None
+        self._lose_after = False
 
     # -- the connection -------------------------------------------------------
 
@@ -360,8 +414,10 @@ class WebSocketConnection(Protocol):
                 return
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
-        if self._closer is not None and self._closer.active():
-            self._closer.cancel()
+        for timer in (self._closer, self._pump):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._pump = None
         self.finish("dropped", 1006, "")
 
     def finish(self, by: str, code: int | None = None, reason: str | None = None) -> None:
@@ -397,15 +453,15 @@ class WebSocketConnection(Protocol):
                 journal["close_code"], journal["close_reason"] = event.code, event.reason
                 if self.answer_close:
                     self._write(event.response(), "close", event.reason or "")
-                    self.transport.loseConnection()
+                    self.lose()
                     self.finish("client")
             elif self._ws.state is ConnectionState.OPEN:
                 # wsproto's verdict on a frame that breaks the protocol: close with its code.
                 self.close(event.code, event.reason or "")
-                self.transport.loseConnection()
+                self.lose()
                 self.finish("server")
             else:  # the reply to the server's close
-                self.transport.loseConnection()
+                self.lose()
                 self.finish("server")
 
     def _part(self, event: Message[Any]) -> None:
@@ -464,6 +520,13 @@ class WebSocketConnection(Protocol):
     def _carry_out(self, rule: dict[str, Any], data: str | bytes | None) -> None:
         if self._journal["closed"] is not None or self.stalled:
             return
+        self._slow = rule.get("slow")
+        try:
+            self._act(rule, data)
+        finally:
+            self._slow = None
+
+    def _act(self, rule: dict[str, Any], data: str | bytes | None) -> None:
         if rule["echo"] and data is not None:
             self.send(data)
         for message in rule["send"]:
@@ -483,7 +546,7 @@ class WebSocketConnection(Protocol):
         size = self.endpoint.fragment
         make: Any = TextMessage if isinstance(message, str) else BytesMessage
         if size is None or len(message) <= size:
-            self.transport.write(self._ws.send(make(data=message)))
+            self.write_bytes(self._ws.send(make(data=message)))
             fragmented = False
         else:
             pieces = [message[i : i + size] for i in range(0, len(message), size)]
@@ -492,7 +555,7 @@ class WebSocketConnection(Protocol):
                 self._ws.send(make(data=piece, message_finished=i == last))
                 for i, piece in enumerate(pieces)
             ]
-            self.transport.write(b"".join(out))
+            self.write_bytes(b"".join(out))
             fragmented = True
         self._log_message("sent", kind, message, fragmented)
 
@@ -512,15 +575,55 @@ class WebSocketConnection(Protocol):
         self._closer = self.reactor.callLater(CLOSE_WAIT, self._close_anyway)
 
     def _close_anyway(self) -> None:
-        self.transport.loseConnection()
+        self.lose()
         self.finish("server")
 
     def fault(self, name: str) -> None:
         """Misbehave now (:data:`FAULTS`)."""
         FAULTS[name](self)
 
+    # -- the wire, paced or not -------------------------------------------------
+
+    #: Seconds between two paced writes.
+    TICK = 0.05
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write ``data``, paced while a ``slow=`` rule runs or paced bytes wait."""
+        if self._slow is None and not self._queue:
+            self.transport.write(data)
+            return
+        self._queue += data
+        if self._pump is None:
+            self._next_piece()
+
+    def _next_piece(self) -> None:
+        self._pump = None
+        if not self._queue:
+            if self._lose_after:
+                self.transport.loseConnection()
+            return
+        rate = self._slow or self._rate
+        size = max(1, int(rate * self.TICK))
+        piece, self._queue[:size] = bytes(self._queue[:size]), b""
+        self.transport.write(piece)
+        self._rate = rate
+        self._pump = self.reactor.callLater(self.TICK, self._next_piece)
+
+    _rate = 1.0
+
+    def pending(self) -> bool:
+        """Paced bytes wait to be written."""
+        return bool(self._queue)
+
+    def lose(self) -> None:
+        """Close the TCP connection (FIN) once the paced bytes are written."""
+        if self._queue or self._pump is not None:
+            self._lose_after = True
+            return
+        self.transport.loseConnection()
+
     def _write(self, event: Event, kind: str, data: str | bytes) -> None:
-        self.transport.write(self._ws.send(event))
+        self.write_bytes(self._ws.send(event))
         self._log_message("sent", kind, data)
 
     def _log_message(
