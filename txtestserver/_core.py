@@ -584,6 +584,8 @@ class ServerCore:
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
         self._lost = None
+        for endpoint in self._endpoints.values():
+            endpoint.reset()  # the WebSocket journal too is since start
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
         if self._authority is not None:
