@@ -525,3 +525,26 @@ def test_slow_pacing(server: TestServer) -> None:
             return loop.time() - began
 
     assert run(talk()) >= 0.05
+
+
+# -- compression --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [True, False])
+def test_compression_is_negotiated_only_when_asked(server: TestServer, compression: bool) -> None:
+    ws = server.websocket("/z", compression=compression)
+    ws.echo()
+
+    async def talk() -> Any:
+        async with connect(ws.url) as client:  # websockets offers permessage-deflate
+            await client.send("a" * 10_000)
+            assert await client.recv() == "a" * 10_000
+            return client.response.headers.get("Sec-WebSocket-Extensions")
+
+    extensions = run(talk())
+    if compression:
+        assert extensions is not None and extensions.startswith("permessage-deflate")
+    else:
+        assert extensions is None
+    offered = server.requests[0]["websocket"]["extensions"]
+    assert offered and offered[0].startswith("permessage-deflate")

@@ -476,6 +476,7 @@ class ServerCore:
         auto_pong: bool = True,
         max_message_size: int | None = None,
         fragment: int | None = None,
+        compression: bool = False,
         **more: Any,
     ) -> WebSocketRoute:
         """
@@ -496,6 +497,8 @@ class ServerCore:
             connection with 1009; None: no limit.
         :param fragment: send messages longer than this many bytes in
             fragments of that size; None: whole.
+        :param compression: negotiate permessage-deflate (RFC 7692) when
+            the client offers it; off by default.
         :param more: any other condition of :meth:`route`.
         :raise TestServerError: a value can never work, or the engine is
             the subprocess engine (not supported yet).
@@ -521,6 +524,7 @@ class ServerCore:
             auto_pong=bool(auto_pong),
             max_message_size=max_message_size,
             fragment=fragment,
+            compression=bool(compression),
         )
         route = self.route(path, "GET", query=query, headers=headers, name=name, **more)
         self._endpoints[route.id] = endpoint

@@ -181,8 +181,11 @@ class Endpoint:
         auto_pong: bool = True,
         max_message_size: int | None = None,
         fragment: int | None = None,
+        compression: bool = False,
     ) -> None:
         self.reactor = reactor
+        #: Negotiate permessage-deflate when the client offers it.
+        self.compression = compression
         self.subprotocols = list(subprotocols)
         self.auto_pong = auto_pong
         self.max_message_size = max_message_size
@@ -361,6 +364,7 @@ class WebSocketConnection(Protocol):
     :param journal: its entry in ``endpoint.connections``.
     :param report: records a server-side error (strict mode's unmatched message).
     :param strict: a message no rule answers is a server-side error.
+    :param extensions: the wsproto extensions negotiated (permessage-deflate).
     """
 
     transport: Any
@@ -372,6 +376,7 @@ class WebSocketConnection(Protocol):
         journal: dict[str, Any],
         report: Callable[[str], None],
         strict: bool,
+        extensions: Sequence[Any] = (),
     ) -> None:
         self.endpoint = endpoint
         self.id = number
@@ -379,7 +384,7 @@ class WebSocketConnection(Protocol):
         self._journal = journal
         self._report = report
         self._strict = strict
-        self._ws = Connection(ConnectionType.SERVER)
+        self._ws = Connection(ConnectionType.SERVER, extensions=list(extensions))
         self._parts: list[str | bytes] = []
         self._size = 0
         self._frames = 0

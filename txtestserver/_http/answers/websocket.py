@@ -89,6 +89,7 @@ class WebSocketAnswer(NamedTuple):
         out.setRawHeaders(b"sec-websocket-accept", [generate_accept_token(key)])
         if chosen is not None:
             out.setRawHeaders(b"sec-websocket-protocol", [chosen.encode()])
+        extensions = _negotiate(request, out) if endpoint.compression else []
         # twisted.web would send a 1xx chunked: as HEAD, it sends the head alone.
         method, request.method = request.method, b"HEAD"
         request.write(b"")
@@ -114,8 +115,30 @@ class WebSocketAnswer(NamedTuple):
             journal,
             lambda message: site.connection_error(message, peer),
             site.config.strict,
+            extensions,
         )
         actions(request).take_over(protocol)
+
+
+def _negotiate(request: Any, out: Any) -> list[Any]:
+    """
+    permessage-deflate (RFC 7692) if the client offers it: its response
+    header set on ``out``; the wsproto extensions the connection uses.
+    """
+    from wsproto.extensions import PerMessageDeflate
+
+    for offer in offered(request, b"sec-websocket-extensions"):
+        name, _, parameters = offer.partition(";")
+        if name.strip().lower() != "permessage-deflate":
+            continue
+        extension = PerMessageDeflate()
+        accepted = extension.accept(parameters)
+        if accepted is None:
+            continue
+        value = "permessage-deflate" + (f"; {accepted}" if accepted else "")
+        out.setRawHeaders(b"sec-websocket-extensions", [value.encode()])
+        return [extension]
+    return []
 
 
 def _handshake_problem(request: Any) -> tuple[int, str] | None:
