@@ -403,6 +403,11 @@ class WebSocketConnection(Protocol):
     # -- the connection -------------------------------------------------------
 
     def connectionMade(self) -> None:
+        # Messages are small and each is written at once: Nagle's algorithm
+        # would hold one back for the client's delayed ACK (40 ms a round trip).
+        tcp = _tcp(self.transport)
+        if hasattr(tcp, "setTcpNoDelay"):
+            tcp.setTcpNoDelay(True)
         endpoint = self.endpoint
         endpoint.open[self.id] = self
         endpoint.changed()
