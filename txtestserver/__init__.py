@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._event_streams import ndjson, sse
     from ._response import Response
     from ._route import Route
+    from ._websocket import WebSocketRoute
 
 __all__ = [
     "AsyncTestServer",
@@ -48,6 +49,7 @@ __all__ = [
     "TestServer",
     "TestServerError",
     "WaitTimeoutError",
+    "WebSocketRoute",
     "__version__",
     "ndjson",
     "sse",
@@ -62,6 +64,7 @@ _LAZY = {
     "ndjson": "._event_streams",
     "Response": "._response",
     "Route": "._route",
+    "WebSocketRoute": "._websocket",
 }
 
 

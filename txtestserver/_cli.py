@@ -161,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the routes, queues and answers of this JSON or TOML file (the format "
         "server.load_routes() reads); the options above answer what no route does",
     )
+    conversation.add_argument(
+        "--websocket-echo",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="serve a WebSocket route at PATH that sends every message back (repeatable; "
+        "thread engine)",
+    )
 
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -502,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure(server.response, args)
         if args.routes is not None:
             server.load_routes(args.routes)
+        for path in args.websocket_echo:
+            server.websocket(path, name=f"websocket echo {path}").echo()
     except TestServerError as e:
         parser.error(str(e))
     printer = _Printer(server, sys.stdout, FORMATS[args.format]())

@@ -16,7 +16,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import (
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
     from ._certificates import Authority
+    from ._websocket import WebSocketRoute
 
 __all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
 
@@ -220,6 +221,8 @@ class ServerCore:
         self._arrival_watchers: list[Callable[[Ticket], None]] = []
         # Answered events since the server object was made (wait_for).
         self._answers = 0
+        # The live side of each WebSocket route, by route id.
+        self._endpoints: dict[int, Any] = {}
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -249,15 +252,19 @@ class ServerCore:
 
     # -- in any thread ------------------------------------------------------
 
-    def get_url(self, path: str = "", port: int | None = None) -> str:
+    def get_url(self, path: str = "", port: int | None = None, scheme: str | None = None) -> str:
         """
         The URL of ``path`` on this server.
 
         :param path: appended as given (``'/foo?x=1'``); a missing leading
             slash is added.
         :param port: use this port instead of the server's own.
+        :param scheme: ``'ws'`` for a WebSocket URL (``wss`` with TLS);
+            None or ``'http'``: ``http`` (``https`` with TLS).
         :raise TestServerError: the server is not running (no port yet).
         """
+        if scheme not in (None, "http", "ws"):
+            raise TestServerError(f"get_url(scheme) is 'http' or 'ws', not {scheme!r}")
         if port is None:
             if self.port is None:
                 raise TestServerError("get_url() needs a started server: call start() first")
@@ -266,7 +273,7 @@ class ServerCore:
         host = f"[{address}]" if ":" in address else address
         if path and not path.startswith("/"):
             path = "/" + path
-        scheme = "https" if self.config.tls else "http"
+        scheme = (scheme or "http") + ("s" if self.config.tls else "")
         return f"{scheme}://{host}:{port}{path or '/'}"
 
     # -- TLS, in any thread -------------------------------------------------
@@ -326,6 +333,7 @@ class ServerCore:
         """
         self._engine.store.reset()
         self.request.reset()
+        self._endpoints.clear()
 
     def check(self) -> None:
         """
@@ -448,15 +456,90 @@ class ServerCore:
         return load_routes(self, source if isinstance(source, Mapping) else os.fspath(source))
 
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
-        return Route(
-            self._engine.store,
-            route,
-            name,
-            when,
+        view: dict[str, Any] = dict(
+            store=self._engine.store,
+            route=route,
+            name=name,
+            when=when,
             portable=self._engine.portable,
             request=self.request,
             waiter=self._route_wait,
         )
+        endpoint = self._endpoints.get(route)
+        if endpoint is not None:
+            from ._websocket import WebSocketRoute
+
+            path = when.get("path")
+            return WebSocketRoute(self, endpoint, path if isinstance(path, str) else None, **view)
+        return Route(**view)
+
+    def websocket(
+        self,
+        path: str | re.Pattern[str] | None,
+        *,
+        subprotocols: Sequence[str] = (),
+        name: str | None = None,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        auto_pong: bool = True,
+        max_message_size: int | None = None,
+        fragment: int | None = None,
+        compression: bool = False,
+        **more: Any,
+    ) -> WebSocketRoute:
+        """
+        A new WebSocket route (:doc:`websocket`): a route (with the
+        conditions of :meth:`route`, in ``server.routes``, covered by strict
+        mode) that accepts the WebSocket handshake and holds a scripted
+        conversation; thread engine only for now.
+
+        :param path: as for :meth:`route`.
+        :param subprotocols: the server's subprotocols: the handshake
+            chooses the first of them that the client offers (none: no
+            subprotocol).
+        :param name: as for :meth:`route`.
+        :param query: as for :meth:`route`.
+        :param headers: as for :meth:`route`.
+        :param auto_pong: answer the client's pings (off: leave them unanswered).
+        :param max_message_size: a larger received message closes the
+            connection with 1009; None: no limit.
+        :param fragment: send messages longer than this many bytes in
+            fragments of that size; None: whole.
+        :param compression: negotiate permessage-deflate (RFC 7692) when
+            the client offers it; off by default.
+        :param more: any other condition of :meth:`route`.
+        :raise TestServerError: a value can never work, or the engine is
+            the subprocess engine (not supported yet).
+        """
+        from ._http.websocket import Endpoint
+        from ._websocket import WebSocketRoute
+
+        if self._engine.portable:
+            raise TestServerError(
+                "server.websocket(): WebSocket routes are served by the thread engine only "
+                "for now: use engine='thread'"
+            )
+        if isinstance(subprotocols, str) or not all(isinstance(p, str) for p in subprotocols):
+            raise TestServerError(f"subprotocols is a list of str, not {subprotocols!r}")
+        for what, value in (("max_message_size", max_message_size), ("fragment", fragment)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise TestServerError(f"websocket({what}) is an int >= 1 or None, not {value!r}")
+        endpoint = Endpoint(
+            self._reactor,
+            subprotocols=subprotocols,
+            auto_pong=bool(auto_pong),
+            max_message_size=max_message_size,
+            fragment=fragment,
+            compression=bool(compression),
+        )
+        route = self.route(path, "GET", query=query, headers=headers, name=name, **more)
+        self._endpoints[route.id] = endpoint
+        route.response["websocket"] = endpoint
+        view = self._route_view(route.id, route.name, route.conditions)
+        assert isinstance(view, WebSocketRoute)
+        return view
 
     def add_response(
         self,
@@ -513,6 +596,8 @@ class ServerCore:
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
         self._lost = None
+        for endpoint in self._endpoints.values():
+            endpoint.reset()  # the WebSocket journal too is since start
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
         if self._authority is not None:

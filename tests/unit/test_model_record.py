@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from txtestserver._model.record import parse
+from txtestserver._model.record import outcome, parse
 
 
 def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: bytes = b"GET"):
@@ -16,12 +16,7 @@ def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: b
         0.0,
         1,
         None,
-        True,
-        200,
-        None,
-        None,
-        None,
-        None,
+        *outcome(True, 200, None, None, None),
     )
 
 

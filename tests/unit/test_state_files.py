@@ -25,7 +25,7 @@ import txtestserver
 from txtestserver import TestServerError
 from txtestserver._model.keys import FAULTS
 from txtestserver._model.keys import check_value as validate
-from txtestserver._model.record import RECORD_FIELDS, Entry, answered
+from txtestserver._model.record import RECORD_FIELDS, Entry, answered, outcome
 from txtestserver._model.table import ONCE, QueuedAnswer
 from txtestserver._model.table import RESPONSE as PERMANENT
 from txtestserver._state.codec import decode, encode
@@ -55,7 +55,7 @@ def take_response(store: Store, method: str) -> dict[str, Any]:
 
 
 #: The outcome of a request answered 200 by no route, without a fault.
-OK = (True, 200, None, None, None, None)
+OK = outcome(True, 200, None, None, None)
 
 
 def record(n: int = 0, body: bytes = b"") -> Entry:

@@ -72,6 +72,7 @@ class Exchange:
         "route",
         "route_id",
         "ticket",
+        "websocket",
     )
 
     answer: Answer
@@ -86,6 +87,8 @@ class Exchange:
         self.ticket: Ticket | None = None
         self.done = False
         self.aborted: str | None = None
+        #: A WebSocket handshake, as JSON text (``request['websocket']``).
+        self.websocket: str | None = None
         # Errors reported before the request is recorded: (message, traceback).
         self._errors: list[tuple[str, str | None]] | None = None
         track = getattr(actions(request).connection(), "track", None)
@@ -97,7 +100,9 @@ class Exchange:
         request = self.request
         code = request.code if self.done and request.startedWriting else None
         aborted = self.aborted or getattr(request, "aborted", None)
-        return outcome(self.done, code, self.route_id, self.route, self.answer.fault, aborted)
+        return outcome(
+            self.done, code, self.route_id, self.route, self.answer.fault, aborted, self.websocket
+        )
 
     # -- answering ------------------------------------------------------------------------
 

@@ -237,8 +237,16 @@ class H2Request(ServerRequest):
             return
         super().close()
 
+    take_over_refused = (
+        "an HTTP/2 stream cannot become a WebSocket connection (RFC 8441 is not "
+        "supported): connect with HTTP/1.1"
+    )
+
     def write_raw(self, data: bytes) -> None:
         raise RuntimeError(self.raw_refused)
+
+    def take_over(self, protocol: Any) -> None:
+        raise RuntimeError(self.take_over_refused)
 
     def connection(self) -> Any:
         """The TLS connection this stream is part of, not the stream."""

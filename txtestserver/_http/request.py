@@ -27,7 +27,7 @@ from .._twisted_compat import receive_request
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
 
-__all__ = ["HTTP1Actions", "ServerRequest", "actions", "unsent"]
+__all__ = ["HTTP1Actions", "ServerRequest", "actions", "reset_when_sent", "unsent"]
 
 
 class HTTP1Actions:
@@ -63,9 +63,8 @@ class HTTP1Actions:
     def reset_when_sent(self) -> None:
         """Reset once what was written is sent (the client gets it, then RST)."""
         transport = _tcp(self.channel)
-        transport.setTcpNoDelay(True)  # no byte held back when the reset comes
         transport.unregisterProducer()  # the channel, which is done with
-        transport.registerProducer(_ResetWhenSent(transport), False)
+        reset_when_sent(transport)
 
     def close(self) -> None:
         """Close (FIN) once what was written is sent, ending the answer where it is."""
@@ -77,6 +76,24 @@ class HTTP1Actions:
         """These bytes on the connection, as they are, outside any HTTP framing."""
         self.channel.write(data)
 
+    #: Why this request's connection cannot be taken over by another
+    #: protocol (:meth:`take_over`), or None when it can.
+    take_over_refused: ClassVar[str | None] = None
+
+    def take_over(self, protocol: Any) -> None:
+        """
+        Hand the connection to ``protocol`` once this request's head is
+        written (a ``101``): the bytes the client sent after the request,
+        and all that follow, go to ``protocol``, and so does the close. The
+        request is never finished: the connection is no longer HTTP.
+        """
+        channel = self.channel
+        buffered = b"".join(channel._dataBuffer)
+        channel._dataBuffer = []
+        channel.take_over(protocol)
+        if buffered:
+            protocol.dataReceived(buffered)
+
     def connection(self) -> Any:
         """
         The connection this request came on (the site's
@@ -85,11 +102,13 @@ class HTTP1Actions:
         return self.channel
 
 
-def unsent(transport: Any) -> int:
+def unsent(transport: Any, kernel: bool = True) -> int:
     """
     Bytes written to ``transport`` that the client has not got yet: those
     in Twisted's buffers (TLS's too) and in the kernel's send queue (Linux;
     a reset drops them all).
+
+    :param kernel: count the kernel's send queue too.
     """
     count = 0
     while transport is not None:
@@ -98,7 +117,7 @@ def unsent(transport: Any) -> int:
         count += len(data) - getattr(transport, "offset", 0)
         count += getattr(transport, "_tempDataLen", 0)
         inner = getattr(transport, "transport", None)
-        if inner is None:
+        if inner is None and kernel:
             count += _kernel_queue(transport)
         transport = inner
     return count
@@ -123,6 +142,15 @@ def _tcp(channel: Any) -> Any:
     while getattr(transport, "transport", None) is not None:
         transport = transport.transport
     return transport
+
+
+def reset_when_sent(transport: Any) -> None:
+    """
+    Reset the TCP ``transport`` (no producer registered) once what was
+    written to it is sent: the client gets it, then RST.
+    """
+    transport.setTcpNoDelay(True)  # no byte held back when the reset comes
+    transport.registerProducer(_ResetWhenSent(transport), False)
 
 
 @implementer(IPullProducer)

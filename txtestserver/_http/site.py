@@ -93,6 +93,8 @@ class Channel(HTTPChannel):
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
     _h2: Any = None
+    #: The protocol that took this connection over (a WebSocket), if one has.
+    _taken: Any = None
     #: The exchanges of this connection whose answer may not have reached
     #: the client yet: those not done, and the latest (:meth:`track`).
     _exchanges: list[Exchange] | None = None
@@ -150,6 +152,9 @@ class Channel(HTTPChannel):
         transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._taken is not None:
+            self._taken.dataReceived(data)
+            return
         if self._h2 is not None:
             self._h2.dataReceived(data)
             return
@@ -208,8 +213,28 @@ class Channel(HTTPChannel):
         h2.makeConnection(self.transport)
         h2.dataReceived(data)
 
+    def rawDataReceived(self, data: bytes) -> None:
+        # The bytes that came with the request that was taken over, in the
+        # same read: the line parser hands them on once the request is rendered.
+        if self._taken is not None:
+            self._taken.dataReceived(data)
+            return
+        super().rawDataReceived(data)
+
+    def take_over(self, protocol: Any) -> None:
+        """
+        Hand the connection to ``protocol`` (a WebSocket after its 101):
+        the data and the close go to it from now on, as to HTTP/2.
+        """
+        # No producer of HTTP's is left in the way: the transport reads again.
+        producer: Any = self._networkProducer
+        producer.unregisterProducer()
+        producer.resumeProducing()  # HTTP may have paused it for pipelined data
+        self._taken = protocol
+        protocol.makeConnection(self.transport)
+
     def readConnectionLost(self) -> None:
-        if self._h2 is not None:
+        if self._h2 is not None or self._taken is not None:
             transport: Any = self.transport
             transport.loseConnection()
             return
@@ -227,7 +252,9 @@ class Channel(HTTPChannel):
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
         try:
-            if self._h2 is not None:
+            if self._taken is not None:
+                self._taken.connectionLost(reason)
+            elif self._h2 is not None:
                 self._h2.connectionLost(reason)
             else:
                 super().connectionLost(reason)  # type: ignore[no-untyped-call]

@@ -265,6 +265,20 @@ def _check_callback(where: str, value: Any, portable: bool) -> Any:
     raise TestServerError(f"{where} must be a callable or 'package.module:function', not {value!r}")
 
 
+def _check_websocket(where: str, value: Any, portable: bool) -> Any:
+    """None, or a WebSocket route's endpoint (set by ``server.websocket()`` only)."""
+    if value is None:
+        return None
+    if portable:
+        raise TestServerError(
+            f"{where}: WebSocket routes are served by the thread engine only for now "
+            "(the subprocess engine does not carry them yet): use engine='thread'"
+        )
+    if not callable(getattr(value, "take", None)):
+        raise TestServerError(f"{where} is set by server.websocket(), not {value!r}")
+    return value
+
+
 def _check_sleep(where: str, value: Any, portable: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise TestServerError(f"{where} must be a number of seconds >= 0, not {value!r}")
@@ -424,3 +438,4 @@ register("fault", None, _check_fault)
 register("raw", None, _check_raw)
 register("json", None, _check_json)
 register("close", False, _check_flag)
+register("websocket", None, _check_websocket)

@@ -50,6 +50,7 @@ __all__ = [
     "ROUTE_ID",
     "TIME",
     "URI",
+    "WEBSOCKET",
     "Entry",
     "Outcome",
     "Record",
@@ -89,7 +90,7 @@ Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 #: is None; an aborted answer has no ``response_code``.
 #: Every field but ``answered`` and ``response_code`` is known once the
 #: answer is taken, so a request recorded before its answer has them too.
-Outcome = tuple[bool, int | None, int | None, str | None, str | None, str | None]
+Outcome = tuple[bool, int | None, int | None, str | None, str | None, str | None, str | None]
 
 #: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
 Entry = tuple[
@@ -105,6 +106,7 @@ Entry = tuple[
     bool,
     int | None,
     int | None,
+    str | None,
     str | None,
     str | None,
     str | None,
@@ -131,6 +133,9 @@ ROUTE_ID: Final = RECORD_FIELDS + 2
 ROUTE: Final = RECORD_FIELDS + 3
 FAULT: Final = RECORD_FIELDS + 4
 ABORTED: Final = RECORD_FIELDS + 5
+#: A WebSocket handshake's version, offered subprotocols and extensions and
+#: the chosen subprotocol, as JSON text (``request['websocket']``), or None.
+WEBSOCKET: Final = RECORD_FIELDS + 6
 
 #: Positions of the bytes fields of an entry (the file store writes them as
 #: base64; every other field is a JSON value as it is).
@@ -144,6 +149,7 @@ def outcome(
     route: str | None,
     fault: str | None,
     aborted: str | None = None,
+    websocket: str | None = None,
 ) -> Outcome:
     """
     An :data:`Outcome`, built in this one place so that a new outcome field
@@ -155,8 +161,9 @@ def outcome(
     :param route: that route's name.
     :param fault: the ``response['fault']`` answered with, or None.
     :param aborted: why the answer never reached the client whole, or None.
+    :param websocket: the WebSocket handshake as JSON text, or None.
     """
-    return (done, None if aborted else code, route_id, route, fault, aborted)
+    return (done, None if aborted else code, route_id, route, fault, aborted, websocket)
 
 
 #: The outcome of a request recorded before its normal answer, by no route.
@@ -210,6 +217,7 @@ def empty(charset: str = "utf-8") -> RequestDict:
             "route": None,
             "fault": None,
             "aborted": None,
+            "websocket": None,
             "done": False,
             "charset": charset,
         }
@@ -251,6 +259,7 @@ def parse(entry: Entry, charset: str) -> RequestDict:
             "route": entry[ROUTE],
             "fault": entry[FAULT],
             "aborted": entry[ABORTED],
+            "websocket": None if entry[WEBSOCKET] is None else json.loads(entry[WEBSOCKET]),
             "charset": charset,
         }
     )

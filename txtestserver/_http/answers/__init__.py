@@ -22,6 +22,7 @@ from .error import ErrorAnswer
 from .faults import FaultAnswer, RawAnswer
 from .static import StaticAnswer, json_answer
 from .streams import StreamAnswer
+from .websocket import WebSocketAnswer
 
 __all__ = [
     "KINDS",
@@ -33,16 +34,19 @@ __all__ = [
     "RawAnswer",
     "StaticAnswer",
     "StreamAnswer",
+    "WebSocketAnswer",
     "choose",
 ]
 
 #: ``(key, make)``, highest precedence first: the first key whose value is
 #: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
-#: Raw bytes beat a fault, a fault beats a callback, a callback beats
+#: A WebSocket route's endpoint beats everything (it is the route); raw
+#: bytes beat a fault, a fault beats a callback, a callback beats
 #: ``json`` (sent whole), ``json`` beats a stream; ``throttle`` alone streams
 #: the plain body. ``sleep`` applies to every kind (the exchange waits it
 #: before rendering).
 KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
+    ("websocket", WebSocketAnswer.from_values),
     ("raw", RawAnswer.from_values),
     ("fault", FaultAnswer.from_values),
     ("callback", CallbackAnswer.from_values),

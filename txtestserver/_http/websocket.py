@@ -1,0 +1,660 @@
+"""
+WebSocket connections after their ``101``: the :class:`Endpoint` of one
+WebSocket route (its script, its journal, its open connections and the
+waits on them) and the :class:`WebSocketConnection` protocol that a
+connection becomes once the answer kind (:mod:`.answers.websocket`) has
+taken it over from twisted.web (``take_over`` in :mod:`.request`).
+
+The frames are wsproto's (sans-IO): this module feeds it the bytes that
+arrive and writes the bytes it makes. The script is plain data (text,
+bytes, JSON values, compiled patterns): what to send on connect, and the
+reply rules, each matched against a whole received message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import connectionDone as CONNECTION_DONE
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.frame_protocol import CloseReason
+
+from .._errors import TestServerError
+from .._types import TimeReactor
+from .ws_frames import OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, frame
+
+__all__ = ["FAULTS", "Endpoint", "WebSocketConnection", "check_message", "check_rule"]
+
+_log = Logger()
+
+#: Seconds the server waits for the client's close frame after its own
+#: before it closes the TCP connection anyway.
+CLOSE_WAIT = 2.0
+
+
+def check_message(where: str, value: Any) -> str | bytes:
+    """
+    One message of a script as it goes on the wire: str is a text message,
+    bytes a binary one, a dict or list is sent as JSON text.
+
+    :raise TestServerError: any other value.
+    """
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, bytearray):
+        return bytes(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    raise TestServerError(
+        f"{where}: a message is str (text), bytes (binary), or a dict or list (sent as "
+        f"JSON text), not {value!r}"
+    )
+
+
+def check_close(where: str, value: Any) -> tuple[int, str] | None:
+    """``close=``: None, a code, or ``(code, reason)``."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, "")
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and isinstance(value[1], str)
+        and 1000 <= value[0] <= 4999
+    ):
+        return (value[0], value[1])
+    raise TestServerError(
+        f"{where}: close= is a code from 1000 to 4999 or (code, reason), not {value!r}"
+    )
+
+
+def check_rule(
+    where: str,
+    when: Any,
+    send: Sequence[Any] | None,
+    close: Any,
+    fault: str | None,
+    count: int,
+    delay: float,
+    echo: bool = False,
+    slow: float | None = None,
+) -> dict[str, Any]:
+    """A reply rule (or the connect script, with ``when`` None) as plain data."""
+    if not (when is None or isinstance(when, (str, bytes, dict)) or isinstance(when, re.Pattern)):
+        raise TestServerError(
+            f"{where}: when= is a text, bytes, a compiled pattern, a dict (a JSON subset) "
+            f"or None (any message), not {when!r}"
+        )
+    if isinstance(send, (str, bytes, dict)):
+        send = [send]
+    messages = [check_message(where, m) for m in (send or ())]
+    if fault is not None and fault not in FAULTS:
+        raise TestServerError(
+            f"{where}: unknown fault {fault!r}; use one of {', '.join(sorted(FAULTS))}"
+        )
+    if isinstance(count, bool) or not isinstance(count, int) or not (count == -1 or count >= 1):
+        raise TestServerError(f"{where}: count= is an int >= 1, or -1 (every time), not {count!r}")
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
+        raise TestServerError(f"{where}: delay= is a number of seconds >= 0, not {delay!r}")
+    if slow is not None and (
+        isinstance(slow, bool) or not isinstance(slow, (int, float)) or not slow > 0
+    ):
+        raise TestServerError(f"{where}: slow= is bytes per second > 0, or None, not {slow!r}")
+    return {
+        "slow": None if slow is None else float(slow),
+        "when": when,
+        "send": messages,
+        "close": check_close(where, close),
+        "fault": fault,
+        "count": count,
+        "delay": float(delay),
+        "echo": echo,
+    }
+
+
+def matches(when: Any, data: str | bytes) -> bool:
+    """A received message meets a rule's ``when``."""
+    if when is None:
+        return True
+    if isinstance(when, str):
+        return isinstance(data, str) and data == when
+    if isinstance(when, bytes):
+        return isinstance(data, bytes) and data == when
+    if isinstance(when, re.Pattern):
+        if isinstance(data, bytes) != isinstance(when.pattern, bytes):
+            return False
+        return when.search(data) is not None
+    if isinstance(when, dict):
+        if not isinstance(data, str):
+            return False
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return False
+        return _subset(when, value)
+    return False
+
+
+def _subset(want: Any, have: Any) -> bool:
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and _subset(v, have[k]) for k, v in want.items()
+        )
+    return type(want) is type(have) and bool(want == have)
+
+
+class Endpoint:
+    """
+    One WebSocket route, live: its settings and script, the journal of its
+    connections and messages, its open connections, and the waits on them.
+
+    The journal is appended in the serving reactor's thread and read (as
+    copies) in the test's.
+
+    :param reactor: the serving reactor (times out waits).
+    """
+
+    def __init__(
+        self,
+        reactor: TimeReactor,
+        *,
+        subprotocols: Sequence[str] = (),
+        auto_pong: bool = True,
+        max_message_size: int | None = None,
+        fragment: int | None = None,
+        compression: bool = False,
+    ) -> None:
+        self.reactor = reactor
+        #: Negotiate permessage-deflate when the client offers it.
+        self.compression = compression
+        self.subprotocols = list(subprotocols)
+        self.auto_pong = auto_pong
+        self.max_message_size = max_message_size
+        self.fragment = fragment
+        #: What the server does on connect (a rule without ``when``), or None.
+        self.connect: dict[str, Any] | None = None
+        #: The reply rules, first registered first.
+        self.rules: list[dict[str, Any]] = []
+        #: The handshake's refusal: ``(code, headers, data)``, or None.
+        self.rejection: tuple[int, list[tuple[str, str]], bytes] | None = None
+        self.callbacks: list[Callable[[WebSocketConnection, dict[str, Any]], Any]] = []
+        #: The journal: one dict per connection, one per message.
+        self.connections: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        #: The handshake's exchange of each connection (its journal entry).
+        self.handshakes: dict[int, Any] = {}
+        #: The open connections by id.
+        self.open: dict[int, WebSocketConnection] = {}
+        #: Events (a connection, a message, a close) so far: waits watch it.
+        self.events = 0
+        self._waiting: list[tuple[int, Deferred[None], Any]] = []
+
+    # -- events and waits -----------------------------------------------------
+
+    def changed(self) -> None:
+        """Something was journaled: wake the waits."""
+        self.events += 1
+        waiting, self._waiting = self._waiting, []
+        for _, d, timer in waiting:
+            if timer.active():
+                timer.cancel()
+            d.callback(None)
+
+    def next_event(self, seen: int, timeout: float) -> Deferred[None]:
+        """Fire once more than ``seen`` events happened, or after ``timeout`` seconds."""
+        d: Deferred[None] = Deferred(lambda d: self._forget(d))
+        if self.events > seen:
+            d.callback(None)
+            return d
+
+        def expired() -> None:
+            self._forget(d)
+            d.callback(None)
+
+        timer = self.reactor.callLater(timeout, expired)
+        self._waiting.append((seen, d, timer))
+        return d
+
+    def _forget(self, d: Deferred[None]) -> None:
+        for item in self._waiting:
+            if item[1] is d:
+                self._waiting.remove(item)
+                if item[2].active():
+                    item[2].cancel()
+                return
+
+    def reset(self) -> None:
+        """Forget the journal (``server.reset()`` and ``start()``)."""
+        self.connections.clear()
+        self.messages.clear()
+        self.handshakes.clear()
+        self.changed()
+
+    # -- the rules ------------------------------------------------------------
+
+    def take(self, data: str | bytes) -> dict[str, Any] | None:
+        """The first rule not used up that ``data`` meets (one use of it taken)."""
+        for rule in self.rules:
+            if rule["count"] != 0 and matches(rule["when"], data):
+                if rule["count"] > 0:
+                    rule["count"] -= 1
+                return rule
+        return None
+
+    # -- pushing from the test --------------------------------------------------
+
+    def targets(self, connection: int | None) -> list[WebSocketConnection]:
+        if connection is None:
+            return list(self.open.values())
+        if connection not in self.open:
+            raise TestServerError(
+                f"no open WebSocket connection {connection!r}; open: {sorted(self.open) or 'none'}"
+            )
+        return [self.open[connection]]
+
+
+#: The faults a script or the test may raise: name -> what the connection does.
+FAULTS: dict[str, Callable[[WebSocketConnection], None]] = {}
+
+
+def _fault(name: str) -> Callable[[Callable[[WebSocketConnection], None]], Any]:
+    def register(function: Callable[[WebSocketConnection], None]) -> Any:
+        FAULTS[name] = function
+        return function
+
+    return register
+
+
+@_fault("reset")
+def _reset(connection: WebSocketConnection) -> None:
+    """TCP RST, once what was written is sent (the 101, the messages before it)."""
+    from .request import reset_when_sent, unsent
+
+    connection.finish("dropped")
+    connection.stalled = True  # nothing more is written
+    tcp = _tcp(connection.transport)
+    # Bytes in Twisted's buffers get written first; the pull producer is asked
+    # again only when they are (so not at all when none are).
+    if unsent(connection.transport, kernel=False) or connection.pending():
+        reset_when_sent(tcp)
+    else:
+        tcp.abortConnection()
+
+
+@_fault("drop")
+def _drop(connection: WebSocketConnection) -> None:
+    """FIN without a close frame."""
+    connection.finish("dropped")
+    connection.lose()
+
+
+@_fault("no_close_reply")
+def _no_close_reply(connection: WebSocketConnection) -> None:
+    """The client's close is never answered (the connection stays open)."""
+    connection.answer_close = False
+
+
+@_fault("stall")
+def _stall(connection: WebSocketConnection) -> None:
+    """Nothing more is read or written (the client's own timeout must see it)."""
+    connection.stalled = True
+    connection.transport.pauseProducing()
+
+
+def _bad_frame(name: str, data: bytes) -> None:
+    """A fault that writes one frame breaking the protocol: the client closes (1002, 1007)."""
+
+    def write(connection: WebSocketConnection) -> None:
+        connection.write_bytes(data)
+
+    write.__doc__ = f"{name}: one frame that breaks the protocol."
+    FAULTS[name] = write
+
+
+_bad_frame("bad_opcode", frame(0x3, b"reserved opcode"))
+_bad_frame("reserved_bits", frame(OPCODE_TEXT, b"rsv", rsv=0b100))
+_bad_frame("masked_frame", frame(OPCODE_TEXT, b"masked", mask=b"\x01\x02\x03\x04"))
+_bad_frame("oversize_control", frame(OPCODE_PING, b"x" * 126))
+_bad_frame("fragmented_control", frame(OPCODE_PING, b"part", fin=False))
+_bad_frame("invalid_utf8", frame(OPCODE_TEXT, b"\xff\xfe\xfd"))
+_bad_frame("bad_close_code", frame(OPCODE_CLOSE, struct.pack("!H", 1005)))
+
+
+@_fault("truncated_frame")
+def _truncated(connection: WebSocketConnection) -> None:
+    """Half a frame (the header announces 10 bytes, 3 come), then a close (FIN)."""
+    connection.write_bytes(frame(OPCODE_TEXT, b"hal", length=10))
+    connection.finish("dropped")
+    connection.lose()
+
+
+def _tcp(transport: Any) -> Any:
+    while getattr(transport, "transport", None) is not None:
+        transport = transport.transport
+    return transport
+
+
+class WebSocketConnection(Protocol):
+    """
+    One WebSocket connection after its handshake; also what an
+    ``on_message`` callback gets: ``send``, ``close``, ``ping``, ``id`` and
+    the serving ``reactor``.
+
+    :param endpoint: the route's :class:`Endpoint`.
+    :param number: its id (``request['connection']`` of its handshake).
+    :param journal: its entry in ``endpoint.connections``.
+    :param report: records a server-side error (strict mode's unmatched message).
+    :param strict: a message no rule answers is a server-side error.
+    :param extensions: the wsproto extensions negotiated (permessage-deflate).
+    """
+
+    transport: Any
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        number: int,
+        journal: dict[str, Any],
+        report: Callable[[str], None],
+        strict: bool,
+        extensions: Sequence[Any] = (),
+    ) -> None:
+        self.endpoint = endpoint
+        self.id = number
+        self.reactor = endpoint.reactor
+        self._journal = journal
+        self._report = report
+        self._strict = strict
+        self._ws = Connection(ConnectionType.SERVER, extensions=list(extensions))
+        self._parts: list[str | bytes] = []
+        self._size = 0
+        self._frames = 0
+        self._closer: Any = None
+        #: The client's close gets the server's close in return.
+        self.answer_close = True
+        #: Nothing more is read or written.
+        self.stalled = False
+        # Pacing (slow=): bytes per second, the bytes waiting, the timer, and
+        # a close that waits for them.
+        self._slow: float | None = None
+        self._queue = bytearray()
+        self._pump: Any = None
+        self._lose_after = False
+
+    # -- the connection -------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        # Messages are small and each is written at once: Nagle's algorithm
+        # would hold one back for the client's delayed ACK (40 ms a round trip).
+        tcp = _tcp(self.transport)
+        if hasattr(tcp, "setTcpNoDelay"):
+            tcp.setTcpNoDelay(True)
+        endpoint = self.endpoint
+        endpoint.open[self.id] = self
+        endpoint.changed()
+        if endpoint.connect is not None:
+            self.run(endpoint.connect, None)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.stalled or self._journal["closed"] is not None:
+            return
+        self._ws.receive_data(data)
+        for event in self._ws.events():
+            self._event(event)
+            if self._journal["closed"] is not None:
+                return
+
+    def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
+        for timer in (self._closer, self._pump):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._pump = None
+        self.finish("dropped", 1006, "")
+
+    def finish(self, by: str, code: int | None = None, reason: str | None = None) -> None:
+        """The connection is over: journal how, once."""
+        journal = self._journal
+        if journal["closed"] is not None:
+            return
+        journal["closed"] = self.reactor.seconds()
+        if journal["closed_by"] is None:
+            journal["closed_by"] = by
+        if journal["close_code"] is None:
+            journal["close_code"], journal["close_reason"] = code, reason
+        self.endpoint.open.pop(self.id, None)
+        self.endpoint.changed()
+
+    # -- receiving ------------------------------------------------------------
+
+    def _event(self, event: Event) -> None:
+        if isinstance(event, Message):
+            self._part(event)
+        elif isinstance(event, Ping):
+            self._log_message("received", "ping", bytes(event.payload))
+            if self.endpoint.auto_pong:
+                self._write(event.response(), "pong", bytes(event.payload))
+        elif isinstance(event, Pong):
+            self._log_message("received", "pong", bytes(event.payload))
+        elif isinstance(event, CloseConnection):
+            journal = self._journal
+            if self._ws.state is not ConnectionState.OPEN:
+                self._log_message("received", "close", event.reason or "")
+            if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                journal["closed_by"] = "client"
+                journal["close_code"], journal["close_reason"] = event.code, event.reason
+                if self.answer_close:
+                    self._write(event.response(), "close", event.reason or "")
+                    self.lose()
+                    self.finish("client")
+            elif self._ws.state is ConnectionState.OPEN:
+                # wsproto's verdict on a frame that breaks the protocol: close with its code.
+                self.close(event.code, event.reason or "")
+                self.lose()
+                self.finish("server")
+            else:  # the reply to the server's close
+                self.lose()
+                self.finish("server")
+
+    def _part(self, event: Message[Any]) -> None:
+        self._parts.append(event.data)
+        self._size += len(event.data)
+        if event.frame_finished:
+            self._frames += 1
+        limit = self.endpoint.max_message_size
+        if limit is not None and self._size > limit:
+            self.close(1009, f"message over {limit} bytes")
+            return
+        if not event.message_finished:
+            return
+        parts, self._parts = self._parts, []
+        data: str | bytes = (
+            "".join(parts)  # type: ignore[arg-type]
+            if isinstance(event, TextMessage)
+            else b"".join(parts)  # type: ignore[arg-type]
+        )
+        fragmented, self._frames, self._size = self._frames > 1, 0, 0
+        self._log_message(
+            "received", "text" if isinstance(data, str) else "binary", data, fragmented
+        )
+        self._respond(data)
+
+    def _respond(self, data: str | bytes) -> None:
+        endpoint = self.endpoint
+        rule = endpoint.take(data)
+        for callback in endpoint.callbacks:
+            message = endpoint.messages[-1]
+            d = maybeDeferred(callback, self, dict(message))
+            d.addErrback(self._callback_failed)
+        if rule is not None:
+            self.run(rule, data)
+        elif not endpoint.callbacks:
+            if self._strict:
+                self._report(
+                    f"WebSocket connection {self.id}: no reply rule matched the message "
+                    f"{data!r} (strict mode): add ws.reply(when=...) for it"
+                )
+
+    def _callback_failed(self, failure: Failure) -> None:
+        message = f"WebSocket on_message callback failed: {failure.getErrorMessage()}"
+        _log.failure("txtestserver: {reason}", failure, reason=message)
+        self._report(message)
+
+    # -- the script ------------------------------------------------------------
+
+    def run(self, rule: dict[str, Any], data: str | bytes | None) -> None:
+        """Carry out a rule (or the connect script) after its delay."""
+        if rule["delay"]:
+            self.reactor.callLater(rule["delay"], self._carry_out, rule, data)
+        else:
+            self._carry_out(rule, data)
+
+    def _carry_out(self, rule: dict[str, Any], data: str | bytes | None) -> None:
+        if self._journal["closed"] is not None or self.stalled:
+            return
+        self._slow = rule.get("slow")
+        try:
+            self._act(rule, data)
+        finally:
+            self._slow = None
+
+    def _act(self, rule: dict[str, Any], data: str | bytes | None) -> None:
+        if rule["echo"] and data is not None:
+            self.send(data)
+        for message in rule["send"]:
+            self.send(message)
+        if rule["close"] is not None:
+            self.close(*rule["close"])
+        if rule["fault"] is not None:
+            self.fault(rule["fault"])
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(self, message: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) message, in frames of ``fragment`` bytes if set."""
+        if self._ws.state is not ConnectionState.OPEN or self.stalled:
+            return
+        kind = "text" if isinstance(message, str) else "binary"
+        size = self.endpoint.fragment
+        make: Any = TextMessage if isinstance(message, str) else BytesMessage
+        if size is None or len(message) <= size:
+            self.write_bytes(self._ws.send(make(data=message)))
+            fragmented = False
+        else:
+            pieces = [message[i : i + size] for i in range(0, len(message), size)]
+            last = len(pieces) - 1
+            out = [
+                self._ws.send(make(data=piece, message_finished=i == last))
+                for i, piece in enumerate(pieces)
+            ]
+            self.write_bytes(b"".join(out))
+            fragmented = True
+        self._log_message("sent", kind, message, fragmented)
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Send a ping."""
+        if self._ws.state is ConnectionState.OPEN and not self.stalled:
+            self._write(Ping(payload=payload), "ping", payload)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; the TCP connection closes on the client's reply."""
+        if self._ws.state is not ConnectionState.OPEN or self.stalled:
+            return
+        journal = self._journal
+        journal["closed_by"] = "server"
+        journal["close_code"], journal["close_reason"] = code, reason
+        self._write(CloseConnection(code=code, reason=reason), "close", reason)
+        self._closer = self.reactor.callLater(CLOSE_WAIT, self._close_anyway)
+
+    def _close_anyway(self) -> None:
+        self.lose()
+        self.finish("server")
+
+    def fault(self, name: str) -> None:
+        """Misbehave now (:data:`FAULTS`)."""
+        FAULTS[name](self)
+
+    # -- the wire, paced or not -------------------------------------------------
+
+    #: Seconds between two paced writes.
+    TICK = 0.05
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write ``data``, paced while a ``slow=`` rule runs or paced bytes wait."""
+        if self._slow is None and not self._queue:
+            self.transport.write(data)
+            return
+        self._queue += data
+        if self._pump is None:
+            self._next_piece()
+
+    def _next_piece(self) -> None:
+        self._pump = None
+        if not self._queue:
+            if self._lose_after:
+                self.transport.loseConnection()
+            return
+        rate = self._slow or self._rate
+        size = max(1, int(rate * self.TICK))
+        piece, self._queue[:size] = bytes(self._queue[:size]), b""
+        self.transport.write(piece)
+        self._rate = rate
+        self._pump = self.reactor.callLater(self.TICK, self._next_piece)
+
+    _rate = 1.0
+
+    def pending(self) -> bool:
+        """Paced bytes wait to be written."""
+        return bool(self._queue)
+
+    def lose(self) -> None:
+        """Close the TCP connection (FIN) once the paced bytes are written."""
+        if self._queue or self._pump is not None:
+            self._lose_after = True
+            return
+        self.transport.loseConnection()
+
+    def _write(self, event: Event, kind: str, data: str | bytes) -> None:
+        self.write_bytes(self._ws.send(event))
+        self._log_message("sent", kind, data)
+
+    def _log_message(
+        self, direction: str, kind: str, data: str | bytes, fragmented: bool = False
+    ) -> None:
+        self.endpoint.messages.append(
+            {
+                "connection": self.id,
+                "direction": direction,
+                "type": kind,
+                "data": data,
+                "time": self.reactor.seconds(),
+                "fragmented": fragmented,
+            }
+        )
+        self.endpoint.changed()
+
+
+def close_reason_name(code: int) -> str:
+    """The name of a close code (``1000`` -> ``NORMAL_CLOSURE``), or ``''``."""
+    try:
+        return CloseReason(code).name
+    except ValueError:
+        return ""
