@@ -548,3 +548,20 @@ def test_compression_is_negotiated_only_when_asked(server: TestServer, compressi
         assert extensions is None
     offered = server.requests[0]["websocket"]["extensions"]
     assert offered and offered[0].startswith("permessage-deflate")
+
+
+def test_stop_ends_open_connections() -> None:
+    server = TestServer()
+    server.start()
+    ws = server.websocket("/open")
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        ws.wait_connections(1)
+        server.stop()
+        with pytest.raises((websocket_client.WebSocketConnectionClosedException, OSError)):
+            client.recv()
+    finally:
+        client.shutdown()
+    assert ws.connections[0]["closed_by"] == "dropped"
+    with pytest.raises(TestServerError, match="needs a running server"):
+        ws.wait_messages(1)
