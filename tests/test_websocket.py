@@ -604,3 +604,26 @@ def test_fault_with_websocket_client_and_aiohttp(server: TestServer, fault: str)
                 return message.type.name, socket_.close_code
 
     assert (got, run(with_aiohttp())) == CLIENT_FAULTS[fault]
+
+
+def test_a_delay_per_message(server: TestServer) -> None:
+    ws = server.websocket("/d")
+    ws.reply(when="go", send=["now", ("later", 0.2), "right after"], close=(1000, "done"))
+
+    async def talk() -> list[tuple[str, float]]:
+        got = []
+        async with connect(ws.url) as client:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await client.send("go")
+            try:
+                while True:
+                    got.append((await client.recv(), loop.time() - began))
+            except websockets.ConnectionClosedOK:
+                return got
+
+    got = run(talk())
+    assert [m for m, _ in got] == ["now", "later", "right after"]
+    assert got[0][1] < 0.15 <= got[1][1]
+    with pytest.raises(TestServerError, match="delay"):
+        ws.reply(send=[("x", -1)])
