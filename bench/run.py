@@ -122,6 +122,16 @@ ITEMS = [
     _item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False,
           group="capacity"),
     _item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False),
+    # WebSocket: txtestserver's echo route next to a bare websockets echo server
+    # (in the asyncio column), one process each, the same sync client.
+    _item("ws_p50", "WebSocket: 1 KiB echo round trip, p50 (asyncio: bare websockets)", "us",
+          False, "websocket", {"messages": 3000, "connects": 300},
+          {"messages": 300, "connects": 50}, only=[REFERENCE, "asyncio"], group="websocket"),
+    _item("ws_p99", "WebSocket: 1 KiB echo round trip, p99", "us", False, group="websocket"),
+    _item("ws_rate", "WebSocket: echo messages per second, one connection", "msg/s", True,
+          group="websocket"),
+    _item("ws_connects", "WebSocket: connect + handshake + close per second", "conn/s", True,
+          group="websocket"),
     _item("tls_cycle", "HTTPS: start + stop cycle", "ms", False, "cycle",
           {"cycles": 200, "seconds": 2.0, "tls": True},
           {"cycles": 30, "seconds": 0.5, "tls": True}, only=TLS, group="tls"),
@@ -224,6 +234,10 @@ def run_items(
                     results.add("state_read", name, out["read"])
                 if item.key == "routes_10000_literal":
                     results.add("routes_add", name, out["register"])
+                if item.worker == "websocket":
+                    results.add("ws_p99", name, out["p99"])
+                    results.add("ws_rate", name, out["rate"])
+                    results.add("ws_connects", name, out["connects"])
                 if item.key == "cycle":
                     results.add("cycle_first", name, out["first"])
                     results.add("start", name, out["start"])

@@ -357,6 +357,83 @@ def serve(name: str, p: dict[str, Any]) -> None:
     server.stop()
 
 
+def websocket(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    WebSocket echo over one connection (websocket-client): the round-trip
+    latency of a 1 KiB binary message (p50 and p99, microseconds) and
+    messages per second; then connect + handshake + close per second.
+    ``txtestserver`` serves an echo route; ``asyncio`` is a bare
+    ``websockets`` echo server in a thread of this process.
+    """
+    import asyncio
+    import threading
+
+    import websocket as client_library
+
+    stop: Any
+    if name == "asyncio":
+        from websockets.asyncio.server import serve as ws_serve
+
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        holder: dict[str, Any] = {}
+
+        async def echo(connection: Any) -> None:
+            async for message in connection:
+                await connection.send(message)
+
+        async def run() -> None:
+            async with ws_serve(echo, "127.0.0.1", 0, compression=None) as server:
+                holder["port"] = server.sockets[0].getsockname()[1]
+                holder["done"] = asyncio.Event()
+                ready.set()
+                await holder["done"].wait()
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+        thread.start()
+        ready.wait(10)
+        url = f"ws://127.0.0.1:{holder['port']}/echo"
+
+        def stop() -> None:
+            loop.call_soon_threadsafe(holder["done"].set)
+            thread.join(10)
+
+    else:
+        from txtestserver import TestServer
+
+        server = TestServer()
+        server.start()
+        server.websocket("/echo").echo()
+        url = server.get_url("/echo", scheme="ws")
+        stop = server.stop
+    payload = b"x" * 1024
+    connection = client_library.create_connection(url)
+    for _ in range(50):
+        connection.send_binary(payload)
+        connection.recv()
+    times = []
+    began = time.perf_counter()
+    for _ in range(p["messages"]):
+        t = time.perf_counter()
+        connection.send_binary(payload)
+        assert connection.recv() == payload
+        times.append(time.perf_counter() - t)
+    elapsed = time.perf_counter() - began
+    connection.close()
+    began = time.perf_counter()
+    for _ in range(p["connects"]):
+        client_library.create_connection(url).close()
+    connects = p["connects"] / (time.perf_counter() - began)
+    stop()
+    times.sort()
+    return {
+        "value": statistics.median(times) * 1e6,
+        "p99": times[int(len(times) * 0.99)] * 1e6,
+        "rate": p["messages"] / elapsed,
+        "connects": connects,
+    }
+
+
 ITEMS = {
     "cycle": cycle,
     "start_in_a_run": start_in_a_run,
@@ -367,6 +444,7 @@ ITEMS = {
     "download": download,
     "state": state,
     "import": imports,
+    "websocket": websocket,
 }
 
 

@@ -548,3 +548,82 @@ def test_compression_is_negotiated_only_when_asked(server: TestServer, compressi
         assert extensions is None
     offered = server.requests[0]["websocket"]["extensions"]
     assert offered and offered[0].startswith("permessage-deflate")
+
+
+def test_stop_ends_open_connections() -> None:
+    server = TestServer()
+    server.start()
+    ws = server.websocket("/open")
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        ws.wait_connections(1)
+        server.stop()
+        with pytest.raises((websocket_client.WebSocketConnectionClosedException, OSError)):
+            client.recv()
+    finally:
+        client.shutdown()
+    assert ws.connections[0]["closed_by"] == "dropped"
+    with pytest.raises(TestServerError, match="needs a running server"):
+        ws.wait_messages(1)
+
+
+#: fault -> (what websocket-client's recv() raises or returns, aiohttp's
+#: receive() type and close code): the fault table of docs/websocket.rst.
+CLIENT_FAULTS: dict[str, tuple[str, tuple[str, int | None]]] = {
+    "reset": ("ConnectionResetError", ("CLOSED", 1006)),
+    "drop": ("WebSocketConnectionClosedException", ("CLOSED", 1006)),
+    "truncated_frame": ("WebSocketConnectionClosedException", ("CLOSED", 1006)),
+    "bad_opcode": ("WebSocketProtocolException", ("ERROR", 1002)),
+    "reserved_bits": ("WebSocketProtocolException", ("ERROR", 1002)),
+    "masked_frame": ("returned 'masked'", ("TEXT", None)),  # both unmask it
+    "oversize_control": ("WebSocketProtocolException", ("ERROR", 1002)),
+    "fragmented_control": ("WebSocketProtocolException", ("ERROR", 1002)),
+    "invalid_utf8": ("WebSocketPayloadException", ("ERROR", 1007)),
+    "bad_close_code": ("WebSocketProtocolException", ("ERROR", 1002)),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CLIENT_FAULTS))
+def test_fault_with_websocket_client_and_aiohttp(server: TestServer, fault: str) -> None:
+    import aiohttp
+
+    ws = server.websocket("/f")
+    ws.on_connect(fault=fault)
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        got = f"returned {client.recv()!r}"
+    except Exception as e:
+        got = type(e).__name__
+    finally:
+        client.shutdown()
+
+    async def with_aiohttp() -> tuple[str, int | None]:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(ws.url) as socket_:
+                message = await socket_.receive()
+                return message.type.name, socket_.close_code
+
+    assert (got, run(with_aiohttp())) == CLIENT_FAULTS[fault]
+
+
+def test_a_delay_per_message(server: TestServer) -> None:
+    ws = server.websocket("/d")
+    ws.reply(when="go", send=["now", ("later", 0.2), "right after"], close=(1000, "done"))
+
+    async def talk() -> list[tuple[str, float]]:
+        got = []
+        async with connect(ws.url) as client:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await client.send("go")
+            try:
+                while True:
+                    got.append((await client.recv(), loop.time() - began))
+            except websockets.ConnectionClosedOK:
+                return got
+
+    got = run(talk())
+    assert [m for m, _ in got] == ["now", "later", "right after"]
+    assert got[0][1] < 0.15 <= got[1][1]
+    with pytest.raises(TestServerError, match="delay"):
+        ws.reply(send=[("x", -1)])

@@ -71,8 +71,9 @@ class WebSocketRoute(Route):
     ) -> None:
         """
         What the server does when a client connects: send these messages
-        (str: text, bytes: binary, dict or list: JSON text), then close or
-        raise a fault (:doc:`websocket`), after ``delay`` seconds.
+        (str: text, bytes: binary, dict or list: JSON text; ``(message,
+        seconds)`` to wait before that one), then close or raise a fault
+        (:doc:`websocket`), after ``delay`` seconds.
 
         :param slow: write what it sends at this many bytes per second.
         """
@@ -92,7 +93,8 @@ class WebSocketRoute(Route):
     ) -> None:
         """
         A reply rule: a received message that meets ``when`` gets these
-        messages, then the close or fault, after ``delay`` seconds. The first
+        messages (each may be ``(message, seconds)``: sent that long after
+        the one before), then the close or fault, after ``delay`` seconds. The first
         rule registered that a message meets (and that is not used up) answers it.
 
         :param when: the text exactly (str), the bytes exactly, a compiled

@@ -13,6 +13,7 @@ reply rules, each matched against a whole received message.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
@@ -68,6 +69,20 @@ def check_message(where: str, value: Any) -> str | bytes:
     )
 
 
+def _check_item(where: str, item: Any) -> list[Any]:
+    """A message to send, or ``(message, delay)``: ``[message, delay]``."""
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise TestServerError(
+                f"{where}: a message with a delay is (message, seconds), not {item!r}"
+            )
+        message, delay = item
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
+            raise TestServerError(f"{where}: a message's delay is seconds >= 0, not {delay!r}")
+        return [check_message(where, message), float(delay)]
+    return [check_message(where, item), 0.0]
+
+
 def check_close(where: str, value: Any) -> tuple[int, str] | None:
     """``close=``: None, a code, or ``(code, reason)``."""
     if value is None:
@@ -106,7 +121,7 @@ def check_rule(
         )
     if isinstance(send, (str, bytes, dict)):
         send = [send]
-    messages = [check_message(where, m) for m in (send or ())]
+    messages = [_check_item(where, m) for m in (send or ())]
     if fault is not None and fault not in FAULTS:
         raise TestServerError(
             f"{where}: unknown fault {fault!r}; use one of {', '.join(sorted(FAULTS))}"
@@ -399,6 +414,8 @@ class WebSocketConnection(Protocol):
         self._queue = bytearray()
         self._pump: Any = None
         self._lose_after = False
+        # The delayed steps of the script, cancelled when the connection ends.
+        self._timers: list[Any] = []
 
     # -- the connection -------------------------------------------------------
 
@@ -424,7 +441,7 @@ class WebSocketConnection(Protocol):
                 return
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
-        for timer in (self._closer, self._pump):
+        for timer in (self._closer, self._pump, *self._timers):
             if timer is not None and timer.active():
                 timer.cancel()
         self._pump = None
@@ -523,28 +540,46 @@ class WebSocketConnection(Protocol):
     def run(self, rule: dict[str, Any], data: str | bytes | None) -> None:
         """Carry out a rule (or the connect script) after its delay."""
         if rule["delay"]:
-            self.reactor.callLater(rule["delay"], self._carry_out, rule, data)
+            self._later(rule["delay"], self._carry_out, rule, data)
         else:
             self._carry_out(rule, data)
 
     def _carry_out(self, rule: dict[str, Any], data: str | bytes | None) -> None:
-        if self._journal["closed"] is not None or self.stalled:
-            return
-        self._slow = rule.get("slow")
-        try:
-            self._act(rule, data)
-        finally:
-            self._slow = None
-
-    def _act(self, rule: dict[str, Any], data: str | bytes | None) -> None:
+        steps: list[tuple[float, Callable[[], None]]] = []
         if rule["echo"] and data is not None:
-            self.send(data)
-        for message in rule["send"]:
-            self.send(message)
+            echoed = data
+            steps.append((0.0, lambda: self.send(echoed)))
+        for message, delay in rule["send"]:
+            steps.append((delay, functools.partial(self.send, message)))
         if rule["close"] is not None:
-            self.close(*rule["close"])
+            code, reason = rule["close"]
+            steps.append((0.0, lambda: self.close(code, reason)))
         if rule["fault"] is not None:
-            self.fault(rule["fault"])
+            name = rule["fault"]
+            steps.append((0.0, lambda: self.fault(name)))
+        self._steps(steps, rule["slow"])
+
+    def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
+        """Call ``function(*args)`` in ``delay`` seconds, unless the connection ends first."""
+        self._timers = [t for t in self._timers if t.active()]
+        self._timers.append(self.reactor.callLater(delay, function, *args))
+
+    def _steps(self, steps: list[tuple[float, Callable[[], None]]], slow: float | None) -> None:
+        """Take the steps in order, each after its delay, paced by ``slow``."""
+        while steps:
+            if self._journal["closed"] is not None or self.stalled:
+                return
+            delay, action = steps[0]
+            if delay > 0:
+                steps[0] = (0.0, action)
+                self._later(delay, self._steps, steps, slow)
+                return
+            steps.pop(0)
+            self._slow = slow
+            try:
+                action()
+            finally:
+                self._slow = None
 
     # -- sending ---------------------------------------------------------------
 
