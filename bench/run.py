@@ -122,6 +122,10 @@ ITEMS = [
     _item("gc_forced", "a forced full collection with 200,000 recorded", "ms", False,
           group="capacity"),
     _item("plugin", "pytest run not using the server: cost the plugin adds", "ms", False),
+    # The command: Ctrl-C (SIGINT) until the process has exited, with a client
+    # whose request is stalled (the server must not wait for it).
+    _item("cli_stop", "the txtestserver command: Ctrl-C to exit, a stalled client connected",
+          "ms", False, "cli_stop", {"runs": 7}, {"runs": 3}, only=[REFERENCE, SUBPROCESS]),
     # WebSocket: txtestserver's echo route next to a bare websockets echo server
     # (in the asyncio column), one process each, the same sync client.
     _item("ws_p50", "WebSocket: 1 KiB echo round trip, p50 (asyncio: bare websockets)", "us",
@@ -497,6 +501,14 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     )
     value_below("cycle_first", REFERENCE, 80, "ms", "first start+stop in a fresh process < 80 ms")
     value_below("plugin", "txtestserver", 20, "ms", "pytest plugin adds <= 20 ms")
+    for contender in (REFERENCE, SUBPROCESS):
+        value_below(
+            "cli_stop",
+            contender,
+            200,
+            "ms",
+            f"the command exits < 0.2 s after Ctrl-C ({contender})",
+        )
     for contender in (REFERENCE, SUBPROCESS):
         value_below("routes_add", contender, 2, "s", f"adding 10,000 routes <= 2 s ({contender})")
         with_routes = results.median("routes_10000_literal", contender)

@@ -434,7 +434,42 @@ def websocket(name: str, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def cli_stop(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    ``python -m txtestserver --fault stall``, one client whose answer
+    stalls, then SIGINT: milliseconds until the process has exited.
+    """
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    engine = "subprocess" if name.endswith("subprocess") else "thread"
+    times = []
+    for _ in range(p["runs"]):
+        command = [sys.executable, "-m", "txtestserver", "--port=0", f"--engine={engine}"]
+        process = subprocess.Popen(
+            [*command, "--fault=stall"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        port = int(re.search(r":(\d+)/", first).group(1))  # type: ignore[union-attr]
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.recv(100)  # the stalled answer's head
+            t = time.perf_counter()
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+            times.append(time.perf_counter() - t)
+        process.stdout.close()
+    return {"value": statistics.median(times) * 1000}
+
+
 ITEMS = {
+    "cli_stop": cli_stop,
     "cycle": cycle,
     "start_in_a_run": start_in_a_run,
     "newconn": newconn,
