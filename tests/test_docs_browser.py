@@ -84,21 +84,29 @@ def test_no_page_scrolls_sideways(site: Path, browser: Any, width: str) -> None:
     assert wide == {}, f"pages wider than {WIDTHS[width]} px (by how many px): {wide}"
 
 
-def test_python_examples_fit_at_desktop_width(site: Path, browser: Any) -> None:
-    # Output and diagrams may scroll inside their box; code to read and copy
-    # should fit the column.
-    browser.set_window_size(WIDTHS["desktop"], 900)
+@pytest.mark.parametrize(
+    ("width", "blocks"),
+    [
+        # Output and diagrams may scroll inside their box at 1280 px; code to
+        # read and copy fits the column.
+        ("desktop", "div.highlight-python pre"),
+        # On a phone every block wraps.
+        ("phone", "div.highlight pre"),
+    ],
+)
+def test_code_fits_or_wraps(site: Path, browser: Any, width: str, blocks: str) -> None:
+    browser.set_window_size(WIDTHS[width], 900)
     wide = {}
     for page in _pages(site):
         browser.get(page.as_uri())
         starts = browser.execute_script(
-            "return Array.from(document.querySelectorAll('div.highlight-python pre'))"
+            f"return Array.from(document.querySelectorAll('{blocks}'))"
             ".filter(e => e.scrollWidth > e.clientWidth + 1)"
             ".map(e => e.innerText.split('\\n')[0]);"
         )
         if starts:
             wide[page.name] = starts
-    assert wide == {}, f"Python examples wider than the column at 1280 px: {wide}"
+    assert wide == {}, f"code wider than the column at {WIDTHS[width]} px: {wide}"
 
 
 def _search(browser: Any, site: Path, words: str) -> list[str]:
