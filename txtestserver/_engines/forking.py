@@ -120,7 +120,13 @@ class ForkedProcess:
         self._control.write(data)
 
     def closeStdin(self) -> None:
-        self._control.loseWriteConnection()
+        """
+        Half-close its control socket, unless the server process closed it
+        first (it exited, and its fork server has not said so yet): then
+        there is nothing left to close, as with a process's closed pipe.
+        """
+        if self._control.connected:
+            self._control.loseWriteConnection()
 
     def signalProcess(self, name: str) -> None:
         if self._exited:
