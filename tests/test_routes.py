@@ -503,8 +503,8 @@ def test_a_misspelt_name_suggests_the_closest_and_names_the_face(engine: str, fa
         server.route("/a", jsno={"a": 1})
     assert str(raised.value).startswith(
         f"{face}.route() got an unexpected keyword argument 'jsno' (did you mean 'json'?): "
-        "its conditions are path, method, query, headers, data, form, json, and name= names "
-        "the route"
+        "its conditions are path, method, host, scheme, port, query, headers, data, form, json, "
+        "and name= names the route"
     )
     with pytest.raises(TestServerError, match=r"route\(\) .*'nmae' \(did you mean 'name'\?\)"):
         server.route("/a", nmae="x")

@@ -5,7 +5,9 @@ trust it.
 One authority (a ``trustme.CA``) is made per process, the first time a server
 with ``tls=True`` is made. It issues each server's certificate at start
 (:meth:`Authority.issue`) and one client certificate for mutual TLS. Its
-own key never leaves this process's memory: the files it writes (in a
+own key stays in this process's memory, but for a proxy, which issues a
+certificate for each host its clients ask for: a subprocess proxy reads it
+from its private state directory (mode 0600). The files it writes (in a
 private temporary directory) hold its certificate and the client
 certificate with that certificate's key. The directory is removed at exit,
 and also when this process dies without exit functions (SIGTERM, SIGKILL):
@@ -96,16 +98,24 @@ class Authority:
             os.close(fd)
         return path
 
-    def issue(self, address: str) -> Credentials:
+    def issue(self, address: str, proxy: bool = False) -> Credentials:
         """
         A new server certificate, valid for 127.0.0.1, ::1, localhost and
         ``address`` (when it is a single address of its own).
+
+        :param proxy: the server is a proxy: the credentials carry this
+            authority's key too, with which it issues a certificate for each
+            host its clients ask for (written, mode 0600, into the private
+            state directory of a subprocess server).
         """
         names = list(SERVER_NAMES)
         if address not in names and not _is_wildcard(address):
             names.append(address)
         leaf = self._ca.issue_cert(*names)
-        return Credentials(leaf.private_key_and_cert_chain_pem.bytes(), self._ca.cert_pem.bytes())
+        key = self._ca.private_key_pem.bytes() if proxy else None
+        return Credentials(
+            leaf.private_key_and_cert_chain_pem.bytes(), self._ca.cert_pem.bytes(), key
+        )
 
     @property
     def client_cert_path(self) -> str:

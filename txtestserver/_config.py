@@ -75,6 +75,21 @@ def _at_least(lowest: int) -> Callable[[str, object], None]:
     return check
 
 
+def _credentials(name: str, value: object) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(part, str) for part in value)
+        or ":" in value[0]
+    ):
+        raise TestServerError(
+            f"{name} is None (no proxy authentication) or a (user, password) pair of str, "
+            f"the user without ':', such as ('user', 'secret'); not {value!r}"
+        )
+
+
 #: The check of each field: ``check(name, value)`` raises TestServerError.
 _CHECKS: dict[str, Callable[[str, object], None]] = {
     "address": _address,
@@ -87,6 +102,8 @@ _CHECKS: dict[str, Callable[[str, object], None]] = {
     "tls": _flag,
     "client_cert": _one_of(None, "optional", "required"),
     "http2": _flag,
+    "proxy": _flag,
+    "proxy_auth": _credentials,
 }
 
 
@@ -116,7 +133,13 @@ class ServerConfig:
         authority: ``'required'`` (a client without one fails the handshake)
         or ``'optional'``; None asks for none.
     :ivar http2: offer HTTP/2 (ALPN ``h2``, then ``http/1.1``); needs
-        ``tls`` and the ``txtestserver[http2]`` extra.
+        ``tls`` (or ``proxy``, inside its tunnels) and the
+        ``txtestserver[http2]`` extra.
+    :ivar proxy: also be a proxy on the same port: absolute-form requests,
+        ``CONNECT`` tunnels (TLS terminated with a certificate issued for
+        the name asked) and SOCKS5, all answered by the routes.
+    :ivar proxy_auth: ``(user, password)`` the proxy requires (``407``
+        without them), or None.
     """
 
     address: str = "127.0.0.1"
@@ -129,12 +152,20 @@ class ServerConfig:
     tls: bool = False
     client_cert: str | None = None
     http2: bool = False
+    proxy: bool = False
+    proxy_auth: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         for field in fields(self):
             _CHECKS[field.name](field.name, getattr(self, field.name))
+        if self.proxy_auth is not None:
+            object.__setattr__(self, "proxy_auth", tuple(self.proxy_auth))
+            if not self.proxy:
+                raise TestServerError("proxy_auth needs proxy=True: it is the proxy's")
         for name in ("client_cert", "http2"):
-            if getattr(self, name) and not self.tls:
+            # HTTP/2 also works inside the TLS tunnels of a proxy.
+            tls = self.tls or (self.proxy and name == "http2")
+            if getattr(self, name) and not tls:
                 raise TestServerError(
                     f"{name}={getattr(self, name)!r} needs tls=True: client certificates "
                     "and HTTP/2 (negotiated by ALPN) exist only over TLS"

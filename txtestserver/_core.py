@@ -148,7 +148,18 @@ class ServerCore:
         such a certificate, and
         ``request['client_cert']`` is what the client presented.
     :param http2: offer HTTP/2 as well as HTTP/1.1 (ALPN); needs ``tls``
-        and ``txtestserver[http2]``.
+        (or ``proxy``: HTTP/2 inside its TLS tunnels) and
+        ``txtestserver[http2]``.
+    :param proxy: be a proxy as well, on the same port
+        (:attr:`~txtestserver.TestServer.proxy_url`): absolute-form requests
+        (``GET http://api.example.com/x``) and ``CONNECT`` tunnels, whose TLS
+        is served with a certificate issued for the host asked (by the same
+        authority as ``tls``: trust :attr:`~txtestserver.TestServer.ca_path`),
+        are answered by the routes as if the server were that host (a route
+        with ``host=`` answers for that host only). Needs ``txtestserver[tls]``.
+    :param proxy_auth: ``(user, password)``: the proxy answers ``407`` with
+        ``Proxy-Authenticate`` to a request or ``CONNECT`` without them
+        (recorded, not an error); None: no proxy authentication.
     :raise TestServerError: a parameter can never work (the message says
         which and why).
     """
@@ -168,6 +179,8 @@ class ServerCore:
         tls: bool = False,
         client_cert: str | None = None,
         http2: bool = False,
+        proxy: bool = False,
+        proxy_auth: tuple[str, str] | None = None,
     ) -> None:
         #: The settings of the next run; ``start(keep_alive=...)`` sets that one.
         self.config = ServerConfig(
@@ -180,9 +193,11 @@ class ServerCore:
             tls=tls,
             client_cert=client_cert,
             http2=http2,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         )
         self._authority: Authority | None = None
-        if tls:
+        if tls or proxy:
             from ._certificates import authority
 
             self._authority = authority()
@@ -276,11 +291,27 @@ class ServerCore:
         scheme = (scheme or "http") + ("s" if self.config.tls else "")
         return f"{scheme}://{host}:{port}{path or '/'}"
 
+    @property
+    def proxy_url(self) -> str:
+        """
+        The URL of the server as a proxy (``http://127.0.0.1:PORT``), for a
+        client's ``proxies=`` or ``proxy=`` argument.
+
+        :raise TestServerError: the server was made without ``proxy=True``,
+            or is not running.
+        """
+        if not self.config.proxy:
+            raise TestServerError("proxy_url is for a proxy: make the server with proxy=True")
+        return self.get_url().rstrip("/")
+
     # -- TLS, in any thread -------------------------------------------------
 
     def _tls(self, what: str) -> Authority:
         if self._authority is None:
-            raise TestServerError(f"{what} is for a TLS server: make it with tls=True")
+            raise TestServerError(
+                f"{what} is for a TLS server: make it with tls=True (or proxy=True: a proxy's "
+                "tunnels serve TLS too)"
+            )
         return self._authority
 
     @property
@@ -379,6 +410,9 @@ class ServerCore:
         json: Any = None,
         form: Mapping[str, Any] | None = None,
         data: bytes | str | None = None,
+        host: str | re.Pattern[str] | None = None,
+        scheme: str | None = None,
+        port: int | None = None,
         name: str | None = None,
         **more: Any,
     ) -> Route:
@@ -406,6 +440,14 @@ class ServerCore:
         :param form: the same as ``query`` for the fields of an urlencoded or
             multipart body.
         :param data: the body must be exactly this (str: encoded as UTF-8).
+        :param host: the host the client meant (its ``Host`` header, or the
+            host of an absolute-form target or a proxy tunnel), without the
+            port, any case; or a compiled pattern that must match all of it.
+            None: any host (the route answers for every host).
+        :param scheme: ``'http'`` or ``'https'``: how the client meant to
+            reach it (TLS to this server, or inside a proxy tunnel).
+        :param port: the port the client meant (the scheme's default when it
+            named none).
         :param name: names the route in the journal (``request['route']`` of
             the requests it answers); by default its conditions in a line,
             such as ``'POST /api/token'``.
@@ -424,6 +466,9 @@ class ServerCore:
             json=json,
             form=form,
             data=data,
+            host=host,
+            scheme=scheme,
+            port=port,
             **more,
         )
         if name is None:
@@ -601,7 +646,7 @@ class ServerCore:
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
         if self._authority is not None:
-            credentials = self._authority.issue(self.config.address)
+            credentials = self._authority.issue(self.config.address, self.config.proxy)
         started = self._engine.start(
             self.config,
             self._answered,

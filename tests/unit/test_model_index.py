@@ -18,7 +18,20 @@ from txtestserver._model.table import ResponseTable, RouteState
 
 
 def record(uri: bytes, method: bytes = b"GET") -> Any:
-    return (method, uri, b"", b"", "127.0.0.1", b"HTTP/1.1", 0.0, 1, None)
+    return (
+        method,
+        uri,
+        b"",
+        b"",
+        "127.0.0.1",
+        b"HTTP/1.1",
+        0.0,
+        1,
+        None,
+        "http",
+        "127.0.0.1",
+        None,
+    )
 
 
 _PATHS = [

@@ -19,9 +19,14 @@ from txtestserver._model.strict import closest
 
 
 def record(
-    uri: bytes = b"/", method: bytes = b"GET", headers: bytes = b"", body: bytes = b""
+    uri: bytes = b"/",
+    method: bytes = b"GET",
+    headers: bytes = b"",
+    body: bytes = b"",
+    scheme: str = "http",
+    host: str = "127.0.0.1:8080",
 ) -> Any:
-    return (method, uri, headers, body, "127.0.0.1", b"HTTP/1.1", 0.0, 1, None)
+    return (method, uri, headers, body, "127.0.0.1", b"HTTP/1.1", 0.0, 1, None, scheme, host, None)
 
 
 #: For each condition: ``(route() arguments, a request that meets it, one
@@ -35,6 +40,19 @@ EXAMPLES: dict[str, tuple[dict[str, Any], Any, Any, str]] = {
         "* re'/items/\\\\d+'",
     ),
     "method": ({"method": "post"}, record(method=b"POST"), record(), "POST <any path>"),
+    "host": (
+        {"host": "API.example.com"},
+        record(host="api.example.com:8443"),
+        record(host="example.com"),
+        "* <any path> host='api.example.com'",
+    ),
+    "scheme": (
+        {"scheme": "https"},
+        record(scheme="https"),
+        record(),
+        "* <any path> scheme='https'",
+    ),
+    "port": ({"port": 443}, record(scheme="https", host="a"), record(), "* <any path> port=443"),
     "query": (
         {"query": {"page": 2}},
         record(b"/?page=2&x=1"),

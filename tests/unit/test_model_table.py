@@ -18,7 +18,20 @@ def resolve(
 ) -> tuple[dict[str, Any], list[str]]:
     """Take one request's values; return them and the once keys it used up."""
     table = ResponseTable({RESPONSE: permanent, ONCE: once})
-    record = (method.encode(), b"/", b"", b"", "127.0.0.1", b"HTTP/1.1", 0.0, 1)
+    record = (
+        method.encode(),
+        b"/",
+        b"",
+        b"",
+        "127.0.0.1",
+        b"HTTP/1.1",
+        0.0,
+        1,
+        None,
+        "http",
+        "",
+        None,
+    )
     values = table.take(record).values
     return values, sorted(set(once) - set(table.slot(ONCE)))
 

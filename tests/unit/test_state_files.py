@@ -50,7 +50,20 @@ def response_state(store: Store, once: bool) -> dict[str, Any]:
 
 
 def take_response(store: Store, method: str) -> dict[str, Any]:
-    request = (method.encode(), b"/", b"", b"", "::1", b"HTTP/1.1", 0.0, 1, None)
+    request = (
+        method.encode(),
+        b"/",
+        b"",
+        b"",
+        "::1",
+        b"HTTP/1.1",
+        0.0,
+        1,
+        None,
+        "http",
+        "[::1]:80",
+        None,
+    )
     return store.update(lambda table: table.take(request)).values
 
 
@@ -69,6 +82,9 @@ def record(n: int = 0, body: bytes = b"") -> Entry:
         b"HTTP/1.1",
         1764000000.25 + n,
         n,
+        None,
+        "http",
+        "127.0.0.1:80",
         None,
         False,
         None,

@@ -161,7 +161,7 @@ def main() -> int:
 
     store = FileStore(directory, fatal=fatal)
     try:
-        credentials = Credentials.load(directory) if config.tls else None
+        credentials = Credentials.load(directory) if config.tls or config.proxy else None
         listener = serve(reactor, config, store, answered, credentials, on_arrived=arrived)
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")

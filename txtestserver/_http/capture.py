@@ -11,6 +11,8 @@ from typing import Any
 from twisted.web.server import Request
 
 from .._model.record import Record
+from .proxy import target
+from .request import actions
 
 __all__ = ["capture"]
 
@@ -60,10 +62,12 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
     host = getattr(address, "host", None) or str(address)
     # What is known of the connection (an HTTP/2 stream has it from its own).
     channel = request.channel
+    connection = actions(request).connection()
+    scheme, authority, uri, proxy = target(request, connection)
     # Equal values share one object (an entry holds references only): the
     # same few methods, versions and addresses come again and again, and a
     # request often repeats the target and headers of the one before.
-    uri, headers = request.uri, b"".join(lines)
+    headers = b"".join(lines)
     latest_uri, latest_headers = _latest
     if uri == latest_uri:
         uri = latest_uri
@@ -80,4 +84,7 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
         now,
         getattr(channel, "number", 0),
         getattr(channel, "client_cert", None),
+        scheme,
+        _one_copy(authority),
+        proxy,
     )

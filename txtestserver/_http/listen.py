@@ -137,4 +137,10 @@ def serve(
     """
     resource = CaptureResource(store, reactor, on_answered, config=config, on_arrived=on_arrived)
     site = ServerSite(resource, config, reactor, resource.report_error)
+    if config.proxy:
+        if credentials is None:
+            raise TestServerError("proxy=True needs credentials to issue tunnel certificates")
+        from .issuer import Issuer
+
+        site.issuer = Issuer(credentials, config)
     return Listener(listen(reactor, config, site, credentials), site)

@@ -18,12 +18,14 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
+from .._model.record import PROXY
 from .._model.strict import unexpected
 from .._state.store import StateStore, Ticket
 from .._types import TimeReactor
 from .answers import Answer, ErrorAnswer, choose
 from .capture import capture
 from .exchange import Exchange
+from .proxy import answer as proxy_answer
 from .request import actions
 from .writing import Reply
 
@@ -81,6 +83,8 @@ class CaptureResource(Resource):
         self._on_arrived = on_arrived
         self._body_limit = config.body_limit
         self._strict = config.strict
+        self._proxy = config.proxy
+        self._proxy_auth = config.proxy_auth
 
     def render(self, request: Request) -> int:
         exchange = Exchange(self, request, capture(request, self._body_limit, self._now()))
@@ -100,6 +104,11 @@ class CaptureResource(Resource):
         record = exchange.record
         strict = self._strict
         try:
+            if self._proxy and record[PROXY] is not None:
+                own = proxy_answer(record, self.store, self._proxy_auth)
+                if own is not None:  # the proxy's own: 407, a CONNECT
+                    answer, exchange.route_id, exchange.route = own
+                    return answer
             taken = self.store.update(lambda table: table.take(record, strict))
             if taken is None:  # nothing the test set expects it
                 message = self.store.read(lambda table: unexpected(record, table.routes(), strict))

@@ -89,6 +89,14 @@ class Channel(HTTPChannel):
     #: The subject of the client's certificate (``request['client_cert']``):
     #: JSON text of ``[name, value]`` pairs, or None.
     client_cert: str | None = None
+    #: The scheme its requests came by (``'https'`` over TLS, a proxy
+    #: tunnel's TLS too); set at connection, or before by a tunnel.
+    scheme = ""
+    #: The proxy tunnel this connection runs in (``request['proxy']`` as
+    #: JSON text), or None: it came directly.
+    proxy: str | None = None
+    #: Speaks TLS though the server does not (inside a proxy tunnel).
+    tunnel_tls = False
     #: The first bytes have been looked at.
     _sniffed = False
     #: The HTTP/2 connection this one has become, if it has.
@@ -172,8 +180,8 @@ class Channel(HTTPChannel):
         :return: the data was handled here.
         """
         config = self.site.config
-        if config.tls:
-            if config.client_cert is not None:  # the handshake is done
+        if config.tls or self.tunnel_tls:
+            if config.client_cert is not None and not self.tunnel_tls:  # the handshake is done
                 self.client_cert = client_subject(self.transport)
             if config.http2 and (
                 getattr(self.transport, "negotiatedProtocol", None) == b"h2"
@@ -248,6 +256,8 @@ class Channel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()  # type: ignore[no-untyped-call]
         self.number = next(_connection_numbers)
+        if not self.scheme:
+            self.scheme = "https" if self.site.config.tls else "http"
         self.site.channels.add(self)
 
     def connectionLost(self, reason: Failure = CONNECTION_DONE) -> None:
@@ -310,6 +320,8 @@ class ServerSite(Site):
         self._report = report
         #: The open connections.
         self.channels: set[Channel] = set()
+        #: Issues the certificates of a proxy's tunnels (``config.proxy``).
+        self.issuer: Any = None
         self._waiting: list[Deferred[None]] = []
 
     def connection_error(self, message: str, peer: Any, level: LogLevel = LogLevel.error) -> None:

@@ -31,6 +31,7 @@ __all__ = ["PLAIN_AT_TLS", "Credentials", "client_subject", "server_tls", "tls_f
 #: The files of :meth:`Credentials.save` in a state directory.
 IDENTITY_FILE = "tls-identity.pem"
 AUTHORITY_FILE = "tls-authority.pem"
+AUTHORITY_KEY_FILE = "tls-authority-key.pem"
 
 #: What ALPN offers, in order of preference.
 _HTTP2_PROTOCOLS = (b"h2", b"http/1.1")
@@ -42,19 +43,26 @@ class Credentials(NamedTuple):
     What one TLS server needs.
 
     :ivar identity: PEM: the server's private key, then its certificate chain.
-    :ivar authority: PEM: the certificate (never the key) of the authority
-        that issued it, which client certificates must chain to.
+    :ivar authority: PEM: the certificate of the authority that issued it,
+        which client certificates must chain to.
+    :ivar authority_key: PEM: that authority's key, for a proxy, which
+        issues a certificate for each host a client asks for; None for a
+        server that is no proxy (the key stays in the test process).
     """
 
     identity: bytes
     authority: bytes
+    authority_key: bytes | None = None
 
     def save(self, directory: str) -> None:
         """
         Write both into ``directory`` as files only this user can read (mode
         0600), for the server process.
         """
-        for name, data in ((IDENTITY_FILE, self.identity), (AUTHORITY_FILE, self.authority)):
+        files = [(IDENTITY_FILE, self.identity), (AUTHORITY_FILE, self.authority)]
+        if self.authority_key is not None:
+            files.append((AUTHORITY_KEY_FILE, self.authority_key))
+        for name, data in files:
             fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 os.write(fd, data)
@@ -71,7 +79,12 @@ class Credentials(NamedTuple):
         try:
             with open(os.path.join(directory, IDENTITY_FILE), "rb") as identity:
                 with open(os.path.join(directory, AUTHORITY_FILE), "rb") as authority:
-                    return cls(identity.read(), authority.read())
+                    key = None
+                    path = os.path.join(directory, AUTHORITY_KEY_FILE)
+                    if os.path.exists(path):
+                        with open(path, "rb") as f:
+                            key = f.read()
+                    return cls(identity.read(), authority.read(), key)
         except OSError as e:
             raise TestServerError(f"cannot read the TLS credentials in {directory}: {e}") from e
 
@@ -131,12 +144,13 @@ class _ServerCreator:
     """An ``IOpenSSLServerConnectionCreator`` over one OpenSSL context."""
 
     def __init__(self, context: Any) -> None:
-        self._context = context
+        #: The OpenSSL context (a proxy's issuer serves a tunnel with it).
+        self.context = context
 
     def serverConnectionForTLS(self, protocol: Any) -> Any:
         from OpenSSL import SSL
 
-        connection = SSL.Connection(self._context, None)
+        connection = SSL.Connection(self.context, None)
         connection.set_app_data(protocol)
         return connection
 

@@ -279,6 +279,38 @@ def _check_websocket(where: str, value: Any, portable: bool) -> Any:
     return value
 
 
+#: What ``server.tunnel()`` may do to a ``CONNECT`` instead of a good tunnel.
+TUNNEL_FAULTS = ("reset", "stall")
+#: The bad certificates a tunnel may serve.
+TUNNEL_CERTIFICATES = ("expired", "wrong_name", "unknown_authority")
+
+
+def _check_tunnel(where: str, value: Any, portable: bool) -> Any:
+    """
+    None, or what a proxy does to a ``CONNECT`` (set by ``server.tunnel()``):
+    ``{"code": int, "fault": None or one of TUNNEL_FAULTS, "certificate":
+    None or one of TUNNEL_CERTIFICATES}``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"code", "fault", "certificate"}:
+        raise TestServerError(
+            f"{where} is set by server.tunnel(host, code=..., fault=..., certificate=...), "
+            f"not {value!r}"
+        )
+    code = _check_code(where + "['code']", value["code"], portable)
+    if value["fault"] not in (None, *TUNNEL_FAULTS):
+        raise TestServerError(
+            f"a tunnel fault is None or one of {', '.join(TUNNEL_FAULTS)}, not {value['fault']!r}"
+        )
+    if value["certificate"] not in (None, *TUNNEL_CERTIFICATES):
+        raise TestServerError(
+            f"a tunnel certificate is None (a good one) or one of "
+            f"{', '.join(TUNNEL_CERTIFICATES)}, not {value['certificate']!r}"
+        )
+    return {"code": code, "fault": value["fault"], "certificate": value["certificate"]}
+
+
 def _check_sleep(where: str, value: Any, portable: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise TestServerError(f"{where} must be a number of seconds >= 0, not {value!r}")
@@ -439,3 +471,4 @@ register("raw", None, _check_raw)
 register("json", None, _check_json)
 register("close", False, _check_flag)
 register("websocket", None, _check_websocket)
+register("tunnel", None, _check_tunnel)

@@ -42,12 +42,15 @@ __all__ = [
     "CONNECTION",
     "FAULT",
     "HEADERS",
+    "HOST",
     "HTTP_VERSION",
     "METHOD",
     "PENDING",
+    "PROXY",
     "RECORD_FIELDS",
     "ROUTE",
     "ROUTE_ID",
+    "SCHEME",
     "TIME",
     "URI",
     "WEBSOCKET",
@@ -64,19 +67,29 @@ __all__ = [
     "parse_json",
     "parse_query",
     "request_line",
+    "split_authority",
 ]
 
 #: What the client sent, captured once the request is complete:
 #: ``(method, uri, headers, body, client_ip, http_version, time, connection,
-#: client_cert)``.
-#: ``method``, ``uri`` and ``http_version`` as the client sent them;
+#: client_cert, scheme, host, proxy)``.
+#: ``method`` and ``http_version`` as the client sent them; ``uri`` the
+#: target as the client sent it, in origin form (``/path?query``: an
+#: absolute-form target, ``http://host/path``, is split into ``scheme``,
+#: ``host`` and this);
 #: ``headers`` as ``b"Name: value\r\n"`` lines in arrival order (repeats
 #: kept); ``body`` the raw bytes (cut at the server's limit); ``time`` when
 #: it arrived (``time.time()`` seconds); ``connection`` the number of the
 #: connection it came on (the same for requests on one connection);
 #: ``client_cert`` the subject of the certificate the client presented over
-#: TLS, as JSON text of ``[name, value]`` pairs (None: none presented).
-Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
+#: TLS, as JSON text of ``[name, value]`` pairs (None: none presented);
+#: ``scheme`` the scheme the client meant (``'http'``, ``'https'``; ``''``
+#: for a ``CONNECT``); ``host`` the authority it meant (``host[:port]``,
+#: lower case: the absolute-form target's, else the ``Host`` header's,
+#: else a ``CONNECT``'s target); ``proxy`` how it came through the server
+#: as a proxy, JSON text of ``{"kind", "target", "sni", "auth"}`` (None:
+#: it came directly).
+Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None, str, str, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
 #: fault, aborted)``. ``answered`` becomes true once the answer is complete, or once a
@@ -103,6 +116,9 @@ Entry = tuple[
     float,
     int,
     str | None,
+    str,
+    str,
+    str | None,
     bool,
     int | None,
     int | None,
@@ -124,8 +140,11 @@ HTTP_VERSION: Final = 5
 TIME: Final = 6
 CONNECTION: Final = 7
 CLIENT_CERT: Final = 8
+SCHEME: Final = 9
+HOST: Final = 10
+PROXY: Final = 11
 #: The number of :data:`Record` fields; the :data:`Outcome` follows.
-RECORD_FIELDS: Final = 9
+RECORD_FIELDS: Final = 12
 #: Positions of the :data:`Outcome` fields in an :data:`Entry`.
 ANSWERED: Final = RECORD_FIELDS
 CODE: Final = RECORD_FIELDS + 1
@@ -213,6 +232,11 @@ def empty(charset: str = "utf-8") -> RequestDict:
             "time": None,
             "connection": None,
             "client_cert": None,
+            "scheme": None,
+            "host": None,
+            "port": None,
+            "url": None,
+            "proxy": None,
             "response_code": None,
             "route": None,
             "fault": None,
@@ -235,6 +259,8 @@ def parse(entry: Entry, charset: str) -> RequestDict:
     """
     method, uri, raw_headers, body = entry[METHOD], entry[URI], entry[HEADERS], entry[BODY]
     cert = entry[CLIENT_CERT]
+    scheme, authority, proxy = entry[SCHEME], entry[HOST], entry[PROXY]
+    host, port = split_authority(authority, scheme)
     raw_path, _, query = uri.partition(b"?")
     headers = parse_headers(raw_headers, charset)
     args = parse_query(query, charset)
@@ -255,6 +281,11 @@ def parse(entry: Entry, charset: str) -> RequestDict:
             "time": entry[TIME],
             "connection": entry[CONNECTION],
             "client_cert": None if cert is None else dict(json.loads(cert)),
+            "scheme": scheme or None,
+            "host": host,
+            "port": port,
+            "url": f"{scheme}://{authority}{uri.decode('latin-1')}" if scheme else None,
+            "proxy": None if proxy is None else _parse_proxy(proxy),
             "response_code": entry[CODE],
             "route": entry[ROUTE],
             "fault": entry[FAULT],
@@ -263,6 +294,36 @@ def parse(entry: Entry, charset: str) -> RequestDict:
             "charset": charset,
         }
     )
+
+
+#: The port a scheme implies when the authority names none.
+DEFAULT_PORTS = {"http": 80, "https": 443, "": 443}
+
+
+def split_authority(authority: str, scheme: str) -> tuple[str | None, int | None]:
+    """
+    ``'api.example.com:8443'`` as ``('api.example.com', 8443)``; an IPv6
+    address loses its brackets; the port defaults to the scheme's (443 for a
+    ``CONNECT``, whose scheme is ``''``). ``('', ...)`` is ``(None, None)``.
+    """
+    if not authority:
+        return None, None
+    host, port = authority, ""
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif authority.count(":") == 1:
+        host, _, port = authority.partition(":")
+    number = int(port) if port.isdigit() else DEFAULT_PORTS.get(scheme)
+    return host, number
+
+
+def _parse_proxy(text: str) -> dict[str, Any]:
+    """``request['proxy']``: the JSON of the record, ``auth`` as a tuple."""
+    proxy: dict[str, Any] = json.loads(text)
+    if proxy.get("auth") is not None:
+        proxy["auth"] = tuple(proxy["auth"])
+    return proxy
 
 
 def parse_headers(raw: bytes, charset: str) -> CIMultiDict[str]:

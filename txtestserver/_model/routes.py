@@ -41,13 +41,16 @@ from .keys import json_data
 from .record import (
     BODY,
     HEADERS,
+    HOST,
     METHOD,
+    SCHEME,
     URI,
     Record,
     body_fields,
     parse_headers,
     parse_json,
     parse_query,
+    split_authority,
 )
 
 __all__ = [
@@ -92,6 +95,25 @@ class Facts:
     def method(self) -> str:
         """The method, upper case."""
         return self._record[METHOD].decode("latin-1").upper()
+
+    @property
+    def scheme(self) -> str:
+        """The scheme the client meant (``''`` for a ``CONNECT``)."""
+        return self._record[SCHEME]
+
+    @cached_property
+    def _authority(self) -> tuple[str | None, int | None]:
+        return split_authority(self._record[HOST], self._record[SCHEME])
+
+    @property
+    def host(self) -> str:
+        """The host the client meant, lower case (``''`` when it named none)."""
+        return self._authority[0] or ""
+
+    @property
+    def port(self) -> int | None:
+        """The port the client meant (the scheme's when it named none)."""
+        return self._authority[1]
 
     @cached_property
     def query(self) -> MultiDict[str]:
@@ -484,6 +506,84 @@ register(
     differ=lambda value, facts: [f"method {facts.method} (the route wants {value})"],
     show=str,
     covers=_same("method"),
+)
+
+
+def _check_host(host: Any) -> str | list[Any]:
+    if isinstance(host, re.Pattern):
+        if not isinstance(host.pattern, str):
+            raise TestServerError(f"a route host pattern is a str pattern, not {host.pattern!r}")
+        return [host.pattern, host.flags | re.IGNORECASE]
+    if not isinstance(host, str) or not host or any(c in host for c in "/@ "):
+        raise TestServerError(
+            "a route host is a host name or address such as 'api.example.com', or a "
+            f"compiled pattern (re.compile(r'.*\\.example\\.com')), not {host!r}"
+        )
+    if host.startswith("["):
+        host = host[1:].rstrip("]")
+    elif host.count(":") == 1:
+        raise TestServerError(
+            f"a route host has no port ({host!r}): give the port as port={host.partition(':')[2]}"
+        )
+    return str(host).lower()
+
+
+def _host(value: str | list[Any], facts: Facts) -> bool:
+    if isinstance(value, str):
+        return facts.host == value
+    return _compile(*value).fullmatch(facts.host) is not None
+
+
+def _host_shown(value: str | list[Any]) -> str:
+    return f"host={value!r}" if isinstance(value, str) else f"host=re{value[0]!r}"
+
+
+def _host_covers(value: str | list[Any], other: Mapping[str, Any]) -> bool:
+    theirs = other.get("host")
+    if theirs is None:
+        return False
+    if isinstance(value, str) or not isinstance(theirs, str):
+        return bool(theirs == value)
+    return _compile(*value).fullmatch(theirs) is not None
+
+
+def _check_scheme(scheme: Any) -> str:
+    if scheme not in ("http", "https"):
+        raise TestServerError(f"a route scheme is 'http' or 'https', not {scheme!r}")
+    return str(scheme)
+
+
+def _check_port(port: Any) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise TestServerError(f"a route port is an int from 1 to 65535, not {port!r}")
+    return port
+
+
+register(
+    "host",
+    check=_check_host,
+    match=_host,
+    differ=lambda value, facts: [
+        f"host {facts.host or '(none)'!r} (the route wants {_host_shown(value)[5:]})"
+    ],
+    show=_host_shown,
+    covers=_host_covers,
+)
+register(
+    "scheme",
+    check=_check_scheme,
+    match=lambda value, facts: facts.scheme == value,
+    differ=lambda value, facts: [
+        f"scheme {facts.scheme or '(none)'!r} (the route wants {value!r})"
+    ],
+    covers=_same("scheme"),
+)
+register(
+    "port",
+    check=_check_port,
+    match=lambda value, facts: facts.port == value,
+    differ=lambda value, facts: [f"port {facts.port} (the route wants {value})"],
+    covers=_same("port"),
 )
 register(
     "query",

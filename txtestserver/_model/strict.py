@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .record import Record
+from .record import PROXY, Record
 from .routes import CONDITIONS, Facts, describe
 
 __all__ = ["closest", "unexpected"]
@@ -47,6 +47,15 @@ def closest(
     return None if best is None else best[1:]
 
 
+def _hosts(facts: Facts, routes: Sequence[tuple[int, str, Mapping[str, Any]]]) -> str:
+    """The host asked for, and the hosts the routes know (proxy mode's words)."""
+    known = sorted(
+        {CONDITIONS["host"].show(when["host"])[5:] for _, _, when in routes if "host" in when}
+    )
+    shown = ", ".join(known) if known else "none (no route names a host)"
+    return f"host {facts.host or '(none)'!r} was asked for; the routes know the hosts {shown}; "
+
+
 def unexpected(
     record: Record, routes: Sequence[tuple[int, str, Mapping[str, Any]]], strict: bool = True
 ) -> str:
@@ -59,7 +68,10 @@ def unexpected(
         covers the request).
     """
     message = "unexpected request (strict mode): " if strict else "unexpected request: "
-    found = closest(routes, Facts(record))
+    facts = Facts(record)
+    found = closest(routes, facts)
+    if record[PROXY] is not None or any("host" in when for _, _, when in routes):
+        message += _hosts(facts, routes)
     if found is None:
         return message + (
             "no route, queued answer, response_once or response value expects it, "
