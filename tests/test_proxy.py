@@ -306,3 +306,80 @@ def test_a_connect_answer_has_no_length_and_basic_auth_is_decoded(proxy: TestSer
     connect_request = proxy.wait_for(lambda r: r["method"] == "CONNECT")
     assert connect_request["proxy"]["auth"] == ("me", "p:w")
     assert connect_request["url"] is None and connect_request["host"] == API
+
+
+# -- faults: server.tunnel(), and the HTTP faults inside a tunnel ----------------------------
+
+
+def test_a_tunnel_refused_with_a_status(proxy: TestServer) -> None:
+    proxy.route("/x")  # tunnel() adds a route: /x needs its own, as with any route
+    route = proxy.tunnel(API, code=403)
+    with pytest.raises(requests.exceptions.ProxyError, match="403"):
+        _requests(proxy, f"https://{API}/x")
+    refused = route.requests[-1]
+    assert (refused["method"], refused["response_code"]) == ("CONNECT", 403)
+    assert refused["route"] == "tunnel api.example.com"
+    assert _requests(proxy, "https://other.example.com/x")[0] == 200  # another host: a tunnel
+
+
+def test_a_tunnel_reset_after_its_200(proxy: TestServer) -> None:
+    proxy.tunnel(API, fault="reset")
+    with connect(proxy.port or 0) as sock:
+        sock.sendall(f"CONNECT {API}:443 HTTP/1.1\r\nHost: {API}:443\r\n\r\n".encode())
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while True:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break  # (a FIN would fail the test: a reset is wanted)
+                received += chunk
+    assert received == b"HTTP/1.1 200 Connection established\r\n\r\n"
+    connect_request = proxy.wait_for(lambda r: r["method"] == "CONNECT")
+    assert (connect_request["response_code"], connect_request["fault"]) == (200, "reset")
+
+
+def test_a_stalled_connect_ends_with_the_clients_timeout(proxy: TestServer) -> None:
+    proxy.tunnel(re.compile(r".*\.example\.com"), fault="stall")
+    with httpx.Client(proxy=proxy.proxy_url, timeout=0.3) as client:
+        with pytest.raises(httpx.TimeoutException):
+            client.get(f"https://{API}/x")
+    stalled = proxy.requests[-1]
+    assert (stalled["method"], stalled["response_code"], stalled["fault"]) == (
+        "CONNECT",
+        None,
+        "stall",
+    )
+
+
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        ("expired", "certificate has expired"),
+        ("wrong_name", "Hostname mismatch"),
+        ("unknown_authority", "unable to get local issuer certificate"),
+    ],
+)
+def test_a_tunnel_with_a_bad_certificate(proxy: TestServer, certificate: str, reason: str) -> None:
+    proxy.route("/x")
+    proxy.tunnel(API, certificate=certificate)
+    with pytest.raises(requests.exceptions.SSLError, match=reason):
+        _requests(proxy, f"https://{API}/x")
+    assert _requests(proxy, "https://other.example.com/x")[0] == 200  # other hosts: good ones
+
+
+def test_tunnel_checks_its_values(proxy: TestServer, server: TestServer) -> None:
+    with pytest.raises(TestServerError, match="reset, stall"):
+        proxy.tunnel(API, fault="garbage")
+    with pytest.raises(TestServerError, match="expired, wrong_name, unknown_authority"):
+        proxy.tunnel(API, certificate="self_signed")
+    with pytest.raises(TestServerError, match="proxy=True"):
+        server.tunnel(API, code=403)
+
+
+@pytest.mark.parametrize("fault", ["reset", "empty", "garbage", "truncated", "reset_mid_body"])
+def test_the_http_faults_work_inside_a_tunnel(proxy: TestServer, fault: str) -> None:
+    proxy.route("/f", host=API).response.update(fault=fault, data=b"x" * 100_000)
+    with pytest.raises(requests.exceptions.RequestException):
+        _requests(proxy, f"https://{API}/f")
+    faulty = proxy.wait_for(lambda r: r["path"] == "/f")
+    assert (faulty["fault"], faulty["proxy"]["kind"]) == (fault, "connect")

@@ -30,6 +30,7 @@ from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
+from ._proxy import ProxyMethods
 from ._response import Response, queued_answer
 from ._route import Route
 from ._server_errors import describe_errors, error_dicts
@@ -99,7 +100,7 @@ def check_count(what: str, value: object) -> int:
     return value
 
 
-class ServerCore:
+class ServerCore(ProxyMethods):
     """
     One test server: an engine plus the views over its store.
 
@@ -290,19 +291,6 @@ class ServerCore:
             path = "/" + path
         scheme = (scheme or "http") + ("s" if self.config.tls else "")
         return f"{scheme}://{host}:{port}{path or '/'}"
-
-    @property
-    def proxy_url(self) -> str:
-        """
-        The URL of the server as a proxy (``http://127.0.0.1:PORT``), for a
-        client's ``proxies=`` or ``proxy=`` argument.
-
-        :raise TestServerError: the server was made without ``proxy=True``,
-            or is not running.
-        """
-        if not self.config.proxy:
-            raise TestServerError("proxy_url is for a proxy: make the server with proxy=True")
-        return self.get_url().rstrip("/")
 
     # -- TLS, in any thread -------------------------------------------------
 
