@@ -97,6 +97,19 @@ def _parser() -> argparse.ArgumentParser:
         help="ask clients for a certificate from that authority (implies --tls); "
         "a client certificate file is printed (curl --cert FILE)",
     )
+    server.add_argument(
+        "--proxy",
+        action="store_true",
+        help=(
+            "be a proxy too, answering for any host (HTTPS through CONNECT, with a "
+            "certificate per host from the authority, whose file is printed)"
+        ),
+    )
+    server.add_argument(
+        "--proxy-auth",
+        metavar="USER:PASSWORD",
+        help="the proxy requires these credentials (407 without them); implies --proxy",
+    )
 
     answer = parser.add_argument_group("the answer to every request")
     answer.add_argument("--code", type=int, help="status code (default: 200)")
@@ -324,12 +337,24 @@ def _outcome(request: dict[str, Any]) -> str:
     return f"answered {request['response_code']}{route}"
 
 
+def _credentials(text: str | None) -> tuple[str, str] | None:
+    """``--proxy-auth USER:PASSWORD`` as ``proxy_auth``."""
+    if text is None:
+        return None
+    user, colon, password = text.partition(":")
+    if not colon:
+        raise TestServerError(f"--proxy-auth is USER:PASSWORD, not {text!r}")
+    return user, password
+
+
 class TextFormat:
     """What people read: a block per request when it arrives, a line when answered."""
 
     def listening(self, server: DeferredTestServer) -> list[str]:
         lines = [f"txtestserver {__version__} listening on {server.get_url()}"]
-        if server.config.tls:
+        if server.config.proxy:
+            lines.append(f"proxy: {server.proxy_url} (HTTPS_PROXY={server.proxy_url})")
+        if server.config.tls or server.config.proxy:
             lines.append(f"CA certificate: {server.ca_path}")
         if server.config.client_cert:
             lines.append(f"client certificate and key: {server.client_cert_path}")
@@ -355,7 +380,9 @@ class JSONFormat:
 
     def listening(self, server: DeferredTestServer) -> list[str]:
         event: dict[str, Any] = {"event": "listening", "url": server.get_url()}
-        if server.config.tls:
+        if server.config.proxy:
+            event["proxy_url"] = server.proxy_url
+        if server.config.tls or server.config.proxy:
             event["ca_path"] = server.ca_path
         if server.config.client_cert:
             event["client_cert_path"] = server.client_cert_path
@@ -506,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls=args.tls or args.http2 or args.client_cert is not None,
             http2=args.http2,
             client_cert=args.client_cert,
+            proxy=args.proxy or args.proxy_auth is not None,
+            proxy_auth=_credentials(args.proxy_auth),
         )
         _configure(server.response, args)
         if args.routes is not None:

@@ -16,7 +16,12 @@ for them:
 - ``test_server_factory``: a function that starts a server of your own
   settings, ``test_server_factory(keep_alive=True, engine="subprocess")``
   (a setting not given is the session servers'); every server it made is
-  checked and stopped after the test.
+  checked and stopped after the test (``test_server_factory(proxy=True)``
+  makes a proxy).
+- ``test_proxy`` and ``test_proxy_session``: a proxy
+  (``TestServer(proxy=True)``) started once per session; ``test_proxy``
+  resets it, sets its ``client_env()`` in ``os.environ`` for the test (every
+  client that reads the environment goes through it), and checks it after.
 
 The session servers' (and by default the factory's) engine, keep-alive,
 strict mode and HTTPS come from
@@ -299,3 +304,40 @@ def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
             errors.append(e)
     if errors:
         raise errors[0]
+
+
+# -- proxy mode ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", name="test_proxy_session")
+def _test_proxy_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
+    """
+    A proxy (``TestServer(proxy=True)``, plain HTTP on its own port, the
+    session servers' engine and keep-alive) started once for the session.
+    """
+    from . import TestServer
+
+    settings, keep_alive = _session_settings(pytestconfig)
+    server = TestServer(**{**settings, "tls": False, "proxy": True})
+    server.start(keep_alive=keep_alive)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="test_proxy")
+def _test_proxy(
+    test_proxy_session: TestServer, request: pytest.FixtureRequest
+) -> Iterator[TestServer]:
+    """
+    The session's proxy after ``reset()``, with its ``client_env()`` set in
+    ``os.environ`` for the test (restored after it): every client that reads
+    the environment (and every child process) goes through it and trusts
+    its certificates. Checked after the test (:func:`check_after`).
+    """
+    __tracebackhide__ = True
+    test_proxy_session.reset()
+    with test_proxy_session.patch_env():
+        yield test_proxy_session
+    check_after(test_proxy_session, request)
