@@ -63,6 +63,21 @@ class ProxyMethods:
         self._proxy("proxy_url")
         return self.get_url().rstrip("/")
 
+    @property
+    def socks_url(self) -> str:
+        """
+        The URL of the server as a SOCKS5 proxy, ``socks5://127.0.0.1:PORT``:
+        the same port as :attr:`proxy_url` (a connection's first byte tells
+        SOCKS from HTTP). ``socks5h://`` (the client sends the host name, not
+        an address it looked up) works too, and is what a test of a host
+        that does not exist needs.
+
+        :raise TestServerError: the server was made without ``proxy=True``,
+            or is not running.
+        """
+        self._proxy("socks_url")
+        return "socks5" + self.proxy_url[len("http") :]
+
     def client_env(self) -> dict[str, str]:
         """
         The environment variables that send a client (or a child process)

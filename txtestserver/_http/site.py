@@ -180,6 +180,8 @@ class Channel(HTTPChannel):
         :return: the data was handled here.
         """
         config = self.site.config
+        if config.proxy and self.proxy is None and self._socks(data):
+            return True
         if config.tls or self.tunnel_tls:
             if config.client_cert is not None and not self.tunnel_tls:  # the handshake is done
                 self.client_cert = client_subject(self.transport)
@@ -197,6 +199,32 @@ class Channel(HTTPChannel):
                 self.site.connection_error(message, transport.getPeer())
                 return True
         return False
+
+    def _socks(self, data: bytes) -> bool:
+        """
+        A proxy's connection that opens with a SOCKS greeting becomes a
+        SOCKS5 exchange (a SOCKS4 one is refused and closed).
+
+        :return: the data was handled here.
+        """
+        from .socks import SOCKS4_REFUSED, Socks5, sniff
+
+        kind = sniff(data)
+        if kind is None:
+            return False
+        transport: Any = self.transport
+        peer = transport.getPeer()
+        if kind == "socks4":
+            transport.write(b"\x00\x5b\x00\x00\x00\x00\x00\x00")  # request rejected
+            transport.loseConnection()
+            self.site.connection_error(SOCKS4_REFUSED, peer)
+            return True
+        protocol = Socks5(
+            self.site, peer, lambda message: self.site.connection_error(message, peer)
+        )
+        self.take_over(protocol)
+        protocol.dataReceived(data)
+        return True
 
     def _switch_to_h2(self, data: bytes) -> None:
         """Hand the connection to an HTTP/2 protocol, as Twisted's Site would."""

@@ -1,0 +1,157 @@
+"""
+SOCKS5 on the proxy's port (``server.socks_url``): httpx (socksio), urllib3's
+``SOCKSProxyManager`` and requests (PySocks), with TLS or plain HTTP inside,
+to domain names, IPv4 and IPv6 addresses; RFC 1929 authentication; and a
+client speaking SOCKS4 or breaking the protocol, refused at once.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable
+
+import httpx
+import pytest
+import requests
+import urllib3
+from urllib3.contrib.socks import SOCKSProxyManager
+
+from tests._raw import connect
+from txtestserver import TestServer
+
+API = "api.example.com"
+
+
+def _httpx(server: TestServer, url: str, proxy: str) -> tuple[int, bytes]:
+    with httpx.Client(proxy=proxy, verify=server.client_ssl_context(), timeout=10) as client:
+        response = client.get(url)
+    return response.status_code, response.content
+
+
+def _urllib3(server: TestServer, url: str, proxy: str) -> tuple[int, bytes]:
+    manager = SOCKSProxyManager(proxy, ca_certs=server.ca_path, timeout=10)
+    try:
+        response = manager.request("GET", url, retries=False)
+        return response.status, response.data
+    finally:
+        manager.clear()
+
+
+def _requests(server: TestServer, url: str, proxy: str) -> tuple[int, bytes]:
+    with requests.Session() as session:
+        response = session.get(
+            url, proxies={"http": proxy, "https": proxy}, verify=server.ca_path, timeout=10
+        )
+        return response.status_code, response.content
+
+
+#: SOCKS clients; each takes the proxy URL (socks5:// or socks5h://).
+CLIENTS: dict[str, Callable[[TestServer, str, str], tuple[int, bytes]]] = {
+    "httpx": _httpx,
+    "urllib3": _urllib3,
+    "requests": _requests,
+}
+
+
+@pytest.fixture(params=[None, ("user", "secret")], ids=["no-auth", "user-password"])
+def socks_proxy(engine: str, request: pytest.FixtureRequest) -> TestServer:
+    with TestServer(engine=engine, proxy=True, proxy_auth=request.param) as server:
+        yield server  # type: ignore[misc]
+
+
+def _url(server: TestServer, remote_dns: bool) -> str:
+    url = server.socks_url.replace("socks5://", "socks5h://" if remote_dns else "socks5://")
+    if server.config.proxy_auth is not None:
+        user, password = server.config.proxy_auth
+        url = url.replace("://", f"://{user}:{password}@")
+    return url
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_socks_client_gets_the_routes_answer(
+    socks_proxy: TestServer, client: str, scheme: str
+) -> None:
+    socks_proxy.route("/s", host=API).response["data"] = b"socks"
+    proxy = _url(socks_proxy, remote_dns=client != "httpx")  # httpx: always the name
+    assert CLIENTS[client](socks_proxy, f"{scheme}://{API}/s", proxy) == (200, b"socks")
+    request = socks_proxy.request
+    assert request["url"] == f"{scheme}://{API}/s"
+    assert request["proxy"] == {
+        "kind": "socks5",
+        "target": f"{API}:{443 if scheme == 'https' else 80}",
+        "sni": API if scheme == "https" else None,
+        "auth": socks_proxy.config.proxy_auth,
+    }
+    assert socks_proxy.socks_url == f"socks5://127.0.0.1:{socks_proxy.port}"
+
+
+@pytest.mark.parametrize(
+    ("address", "packed", "target"),
+    [
+        ("10.1.2.3", b"\x01" + socket.inet_aton("10.1.2.3"), "10.1.2.3:80"),
+        ("::1", b"\x04" + socket.inet_pton(socket.AF_INET6, "::1"), "[::1]:80"),
+        (API, b"\x03" + bytes([len(API)]) + API.encode(), f"{API}:80"),
+    ],
+)
+def test_each_address_type(engine: str, address: str, packed: bytes, target: str) -> None:
+    with TestServer(engine=engine, proxy=True) as server:
+        with connect(server.port or 0) as sock:
+            sock.sendall(b"\x05\x01\x00")
+            assert sock.recv(2) == b"\x05\x00"
+            sock.sendall(b"\x05\x01\x00" + packed + struct.pack("!H", 80))
+            assert sock.recv(10)[:2] == b"\x05\x00"
+            host = f"[{address}]" if ":" in address else address
+            sock.sendall(f"GET /a HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            answer = b"".join(iter(lambda: sock.recv(4096), b""))
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert server.request["proxy"]["target"] == target
+        assert server.request["host"] == address
+
+
+def test_wrong_socks_credentials_get_the_rfc1929_failure(engine: str) -> None:
+    with TestServer(engine=engine, proxy=True, proxy_auth=("user", "secret")) as server:
+        with connect(server.port or 0) as sock:
+            sock.sendall(b"\x05\x01\x02")
+            assert sock.recv(2) == b"\x05\x02"
+            sock.sendall(b"\x01\x04user\x04nope")
+            assert sock.recv(2) == b"\x01\x01"
+            assert sock.recv(10) == b""  # closed
+        with connect(server.port or 0) as sock:  # offers no credentials
+            sock.sendall(b"\x05\x01\x00")
+            assert sock.recv(2) == b"\x05\xff"
+        server.check()  # the client's failure, not the server's
+
+
+@pytest.mark.parametrize(
+    ("greeting", "reply", "error"),
+    [
+        (b"\x04\x01\x00\x50\x0a\x01\x02\x03\x00", b"\x00\x5b", "SOCKS4 client"),
+        (b"\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", b"\x05\x00\x05\x07", "command 2"),
+        (b"\x05\x01\x00\x05\x01\x00\x09\x00", b"\x05\x00\x05\x08", "unknown address type 9"),
+    ],
+    ids=["socks4", "bind-command", "address-type"],
+)
+def test_bad_socks_input_is_refused_at_once_and_recorded(
+    engine: str, greeting: bytes, reply: bytes, error: str
+) -> None:
+    with TestServer(engine=engine, proxy=True) as server:
+        with connect(server.port or 0) as sock:
+            sock.sendall(greeting)
+            answer = b"".join(iter(lambda: sock.recv(4096), b""))  # closed, no hang
+        assert answer.startswith(reply)
+        assert error in server.errors[-1]["message"]
+        server.errors.clear()
+
+
+def test_urllib3_proxy_manager_on_the_same_port(engine: str) -> None:
+    """urllib3 without SOCKS: the HTTP proxy on the same port (ProxyManager)."""
+    with TestServer(engine=engine, proxy=True) as server:
+        server.route("/pm", host=API).response["data"] = b"pm"
+        manager = urllib3.ProxyManager(server.proxy_url, ca_certs=server.ca_path)
+        try:
+            for scheme in ("http", "https"):
+                assert manager.request("GET", f"{scheme}://{API}/pm").data == b"pm"
+        finally:
+            manager.clear()

@@ -1,0 +1,186 @@
+"""
+SOCKS5 on the proxy's own port (RFC 1928, with no authentication or RFC
+1929's username and password; ``CONNECT`` to an IPv4, IPv6 or domain-name
+address): :class:`Socks5`, the protocol a connection becomes when its first
+byte is ``0x05`` (:func:`sniff`). Once the client is connected, the
+connection is a :class:`~txtestserver._http.tunnel.Tunnel`, as after an HTTP
+``CONNECT``: TLS or plain HTTP inside, answered by the routes.
+
+On the same port as HTTP, not a port of its own: no HTTP request starts
+with the byte ``0x05`` (a method is a token of letters) and no TLS
+handshake does (``0x16``), so the first byte tells them apart at no cost,
+and a client needs one address for every kind of proxy.
+
+A greeting of another SOCKS version (``0x04``: SOCKS4) is refused with that
+version's own failure reply, and a SOCKS5 message that breaks the protocol
+with a failure reply where one exists; either way the connection closes at
+once and the problem is a server-side error (``server.errors``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+__all__ = ["SOCKS4_REFUSED", "Socks5", "sniff"]
+
+#: The server-side error for a SOCKS4 client.
+SOCKS4_REFUSED = (
+    "a SOCKS4 client connected to the proxy: only SOCKS5 is served "
+    "(use socks5:// or socks5h:// in the proxy URL)"
+)
+
+_NO_AUTH, _USER_PASSWORD, _NO_METHOD = 0x00, 0x02, 0xFF
+_CONNECT = 0x01
+_IPV4, _DOMAIN, _IPV6 = 0x01, 0x03, 0x04
+#: Reply codes (RFC 1928, 6).
+_SUCCEEDED, _NOT_ALLOWED, _COMMAND, _ADDRESS_TYPE = 0x00, 0x02, 0x07, 0x08
+
+
+def sniff(data: bytes) -> str | None:
+    """
+    What the first bytes of a connection to a proxy say: ``'socks5'``,
+    ``'socks4'``, or None (HTTP or TLS).
+    """
+    first = data[:1]
+    if first == b"\x05":
+        return "socks5"
+    if first == b"\x04":
+        return "socks4"
+    return None
+
+
+def _reply(code: int) -> bytes:
+    """A reply to the request, bound to 0.0.0.0:0 (the address is the client's business)."""
+    return bytes([5, code, 0, _IPV4, 0, 0, 0, 0, 0, 0])
+
+
+class Socks5(Protocol):
+    """
+    One SOCKS5 client: greeting, authentication, request, then a tunnel.
+
+    :param site: the server's site (its config: ``proxy_auth``; its tunnels).
+    :param peer: the client's address.
+    :param report: records a server-side error of this connection.
+    """
+
+    def __init__(self, site: Any, peer: Any, report: Callable[[str], None]) -> None:
+        self.site = site
+        self.peer = peer
+        self.report = report
+        self._buffer = b""
+        self._step: Callable[[], bool] = self._greeting
+        self._auth: tuple[str, str] | None = None
+        self._tunnel: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel.dataReceived(data)
+            return
+        self._buffer += data
+        # Each step consumes one message and says whether another may follow.
+        while self._tunnel is None and self._step():
+            pass
+        if self._tunnel is not None and self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self._tunnel.dataReceived(rest)
+
+    def _write(self, data: bytes) -> None:
+        transport: Any = self.transport
+        transport.write(data)
+
+    def _take(self, count: int) -> bytes | None:
+        if len(self._buffer) < count:
+            return None
+        taken, self._buffer = self._buffer[:count], self._buffer[count:]
+        return taken
+
+    def _refuse(self, answer: bytes, problem: str | None) -> bool:
+        transport: Any = self.transport
+        transport.write(answer)
+        transport.loseConnection()
+        if problem is not None:
+            self.report(problem)
+        self._step = lambda: False
+        return False
+
+    def _greeting(self) -> bool:
+        head = self._buffer[:2]
+        if len(head) < 2 or len(self._buffer) < 2 + head[1]:
+            return False
+        _, count = self._take(2) or b"\0\0"
+        methods = self._take(count) or b""
+        wanted = _NO_AUTH if self.site.config.proxy_auth is None else _USER_PASSWORD
+        if wanted not in methods:
+            # RFC 1928: no acceptable method; the client closes. Not the
+            # server's fault: a client that offers no credentials to a proxy
+            # that wants them (or only credentials to one that does not).
+            return self._refuse(bytes([5, _NO_METHOD]), None)
+        self._write(bytes([5, wanted]))
+        self._step = self._password if wanted == _USER_PASSWORD else self._request
+        return True
+
+    def _password(self) -> bool:
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return False
+        user_end = 2 + buffer[1]
+        if len(buffer) < user_end + 1 or len(buffer) < user_end + 1 + buffer[user_end]:
+            return False
+        message = self._take(user_end + 1 + buffer[user_end]) or b""
+        user = message[2:user_end].decode("utf-8", "replace")
+        password = message[user_end + 1 :].decode("utf-8", "replace")
+        self._auth = (user, password)
+        if self._auth != self.site.config.proxy_auth:
+            return self._refuse(b"\x01\x01", None)  # RFC 1929: failure, then close
+        self._write(b"\x01\x00")
+        self._step = self._request
+        return True
+
+    def _request(self) -> bool:
+        buffer = self._buffer
+        if len(buffer) < 5:
+            return False
+        kind = buffer[3]
+        length = {_IPV4: 4, _IPV6: 16, _DOMAIN: 1 + buffer[4]}.get(kind)
+        if length is None:
+            return self._refuse(
+                _reply(_ADDRESS_TYPE), f"a SOCKS5 request with an unknown address type {kind}"
+            )
+        if len(buffer) < 4 + length + 2:
+            return False
+        message = self._take(4 + length + 2) or b""
+        if message[0] != 5:
+            return self._refuse(
+                _reply(_NOT_ALLOWED), f"a SOCKS5 request of version {message[0]}, not 5"
+            )
+        if message[1] != _CONNECT:
+            return self._refuse(
+                _reply(_COMMAND),
+                f"a SOCKS5 request for command {message[1]}: only CONNECT (1) is served",
+            )
+        raw = message[4 : 4 + length]
+        (port,) = struct.unpack("!H", message[-2:])
+        if kind == _DOMAIN:
+            host = raw[1:].decode("ascii", "replace")
+            authority = f"{host.lower()}:{port}"
+        elif kind == _IPV4:
+            authority = f"{ipaddress.IPv4Address(raw)}:{port}"
+        else:
+            authority = f"[{ipaddress.IPv6Address(raw)}]:{port}"
+        self._write(_reply(_SUCCEEDED))
+        from .tunnel import Tunnel
+
+        tunnel = Tunnel(self.site, "socks5", authority, self._auth, None, self.peer)
+        tunnel.makeConnection(self.transport)  # type: ignore[no-untyped-call]
+        self._tunnel = tunnel
+        return False
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._tunnel is not None:
+            self._tunnel.connectionLost(reason)
