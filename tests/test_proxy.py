@@ -383,3 +383,20 @@ def test_the_http_faults_work_inside_a_tunnel(proxy: TestServer, fault: str) -> 
         _requests(proxy, f"https://{API}/f")
     faulty = proxy.wait_for(lambda r: r["path"] == "/f")
     assert (faulty["fault"], faulty["proxy"]["kind"]) == (fault, "connect")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"api.example.com", b"api.example.com:0", b"api.example.com:99999", b"a b:1", b":443"],
+)
+def test_a_malformed_connect_target_is_refused_and_recorded(
+    proxy: TestServer, target: bytes
+) -> None:
+    with connect(proxy.port or 0) as sock:
+        sock.sendall(b"CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+        answer = b"".join(iter(lambda: sock.recv(4096), b""))  # closed: no hang
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    if b" " not in target:  # (twisted.web refuses a request line of four words itself)
+        assert b"malformed target" in answer
+        assert "malformed target" in proxy.errors[-1]["message"]
+        proxy.errors.clear()

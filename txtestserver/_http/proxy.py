@@ -16,9 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
-from .._model.record import METHOD, PROXY, Record, split_authority
+from .._model.record import HOST, METHOD, PROXY, Record, split_authority
 from .._model.routes import Facts, matches
 
 if TYPE_CHECKING:
@@ -123,6 +124,22 @@ def refusal(record_proxy: str | None, wanted: tuple[str, str] | None) -> str | N
     return f"proxy authentication failed: wrong user or password (user {presented[0]!r})"
 
 
+#: A ``CONNECT`` target: ``host:port`` (RFC 9110, 9.3.6), the host a name or
+#: an address (IPv6 in brackets).
+_TARGET = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):([0-9]{1,5})")
+
+
+def bad_target(authority: str) -> str | None:
+    """Why a ``CONNECT`` target is malformed (the ``400``'s words), or None."""
+    found = _TARGET.fullmatch(authority)
+    if found is not None and 0 < int(found.group(2)) < 65536:
+        return None
+    return (
+        f"a CONNECT to a malformed target {authority[:100]!r}: a CONNECT names host:port, "
+        "such as api.example.com:443 or [::1]:8443"
+    )
+
+
 def answer(
     record: Record, store: StateStore, wanted: tuple[str, str] | None
 ) -> tuple[Answer, int | None, str | None] | None:
@@ -145,6 +162,11 @@ def answer(
         return ProxyAuthAnswer(why), None, None
     if record[METHOD] != b"CONNECT":
         return None
+    problem = bad_target(record[HOST])
+    if problem is not None:
+        from .answers.error import ErrorAnswer
+
+        return ErrorAnswer(400, problem), None, None
     facts = Facts(record)
     routes = store.read(lambda table: table.routes())
     if any(when.get("method") == "CONNECT" and matches(when, facts) for _, _, when in routes):
