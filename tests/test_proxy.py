@@ -400,3 +400,31 @@ def test_a_malformed_connect_target_is_refused_and_recorded(
         assert b"malformed target" in answer
         assert "malformed target" in proxy.errors[-1]["message"]
         proxy.errors.clear()
+
+
+def test_a_clients_own_proxy_support_checked_with_the_journal(engine: str) -> None:
+    """
+    What httpcore's proxy tests start ``pproxy`` for: its HTTP proxy pool
+    sends one CONNECT per origin with the credentials, keeps the tunnel
+    for the next request, and sends plain HTTP in absolute form.
+    """
+    import httpcore
+
+    with TestServer(engine=engine, proxy=True, proxy_auth=("me", "pw")) as server:
+        server.stop()
+        server.start(keep_alive=True)
+        with httpcore.ConnectionPool(
+            proxy=httpcore.Proxy(server.proxy_url, auth=("me", "pw")),
+            ssl_context=server.client_ssl_context(),
+        ) as pool:
+            for url in (f"https://{API}/a", f"https://{API}/b", f"http://{API}/c"):
+                assert pool.request("GET", url).status == 200
+        journal = [(r["method"], r["url"], r["proxy"]["kind"]) for r in server.requests]
+        assert journal == [
+            ("CONNECT", None, "connect"),
+            ("GET", f"https://{API}/a", "connect"),
+            ("GET", f"https://{API}/b", "connect"),
+            ("GET", f"http://{API}/c", "absolute"),
+        ]
+        assert {r["proxy"]["auth"] for r in server.requests} == {("me", "pw")}
+        assert server.requests[0]["headers"]["Proxy-Authorization"].startswith("Basic ")
