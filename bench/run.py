@@ -25,6 +25,7 @@ from typing import Any
 
 from . import load
 from .contenders import ALL, REFERENCE, TLS, available
+from .proxy import missing as proxy_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBPROCESS = "txtestserver-subprocess"
@@ -145,6 +146,27 @@ ITEMS = [
     _item("tls_keepalive", "HTTPS: sequential requests, one kept-alive connection (http.client)",
           "req/s", True, "keepalive", {"requests": 3000, "tls": True},
           {"requests": 300, "tls": True}, only=TLS, group="tls"),
+    # Proxy mode (bench/proxy.py): txtestserver's column only; the ways to
+    # reach one server are rows. mitmdump and pproxy are skipped when missing.
+    *[
+        _item(f"proxy_{via}", f"HTTPS, one kept-alive connection: {what}", "req/s", True,
+              "proxy", {"what": "keepalive", "via": via, "requests": 2000},
+              {"what": "keepalive", "via": via, "requests": 300}, only=[REFERENCE],
+              group="proxy")
+        for via, what in [("direct", "direct (tls=True)"),
+                          ("connect", "through txtestserver's CONNECT (proxy=True)"),
+                          ("mitmdump", "through mitmdump in front (intercepting)"),
+                          ("pproxy", "through pproxy in front (passing TLS through)")]
+    ],
+    _item("proxy_cert", "proxy: first certificate for a new host (new minus known host)", "ms",
+          False, "proxy", {"what": "first_certificate", "hosts": 50},
+          {"what": "first_certificate", "hosts": 10}, only=[REFERENCE], group="proxy"),
+    _item("proxy_cycle_off", "start + stop cycle, proxy=False", "ms", False, "proxy",
+          {"what": "cycle", "proxy": False, "cycles": 100},
+          {"what": "cycle", "proxy": False, "cycles": 30}, only=[REFERENCE], group="proxy"),
+    _item("proxy_cycle_on", "start + stop cycle, proxy=True", "ms", False, "proxy",
+          {"what": "cycle", "proxy": True, "cycles": 100},
+          {"what": "cycle", "proxy": True, "cycles": 30}, only=[REFERENCE], group="proxy"),
 ]
 # fmt: on
 GROUPS = sorted({item.group for item in ITEMS})
@@ -227,6 +249,10 @@ def run_items(
                 params = item.quick if quick else item.params
                 if name == SUBPROCESS and item.worker == "cycle":
                     params = {**params, "cycles": min(params["cycles"], 30)}
+                if item.worker == "proxy" and (why := proxy_missing(params.get("via", ""))):
+                    if rep == 0:
+                        results.notes.append(f"{item.key} skipped: {why}")
+                    continue
                 t = time.perf_counter()
                 out = run_worker(item.worker, name, params)
                 log(
@@ -519,6 +545,27 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
                 f"10,000 literal-path routes >= 0.8x the rate with none ({contender})",
                 None if r is None else r >= 0.8,
                 "not measured" if r is None else f"{r:.2f}x (need 0.8x)",
+            )
+        )
+    value_below(
+        "proxy_cert", REFERENCE, 20, "ms", "proxy: the first certificate for a new host < 20 ms"
+    )
+    for key, limit, what in [
+        ("proxy_direct", 0.7, "proxy: kept-alive HTTPS through CONNECT >= 0.7x direct"),
+        ("proxy_cycle_off", 1 / 1.2, "proxy: start+stop with proxy=True within 1.2x of without"),
+    ]:
+        other = "proxy_connect" if key == "proxy_direct" else "proxy_cycle_on"
+        mine, base = results.median(other, REFERENCE), results.median(key, REFERENCE)
+        r = (
+            None
+            if mine is None or base is None
+            else (mine / base if key == "proxy_direct" else base / mine)
+        )
+        checks.append(
+            (
+                what,
+                None if r is None else r >= limit,
+                "not measured" if r is None else f"{r:.2f}x (need {limit:.2f}x)",
             )
         )
     value_below("start", SUBPROCESS, 300, "ms", "subprocess spawn-to-ready < 0.3 s")

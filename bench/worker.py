@@ -22,6 +22,7 @@ import urllib.request
 from typing import Any
 
 from .contenders import make
+from .proxy import proxy
 
 MiB = 1024 * 1024
 
@@ -480,6 +481,7 @@ ITEMS = {
     "state": state,
     "import": imports,
     "websocket": websocket,
+    "proxy": proxy,
 }
 
 

@@ -82,6 +82,7 @@ class Authority:
         self._ca: Any = trustme.CA(organization_name="txtestserver test CA")
         self._client: Any = None
         self._client_path: str | None = None
+        self._proxy: Credentials | None = None
         self._lock = threading.Lock()
         self._directory = tempfile.mkdtemp(prefix="txtestserver-ca-")  # mode 0700
         atexit.register(_remove, self._directory, os.getpid())
@@ -116,6 +117,18 @@ class Authority:
         return Credentials(
             leaf.private_key_and_cert_chain_pem.bytes(), self._ca.cert_pem.bytes(), key
         )
+
+    def proxy_credentials(self) -> Credentials:
+        """
+        What a proxy that serves no TLS itself needs (``proxy=True``,
+        ``tls=False``): no certificate of its own, the authority's
+        certificate and key to issue its tunnels' certificates with.
+        """
+        if self._proxy is None:  # the same every time: made once
+            self._proxy = Credentials(
+                b"", self._ca.cert_pem.bytes(), self._ca.private_key_pem.bytes()
+            )
+        return self._proxy
 
     @property
     def client_cert_path(self) -> str:

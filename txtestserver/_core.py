@@ -633,8 +633,10 @@ class ServerCore(ProxyMethods):
             endpoint.reset()  # the WebSocket journal too is since start
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
-        if self._authority is not None:
+        if self._authority is not None and self.config.tls:
             credentials = self._authority.issue(self.config.address, self.config.proxy)
+        elif self._authority is not None:  # a proxy: its tunnels' certificates only
+            credentials = self._authority.proxy_credentials()
         started = self._engine.start(
             self.config,
             self._answered,

@@ -68,16 +68,26 @@ class Issuer:
     """
 
     def __init__(self, credentials: Credentials, config: ServerConfig) -> None:
-        import trustme
-
         if credentials.authority_key is None:
             raise TestServerError("a proxy needs the authority's key to issue certificates")
-        #: The test process's authority, rebuilt.
-        self.authority: Any = trustme.CA.from_pem(credentials.authority, credentials.authority_key)
+        self._credentials = credentials
         self._ca_pem = credentials.authority
-        self._config = dataclasses.replace(config, client_cert=None)
+        self._authority: Any = None
+        self._config = config
         self._contexts: dict[tuple[str, str | None], Any] = {}
         self._stranger: Any = None
+
+    @property
+    def authority(self) -> Any:
+        """The test process's authority, rebuilt on first use (not at start)."""
+        if self._authority is None:
+            import trustme
+
+            credentials = self._credentials
+            key = credentials.authority_key
+            assert key is not None  # checked when made
+            self._authority = trustme.CA.from_pem(credentials.authority, key)
+        return self._authority
 
     def stranger(self) -> Any:
         """An authority no client trusts (made on first use)."""
@@ -100,7 +110,8 @@ class Issuer:
         if context is None:
             leaf = BAD[bad](self, name)
             pem = leaf.private_key_and_cert_chain_pem.bytes()
-            context = server_tls(self._config, Credentials(pem, self._ca_pem)).context
+            config = dataclasses.replace(self._config, client_cert=None)
+            context = server_tls(config, Credentials(pem, self._ca_pem)).context
             context.set_tlsext_servername_callback(select)
             self._contexts[key] = context
         return context
