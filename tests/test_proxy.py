@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import socket
 import urllib.error
@@ -428,3 +429,43 @@ def test_a_clients_own_proxy_support_checked_with_the_journal(engine: str) -> No
         ]
         assert {r["proxy"]["auth"] for r in server.requests} == {("me", "pw")}
         assert server.requests[0]["headers"]["Proxy-Authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_a_websocket_client_through_the_proxy(scheme: str) -> None:
+    """websockets sends a CONNECT for ws:// too; WebSocket routes: thread engine only."""
+    from websockets.sync.client import connect as ws_connect
+
+    with TestServer(proxy=True) as server:
+        server.websocket("/ws", host=API).echo()
+        context = server.client_ssl_context() if scheme == "wss" else None
+        with ws_connect(f"{scheme}://{API}/ws", proxy=server.proxy_url, ssl=context) as ws:
+            ws.send("through")
+            assert ws.recv(timeout=10) == "through"
+        handshake = server.requests[-1]
+        assert handshake["url"] == f"{scheme.replace('ws', 'http')}://{API}/ws"
+        assert handshake["proxy"]["kind"] == "connect"
+
+
+def test_stop_cuts_an_open_tunnel_and_records_the_answer_as_aborted(engine: str) -> None:
+    """As for a direct connection (tests/test_aborted.py): the tunnel's connection too."""
+    from txtestserver._http.site import STOPPED
+
+    server = TestServer(engine=engine, proxy=True)
+    server.start()
+    try:
+        server.route("/large", host=API).response["data"] = b"x" * (32 * 1024 * 1024)
+        with connect(server.port or 0) as sock:
+            sock.sendall(f"CONNECT {API}:80 HTTP/1.1\r\nHost: {API}:80\r\n\r\n".encode())
+            assert sock.recv(1024).startswith(b"HTTP/1.1 200 ")
+            sock.sendall(f"GET /large HTTP/1.1\r\nHost: {API}\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")  # then not read
+            server.wait_for(lambda r: r["path"] == "/large", timeout=10)
+            server.stop()
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(1 << 20):  # closed by stop(): no hang
+                    pass
+        cut = next(r for r in server.requests if r["path"] == "/large")
+        assert (cut["aborted"], cut["proxy"]["kind"]) == (STOPPED, "connect")
+    finally:
+        server.stop()
