@@ -162,3 +162,16 @@ def test_the_command_line_is_a_proxy(command: type[Command]) -> None:  # noqa: F
     assert response.content == b"proxied"
     cli.read_until(r"GET /cli from 127\.0\.0\.1$")
     assert cli.stop(signal.SIGINT) == 0
+
+
+def test_websockets_reads_the_proxy_from_the_environment() -> None:
+    """WebSocket routes: the thread engine only. The authority is an argument."""
+    from websockets.sync.client import connect
+
+    with TestServer(proxy=True) as server:
+        server.websocket("/ws", host=API).echo()
+        with server.patch_env():
+            with connect(f"wss://{API}/ws", ssl=server.client_ssl_context()) as ws:
+                ws.send("env")
+                assert ws.recv(timeout=10) == "env"
+        assert server.requests[-1]["proxy"]["kind"] == "connect"
