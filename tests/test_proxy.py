@@ -469,3 +469,22 @@ def test_stop_cuts_an_open_tunnel_and_records_the_answer_as_aborted(engine: str)
         assert (cut["aborted"], cut["proxy"]["kind"]) == (STOPPED, "connect")
     finally:
         server.stop()
+
+
+def test_a_routes_document_names_hosts(proxy: TestServer) -> None:
+    proxy.load_routes(
+        {
+            "routes": [
+                {"path": "/v1", "host": API, "scheme": "https", "response": {"data": "api"}},
+                {
+                    "path": "/v1",
+                    "host": "other.example.com",
+                    "port": 8443,
+                    "response": {"code": 202},
+                },
+            ]
+        }
+    )
+    assert _requests(proxy, f"https://{API}/v1") == (200, b"api")
+    assert _requests(proxy, "https://other.example.com:8443/v1")[0] == 202
+    assert _requests(proxy, f"http://{API}/v1")[0] == 404

@@ -18,7 +18,8 @@ data only, so it serves both engines, and it uses the names a test uses::
 
 Each entry of ``routes`` takes :meth:`~txtestserver.TestServer.route`'s
 keyword names (``path``, or ``pattern`` for a regular expression, ``method``,
-``query``, ``headers``, ``json``, ``form``, ``data``, ``name``), plus
+``host`` (a name: a proxy's routes), ``scheme``, ``port``, ``query``,
+``headers``, ``json``, ``form``, ``data``, ``name``), plus
 ``response`` and ``response_once`` (dicts of response keys) and ``queue``
 (a list of answers, each a dict of response keys with an optional
 ``count``). At the top level, ``response``, ``response_once`` and ``queue``
@@ -49,7 +50,20 @@ if TYPE_CHECKING:
 __all__ = ["load_routes", "read_document"]
 
 #: The names an entry of ``routes`` may hold: route()'s conditions, then its answers.
-CONDITION_NAMES = ("path", "pattern", "method", "query", "headers", "json", "form", "data", "name")
+CONDITION_NAMES = (
+    "path",
+    "pattern",
+    "method",
+    "host",
+    "scheme",
+    "port",
+    "query",
+    "headers",
+    "json",
+    "form",
+    "data",
+    "name",
+)
 ANSWER_NAMES = ("response", "response_once", "queue")
 ROUTE_NAMES = CONDITION_NAMES + ANSWER_NAMES
 SERVER_NAMES = ("routes", *ANSWER_NAMES)
