@@ -488,3 +488,14 @@ def test_a_routes_document_names_hosts(proxy: TestServer) -> None:
     assert _requests(proxy, f"https://{API}/v1") == (200, b"api")
     assert _requests(proxy, "https://other.example.com:8443/v1")[0] == 202
     assert _requests(proxy, f"http://{API}/v1")[0] == 404
+
+
+def test_the_url_of_a_direct_request_over_http2(engine: str) -> None:
+    """HTTP/2 names the host in :authority: the journal reads it as the Host header."""
+    with TestServer(engine=engine, tls=True, http2=True) as server:
+        url = server.get_url("/x?y=1").replace("127.0.0.1", "localhost")
+        with httpx.Client(http2=True, verify=server.client_ssl_context()) as client:
+            assert client.get(url).http_version == "HTTP/2"
+        request = server.request
+        assert (request["url"], request["host"], request["scheme"]) == (url, "localhost", "https")
+        assert request["proxy"] is None
