@@ -86,7 +86,7 @@ class ProxyMethods:
         lower case too), ``NO_PROXY`` empty (every host goes through the
         proxy), and ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` and
         ``CURL_CA_BUNDLE`` naming :attr:`ca_path`. Which client reads which
-        is in the docs (:doc:`proxy-clients`).
+        is in the docs (:doc:`proxy`).
 
         :raise TestServerError: the server was made without ``proxy=True``,
             or is not running.
