@@ -499,3 +499,18 @@ def test_the_url_of_a_direct_request_over_http2(engine: str) -> None:
         request = server.request
         assert (request["url"], request["host"], request["scheme"]) == (url, "localhost", "https")
         assert request["proxy"] is None
+
+
+def test_a_subprocess_proxy_reads_the_authority_key_from_a_private_file() -> None:
+    """The server process issues the tunnels' certificates: it needs the key."""
+    import os
+    import stat
+    from pathlib import Path
+
+    with TestServer(engine="subprocess", proxy=True) as server:
+        directory = Path(server._engine.store.directory)  # type: ignore[attr-defined]
+        key = directory / "tls-authority-key.pem"
+        assert b"PRIVATE KEY" in key.read_bytes()
+        assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+        assert _requests(server, f"https://{API}/k")[0] == 200
