@@ -155,3 +155,39 @@ def test_urllib3_proxy_manager_on_the_same_port(engine: str) -> None:
                 assert manager.request("GET", f"{scheme}://{API}/pm").data == b"pm"
         finally:
             manager.clear()
+
+
+def _socks_connect(port: int, host: str) -> socket.socket:
+    """A raw SOCKS5 connection (no authentication) that has asked for ``host``:443."""
+    sock = connect(port)
+    sock.sendall(b"\x05\x01\x00")
+    assert sock.recv(2) == b"\x05\x00"
+    sock.sendall(b"\x05\x01\x00\x03" + bytes([len(host)]) + host.encode() + struct.pack("!H", 443))
+    return sock
+
+
+def test_server_tunnel_applies_to_socks_too(engine: str) -> None:
+    with TestServer(engine=engine, proxy=True) as server:
+        server.route("/x")
+        server.tunnel("refused.example", code=403)
+        server.tunnel("reset.example", fault="reset")
+        server.tunnel("stalled.example", fault="stall")
+        server.tunnel(API, certificate="expired")
+        with _socks_connect(server.port or 0, "refused.example") as sock:
+            assert sock.recv(10)[:2] == b"\x05\x02"  # not allowed by the ruleset
+            assert sock.recv(10) == b""
+        with _socks_connect(server.port or 0, "reset.example") as sock:
+            received = b""
+            with pytest.raises(ConnectionResetError):
+                while chunk := sock.recv(1024):
+                    received += chunk
+            assert received[:2] == b"\x05\x00"
+        with _socks_connect(server.port or 0, "stalled.example") as sock:
+            sock.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                sock.recv(10)
+        proxy = server.socks_url.replace("socks5://", "socks5h://")
+        with pytest.raises(requests.exceptions.SSLError, match="certificate has expired"):
+            _requests(server, f"https://{API}/x", proxy)
+        assert _requests(server, "https://other.example/x", proxy)[0] == 200
+        assert server.errors == []

@@ -22,10 +22,13 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
+
+if TYPE_CHECKING:
+    from .answers.tunnel import TunnelAnswer
 
 __all__ = ["SOCKS4_REFUSED", "Socks5", "sniff"]
 
@@ -173,13 +176,59 @@ class Socks5(Protocol):
             authority = f"{ipaddress.IPv4Address(raw)}:{port}"
         else:
             authority = f"[{ipaddress.IPv6Address(raw)}]:{port}"
+        rule = self._rule(authority)
+        if rule is None:
+            return self._refuse(
+                _reply(_ADDRESS_TYPE), f"a SOCKS5 request for a malformed address {authority!r}"
+            )
+        if rule.code != 200:  # server.tunnel(code=...): the ruleset refuses
+            return self._refuse(_reply(_NOT_ALLOWED), None)
+        if rule.fault == "stall":
+            self._step = lambda: False
+            return False
         self._write(_reply(_SUCCEEDED))
+        if rule.fault == "reset":
+            from .request import reset_when_sent
+
+            reset_when_sent(self.transport)
+            self._step = lambda: False
+            return False
         from .tunnel import Tunnel
 
-        tunnel = Tunnel(self.site, "socks5", authority, self._auth, None, self.peer)
+        tunnel = Tunnel(self.site, "socks5", authority, self._auth, rule.certificate, self.peer)
         tunnel.makeConnection(self.transport)  # type: ignore[no-untyped-call]
         self._tunnel = tunnel
         return False
+
+    def _rule(self, authority: str) -> TunnelAnswer | None:
+        """
+        What ``server.tunnel()`` set for this target (a route on ``CONNECT``
+        and its host), as for an HTTP ``CONNECT``: a
+        :class:`~.answers.tunnel.TunnelAnswer`.
+        """
+        from .answers.tunnel import TunnelAnswer
+        from .proxy import answer, proxy_json
+
+        proxy = proxy_json("socks5", authority, "", None, self._auth)
+        record = (
+            b"CONNECT",
+            authority.encode("ascii", "replace"),
+            b"",
+            b"",
+            getattr(self.peer, "host", ""),
+            b"SOCKS/5",
+            0.0,
+            0,
+            None,
+            "",
+            authority,
+            proxy,
+        )
+        # A record to match the rules with; nothing is recorded for a SOCKS handshake.
+        found = answer(record, self.site.resource.store, None)
+        if found is None or not isinstance(found[0], TunnelAnswer):
+            return None  # a malformed target
+        return found[0]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self._tunnel is not None:
