@@ -130,8 +130,9 @@ def test_wrong_socks_credentials_get_the_rfc1929_failure(engine: str) -> None:
         (b"\x04\x01\x00\x50\x0a\x01\x02\x03\x00", b"\x00\x5b", "SOCKS4 client"),
         (b"\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", b"\x05\x00\x05\x07", "command 2"),
         (b"\x05\x01\x00\x05\x01\x00\x09\x00", b"\x05\x00\x05\x08", "unknown address type 9"),
+        (b"\x05\x01\x00\x05\x01\x00\x03\x03a b\x00\x50", b"\x05\x00\x05\x08", "malformed address"),
     ],
-    ids=["socks4", "bind-command", "address-type"],
+    ids=["socks4", "bind-command", "address-type", "malformed-name"],
 )
 def test_bad_socks_input_is_refused_at_once_and_recorded(
     engine: str, greeting: bytes, reply: bytes, error: str
