@@ -514,3 +514,16 @@ def test_a_subprocess_proxy_reads_the_authority_key_from_a_private_file() -> Non
         assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
         assert _requests(server, f"https://{API}/k")[0] == 200
+
+
+def test_an_https_proxy_tls_to_the_proxy_and_tls_in_the_tunnel(engine: str) -> None:
+    """tls=True with proxy=True: the proxy itself speaks TLS (https:// proxy URL)."""
+    with TestServer(engine=engine, tls=True, proxy=True) as server:
+        server.route("/x", host=API).response["data"] = b"tls in tls"
+        assert server.proxy_url.startswith("https://127.0.0.1:")
+        context = server.client_ssl_context()
+        proxy = httpx.Proxy(server.proxy_url, ssl_context=context)
+        with httpx.Client(proxy=proxy, verify=context) as client:
+            for scheme in ("http", "https"):
+                assert client.get(f"{scheme}://{API}/x").content == b"tls in tls"
+        assert server.request["proxy"]["sni"] == API
