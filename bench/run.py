@@ -136,6 +136,9 @@ ITEMS = [
           group="websocket"),
     _item("ws_connects", "WebSocket: connect + handshake + close per second", "conn/s", True,
           group="websocket"),
+    # Record and replay (issue 22).
+    _item("har_export", "HAR: export of 10,000 recorded requests (to_har)", "s", False, "har",
+          {"requests": 10000}, {"requests": 10000}, only=[REFERENCE, SUBPROCESS], group="har"),
     _item("tls_cycle", "HTTPS: start + stop cycle", "ms", False, "cycle",
           {"cycles": 200, "seconds": 2.0, "tls": True},
           {"cycles": 30, "seconds": 0.5, "tls": True}, only=TLS, group="tls"),

@@ -266,6 +266,30 @@ def state(name: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"value": write, "write": write, "read": read_request, "read_response": read_response}
 
 
+def har(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: record ``requests`` requests on one kept-alive
+    connection, then time ``server.requests.to_har()`` (seconds).
+    """
+    server = make(name)
+    server.start(keep_alive=True)
+    server.set_data(b"ok")
+    ts = server.server  # type: ignore[attr-defined]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    n = p["requests"]
+    for i in range(n):
+        conn.request("GET", f"/path/{i}?x=1", headers={"Accept": "text/plain"})
+        assert conn.getresponse().read() == b"ok"
+    conn.close()
+    ts.wait_requests(n)
+    t = time.perf_counter()
+    document = ts.requests.to_har()
+    export = time.perf_counter() - t
+    assert len(document["log"]["entries"]) == n
+    server.stop()
+    return {"value": export}
+
+
 def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     Time of the first import of the contender's module, in ms; with
@@ -471,6 +495,7 @@ def cli_stop(name: str, p: dict[str, Any]) -> dict[str, Any]:
 ITEMS = {
     "cli_stop": cli_stop,
     "cycle": cycle,
+    "har": har,
     "start_in_a_run": start_in_a_run,
     "newconn": newconn,
     "keepalive": keepalive,

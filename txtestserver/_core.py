@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import (
@@ -201,7 +202,7 @@ class ServerCore:
         #: What the latest client sent.
         self.request = RequestView(store)
         #: Every request since start or reset.
-        self.requests = RequestsView(store, self.request)
+        self.requests = RequestsView(store, self.request, har=self._har_context)
         #: What the server answers to every request.
         self.response = ResponseView(store, slot=RESPONSE, portable=self._engine.portable)
         #: What the server answers to the next matching request only.
@@ -455,6 +456,33 @@ class ServerCore:
 
         return load_routes(self, source if isinstance(source, Mapping) else os.fspath(source))
 
+    # -- HAR -----------------------------------------------------------------
+
+    #: The port of the latest run (the HAR export's origin after stop()).
+    _last_port: int | None = None
+
+    def _har_context(self) -> tuple[tuple[str, str, str], list[dict[str, Any]]]:
+        """The server's origin and its WebSocket messages, for a HAR export."""
+        address = self.config.address
+        host = f"[{address}]" if ":" in address else address
+        port = self.port or self._last_port
+        origin = ("https" if self.config.tls else "http", f"{host}:{port}", address)
+        messages: list[dict[str, Any]] = []
+        for endpoint in list(self._endpoints.values()):
+            messages.extend(dict(m) for m in list(endpoint.messages))
+        messages.sort(key=lambda m: m["time"])
+        return origin, messages
+
+    def save_har(self, path: str | os.PathLike[str]) -> Path:
+        """
+        Write the journal (``server.requests.to_har()``) to ``path`` as a
+        HAR 1.2 file, for a HAR viewer or :meth:`load_har` (:doc:`recording`).
+
+        :param path: the file; its directory is made if needed.
+        :return: the path written.
+        """
+        return self.requests.save_har(path)
+
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
         view: dict[str, Any] = dict(
             store=self._engine.store,
@@ -464,6 +492,7 @@ class ServerCore:
             portable=self._engine.portable,
             request=self.request,
             waiter=self._route_wait,
+            har=self._har_context,
         )
         endpoint = self._endpoints.get(route)
         if endpoint is not None:
@@ -612,7 +641,7 @@ class ServerCore:
 
         def listening(port: int) -> None:
             self._running = True
-            self.port = port
+            self.port = self._last_port = port
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 "before", "shutdown", self._stop_at_shutdown
             )
