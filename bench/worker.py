@@ -290,6 +290,62 @@ def har(name: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"value": export}
 
 
+def replay(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: sequential requests on one kept-alive connection to
+    a server replaying a HAR of ``entries`` entries (``kind`` ``har``), or
+    with as many literal routes answering the same (``routes``); the
+    request asks for the middle entry; requests/s.
+    """
+    import tempfile
+    from pathlib import Path
+
+    server = make(name)
+    server.start(keep_alive=True)
+    ts = server.server  # type: ignore[attr-defined]
+    count = p["entries"]
+    middle = count // 2
+    if p["kind"] == "har":
+        entries = [
+            {
+                "startedDateTime": "2026-01-01T00:00:00.000Z",
+                "time": 0,
+                "request": {"method": "GET", "url": f"http://x/other/{i}", "queryString": []},
+                "response": {
+                    "status": 200,
+                    "headers": [],
+                    "content": {"text": "ok" if i == middle else "no"},
+                },
+            }
+            for i in range(count)
+        ]
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "replay.har"
+            path.write_text(json.dumps({"log": {"entries": entries}}))
+            ts.load_har(path)
+    else:
+        for i in range(count):
+            route = ts.route(f"/other/{i}", method="GET")
+            route.response["data"] = b"ok" if i == middle else b"no"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    path_asked = f"/other/{middle}"
+
+    def one() -> None:
+        conn.request("GET", path_asked)
+        assert conn.getresponse().read() == b"ok"
+
+    for _ in range(20):
+        one()
+    n = p["requests"]
+    t = time.perf_counter()
+    for _ in range(n):
+        one()
+    elapsed = time.perf_counter() - t
+    conn.close()
+    server.stop()
+    return {"value": n / elapsed}
+
+
 def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     Time of the first import of the contender's module, in ms; with
@@ -496,6 +552,7 @@ ITEMS = {
     "cli_stop": cli_stop,
     "cycle": cycle,
     "har": har,
+    "replay": replay,
     "start_in_a_run": start_in_a_run,
     "newconn": newconn,
     "keepalive": keepalive,

@@ -483,6 +483,43 @@ class ServerCore:
         """
         return self.requests.save_har(path)
 
+    def load_har(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "none",
+        match_on: Sequence[str] = ("method", "url"),
+    ) -> list[Route]:
+        """
+        Replay a HAR file (:doc:`recording`): each distinct request becomes
+        a route that answers what was recorded for it, repeated requests
+        taking the recorded answers in sequence (the last one answers every
+        request after it). A request no entry matches is answered ``404``
+        and recorded as a server-side error, which ``check()`` (and the
+        pytest fixtures) raise.
+
+        :param path: the HAR file (``save_har()`` writes one; a browser's
+            devtools too).
+        :param mode: ``'none'``: replay only (the one mode without
+            ``forward()``).
+        :param match_on: what must be the same for a request to get a
+            recorded answer: ``'method'``, ``'url'`` (path and query),
+            ``'path'``, ``'query'`` (the recorded fields), ``'body'`` (exact)
+            and ``'headers'`` (the recorded ones, less ``Host``,
+            ``Content-Length`` and the connection's own).
+        :return: the routes added.
+        :raise TestServerError: the file cannot be read or is no HAR, or an
+            unknown mode or matcher; no route of the file is left behind.
+        """
+        from ._replay import check_replay, load_har
+
+        match_on = check_replay(mode, match_on)
+        if mode != "none":
+            raise TestServerError(
+                f"load_har(mode={mode!r}) records what it does not know: it needs "
+                "server.forward(upstream), which this version does not have yet; use mode='none'"
+            )
+        return load_har(self, path, match_on)
+
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
         view: dict[str, Any] = dict(
             store=self._engine.store,
