@@ -346,6 +346,44 @@ def replay(name: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"value": n / elapsed}
 
 
+def forward(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: milliseconds a request through ``server.forward()``
+    takes more than the same request to the upstream directly (sequential
+    requests on one kept-alive connection each; the upstream is a
+    txtestserver of the same engine).
+    """
+    upstream = make(name)
+    upstream.start(keep_alive=True)
+    upstream.set_data(b"ok")
+    server = make(name)
+    server.start(keep_alive=True)
+    server.server.forward(upstream.server.get_url(""))  # type: ignore[attr-defined]
+    n = p["requests"]
+
+    def per_request(port: int) -> float:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+
+        def one() -> None:
+            conn.request("GET", "/path?x=1")
+            assert conn.getresponse().read() == b"ok"
+
+        for _ in range(20):
+            one()
+        t = time.perf_counter()
+        for _ in range(n):
+            one()
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return elapsed / n * 1000
+
+    direct = per_request(upstream.port)
+    forwarded = per_request(server.port)
+    server.stop()
+    upstream.stop()
+    return {"value": forwarded - direct, "direct": direct, "forwarded": forwarded}
+
+
 def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     Time of the first import of the contender's module, in ms; with
@@ -552,6 +590,7 @@ ITEMS = {
     "cli_stop": cli_stop,
     "cycle": cycle,
     "har": har,
+    "forward": forward,
     "replay": replay,
     "start_in_a_run": start_in_a_run,
     "newconn": newconn,

@@ -167,7 +167,7 @@ def test_a_broken_file_is_refused(
     [
         ({"mode": "sometimes"}, "mode is one of none, once, new_episodes, all"),
         ({"match_on": ("method", "uri")}, "match_on names 'uri': the matchers are method, url"),
-        ({"mode": "once"}, "needs server.forward"),
+        ({"mode": "once"}, r"call server.forward\(upstream\) first"),
     ],
 )
 def test_bad_arguments(server: TestServer, tmp_path: Path, keywords: Any, message: str) -> None:

@@ -31,6 +31,7 @@ from ._model.record import (
     CODE,
     CONNECTION,
     FAULT,
+    FORWARDED,
     HEADERS,
     HTTP_VERSION,
     METHOD,
@@ -45,7 +46,13 @@ from ._model.record import (
 )
 from ._version import __version__
 
-__all__ = ["Origin", "har_document", "write_har"]
+__all__ = ["DEFAULT_REDACTED", "REDACTED", "Origin", "har_document", "redact", "write_har"]
+
+#: What ``server.forward()`` redacts unless told otherwise.
+DEFAULT_REDACTED = ("Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization")
+
+#: What a redacted value becomes.
+REDACTED = "REDACTED"
 
 #: The scheme and ``host:port`` of the server, for requests without a
 #: ``Host`` header (HTTP/1.0) and for ``serverIPAddress``.
@@ -59,6 +66,7 @@ def har_document(
     entries: Iterable[Entry],
     origin: Origin,
     messages: Sequence[dict[str, Any]] = (),
+    redacted: Sequence[str] = (),
 ) -> dict[str, Any]:
     """
     A HAR 1.2 document of ``entries``.
@@ -68,18 +76,94 @@ def har_document(
     :param messages: WebSocket messages (``ws.messages`` dicts, with their
         ``connection``), put in ``_webSocketMessages`` of the handshake
         that opened their connection.
+    :param redacted: the names of headers, query fields and JSON body
+        fields whose values are replaced by :data:`REDACTED` (:func:`redact`).
     """
     by_connection: dict[int, list[dict[str, Any]]] = {}
     for message in messages:
         by_connection.setdefault(message["connection"], []).append(_ws_message(message))
+    har_entries = [_entry(entry, origin, by_connection) for entry in entries]
+    if redacted:
+        names = frozenset(name.lower() for name in redacted)
+        for har_entry in har_entries:
+            redact(har_entry, names)
     return {
         "log": {
             "version": "1.2",
             "creator": {"name": "txtestserver", "version": __version__},
             "pages": [],
-            "entries": [_entry(entry, origin, by_connection) for entry in entries],
+            "entries": har_entries,
         }
     }
+
+
+def redact(entry: dict[str, Any], names: frozenset[str]) -> None:
+    """
+    Replace, in one HAR entry, the values of the headers, cookies (when
+    ``cookie`` or ``set-cookie`` is named), query fields and JSON body
+    fields (at any depth) whose names are in ``names`` (lower case) by
+    :data:`REDACTED`.
+    """
+    request, response = entry["request"], entry["response"]
+    for part, cookie in ((request, "cookie"), (response, "set-cookie")):
+        for pair in part["headers"]:
+            if pair["name"].lower() in names:
+                pair["value"] = REDACTED
+        if cookie in names:
+            for item in part["cookies"]:
+                item["value"] = REDACTED
+    fields = [pair for pair in request["queryString"] if pair["name"].lower() in names]
+    if fields:
+        for pair in fields:
+            pair["value"] = REDACTED
+        request["url"] = _redact_url(request["url"], names)
+    post = request.get("postData")
+    if post is not None and "comment" not in post:
+        post["text"] = _redact_json(post.get("text", ""), names)
+    content = response["content"]
+    if "encoding" not in content and "text" in content:
+        content["text"] = _redact_json(content["text"], names)
+
+
+def _redact_url(url: str, names: frozenset[str]) -> str:
+    from urllib.parse import unquote_plus
+
+    head, mark, query = url.partition("?")
+    if not mark:
+        return url
+    fields = []
+    for field in query.split("&"):
+        name = field.partition("=")[0]
+        fields.append(f"{name}={REDACTED}" if unquote_plus(name).lower() in names else field)
+    return head + "?" + "&".join(fields)
+
+
+def _redact_json(text: str, names: frozenset[str]) -> str:
+    """``text`` with the named fields redacted when it is a JSON document, else as it is."""
+    if not text or text[0] not in "{[":
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    changed = [False]
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            result = {}
+            for key, item in value.items():
+                if isinstance(key, str) and key.lower() in names:
+                    changed[0] = True
+                    result[key] = REDACTED
+                else:
+                    result[key] = walk(item)
+            return result
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    redacted = walk(document)
+    return json.dumps(redacted) if changed[0] else text
 
 
 def write_har(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -253,6 +337,12 @@ def _entry(
     if entry[ABORTED] is not None:
         har["_aborted"] = entry[ABORTED]
         response["comment"] = f"aborted: {entry[ABORTED]}"
+    forwarded = entry[FORWARDED]
+    if forwarded is not None:
+        recorded = json.loads(forwarded)
+        har["_forwarded"] = recorded["upstream"]
+        # The pieces the upstream's body came in: [seconds after the one before, size].
+        har["_chunks"] = recorded["pieces"]
     if entry[WEBSOCKET] is not None:
         har["_resourceType"] = "websocket"
         har["_webSocketMessages"] = messages.get(entry[CONNECTION], [])

@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from ._core import ServerCore
     from ._route import Route
 
-__all__ = ["MATCHERS", "MODES", "answer_of", "check_replay", "har_routes", "read_har"]
+__all__ = [
+    "MATCHERS",
+    "MODES",
+    "Recording",
+    "answer_of",
+    "check_replay",
+    "har_routes",
+    "read_har",
+]
 
 #: The record modes, as pytest-recording names them.
 MODES = ("none", "once", "new_episodes", "all")
@@ -123,7 +131,9 @@ def answer_of(response: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str
     """
     The response keys that answer as ``response`` (a HAR response) did:
     its status, headers (less :data:`UNREPLAYED_HEADERS`) and body; a
-    recorded fault (``_fault``) is carried out again.
+    recorded fault (``_fault``) is carried out again, and a body recorded in
+    pieces (``_chunks``: ``[seconds after the one before, size]`` each, a
+    forwarded stream's) is sent in the same pieces at the same pace.
     """
     fault = entry.get("_fault")
     if fault is not None:
@@ -139,7 +149,15 @@ def answer_of(response: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str
             if str(pair["name"]).lower() not in UNREPLAYED_HEADERS
         ],
     }
-    if body:
+    pieces = entry.get("_chunks") or []
+    if len(pieces) > 1 and sum(int(size) for _, size in pieces) == len(body):
+        chunks, offset = [], 0
+        for _, size in pieces:
+            chunks.append(body[offset : offset + int(size)])
+            offset += int(size)
+        answer["chunks"] = chunks
+        answer["chunk_times"] = [float(seconds) for seconds, _ in pieces]
+    elif body:
         answer["data"] = body
     return answer
 
@@ -243,3 +261,29 @@ def load_har(
 
     entries = read_har(path)
     return load_routes(server, {"routes": har_routes(entries, match_on)})
+
+
+class Recording:
+    """
+    A HAR file being recorded (``load_har`` in mode ``once``, ``new_episodes``
+    or ``all``): the entries it keeps from before, then the exchanges
+    forwarded since, written at ``stop()`` or ``save_har()``.
+
+    :param path: the file.
+    :param kept: its entries kept from before (``new_episodes``), else none.
+    """
+
+    def __init__(self, path: Path, kept: list[dict[str, Any]]) -> None:
+        self.path = path
+        self.kept = kept
+
+    def save(self, document: dict[str, Any]) -> Path:
+        """
+        Write the kept entries and the forwarded ones of ``document`` (the
+        server's journal as HAR, redacted) to the file.
+        """
+        from ._har import write_har
+
+        log = document["log"]
+        forwarded = [entry for entry in log["entries"] if "_forwarded" in entry]
+        return write_har({"log": {**log, "entries": self.kept + forwarded}}, self.path)

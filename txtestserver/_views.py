@@ -27,12 +27,13 @@ if TYPE_CHECKING:
 __all__ = ["ErrorsView", "HarContext", "RequestView", "RequestsView", "ResponseView"]
 
 #: What a HAR export needs from its server, read when it exports: the
-#: server's origin and the WebSocket messages of its routes.
-HarContext = Callable[[], "tuple[Origin, Sequence[dict[str, Any]]]"]
+#: server's origin, the WebSocket messages of its routes, and the names
+#: whose values it redacts.
+HarContext = Callable[[], "tuple[Origin, Sequence[dict[str, Any]], Sequence[str]]"]
 
 
-def _no_server() -> tuple[Origin, Sequence[dict[str, Any]]]:
-    return ("http", "127.0.0.1", "127.0.0.1"), ()
+def _no_server() -> tuple[Origin, Sequence[dict[str, Any]], Sequence[str]]:
+    return ("http", "127.0.0.1", "127.0.0.1"), (), ()
 
 
 class ResponseView(MutableMapping[str, Any]):
@@ -214,16 +215,17 @@ class RequestsView(Sequence[RequestDict]):
         sent back (status, headers, the body's first 64 KiB and its size),
         when, on which connection, and what a fault did (``_fault``,
         ``_aborted``); a WebSocket handshake carries its messages in
-        ``_webSocketMessages`` (:doc:`recording`).
+        ``_webSocketMessages``; the values ``server.forward(redact=...)``
+        names are redacted (:doc:`recording`).
         """
         from ._har import har_document
 
-        origin, messages = self._har()
+        origin, messages, redacted = self._har()
         history = self._history()
         if self._route is not None:
             connections = {entry[CONNECTION] for entry in history}
             messages = [m for m in messages if m["connection"] in connections]
-        return har_document(history, origin, messages)
+        return har_document(history, origin, messages, redacted)
 
     def save_har(self, path: str | os.PathLike[str]) -> Path:
         """

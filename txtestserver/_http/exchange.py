@@ -68,6 +68,7 @@ class Exchange:
         "aborted",
         "answer",
         "done",
+        "forwarded",
         "record",
         "reply",
         "request",
@@ -91,6 +92,9 @@ class Exchange:
         self.aborted: str | None = None
         #: A WebSocket handshake, as JSON text (``request['websocket']``).
         self.websocket: str | None = None
+        #: A forwarded answer's upstream and pieces, as JSON text
+        #: (:data:`~txtestserver._model.record.FORWARDED`).
+        self.forwarded: str | None = None
         # Errors reported before the request is recorded: (message, traceback).
         self._errors: list[tuple[str, str | None]] | None = None
         # Answered later than it arrived (a sleep, a stream): the journal
@@ -117,6 +121,7 @@ class Exchange:
             (*sent(request), time.time() if self._later else None)
             if self.done or aborted
             else ("", None, None, None),
+            self.forwarded,
         )
 
     # -- answering ------------------------------------------------------------------------
@@ -245,6 +250,10 @@ class Exchange:
             return
         self.aborted = reason
         self._server.store.complete(self.ticket, self.outcome())
+
+    def upstream_agent(self) -> Any:
+        """The HTTP client a forwarded request goes out with (its server's)."""
+        return self._server.upstream_agent()
 
     # -- errors ---------------------------------------------------------------------------
 

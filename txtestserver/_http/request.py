@@ -266,13 +266,16 @@ class SentBody:
 
     _sent_size = 0
     _sent_pieces: list[bytes] | None = None
+    #: How much of the body is kept (a forwarded answer keeps it whole).
+    kept_body = KEPT_BODY
 
     def write(self, data: bytes) -> None:
         size = self._sent_size
-        if data and size < KEPT_BODY:
+        kept = self.kept_body
+        if data and size < kept:
             if self._sent_pieces is None:
                 self._sent_pieces = []
-            self._sent_pieces.append(data[: KEPT_BODY - size])
+            self._sent_pieces.append(data[: kept - size] if size + len(data) > kept else data)
         self._sent_size = size + len(data)
         super().write(data)  # type: ignore[misc]
 

@@ -42,6 +42,7 @@ __all__ = [
     "CODE",
     "CONNECTION",
     "FAULT",
+    "FORWARDED",
     "HEADERS",
     "HTTP_VERSION",
     "KEPT_BODY",
@@ -85,8 +86,9 @@ Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
 #: fault, aborted, websocket, response_headers, response_size,
-#: response_body, answer_time)``. ``answered`` becomes true once the answer is complete, or once a
-#: fault that closes the connection has been carried out (``done``);
+#: response_body, answer_time, forwarded)``. ``answered`` becomes true
+#: once the answer is complete, or once a fault that closes the connection
+#: has been carried out (``done``);
 #: ``response_code`` is the status sent (None until then, or when no status
 #: line was sent); ``route_id`` and ``route`` identify and name the route
 #: that answered (None and None for the server's own answer); ``fault`` is
@@ -102,7 +104,11 @@ Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None]
 #: and ``answer_time``, when an answer given later than the request
 #: arrived (a sleep, a stream) was complete (``time.time()`` seconds; None
 #: for an answer written at once, complete when it arrived: no float kept
-#: per request); ``""``, None, None and None before then.
+#: per request); ``""``, None, None and None before then. ``forwarded``
+#: says that ``response['forward']`` answered from an upstream: JSON text
+#: of ``{"upstream": url, "pieces": [[seconds, size], ...]}``, the body's
+#: pieces as they came (seconds since the piece before; the body is then
+#: kept whole), or None.
 #: Every field but ``answered`` and ``response_code`` is known once the
 #: answer is taken, so a request recorded before its answer has them too.
 Outcome = tuple[
@@ -117,6 +123,7 @@ Outcome = tuple[
     int | None,
     str | None,
     float | None,
+    str | None,
 ]
 
 #: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
@@ -141,6 +148,7 @@ Entry = tuple[
     int | None,
     str | None,
     float | None,
+    str | None,
 ]
 
 #: Positions of the :data:`Record` fields, in a record and in an entry.
@@ -175,6 +183,8 @@ RESPONSE_SIZE: Final = RECORD_FIELDS + 8
 RESPONSE_BODY: Final = RECORD_FIELDS + 9
 #: When the answer was complete, or None.
 ANSWER_TIME: Final = RECORD_FIELDS + 10
+#: A forwarded answer's upstream and pieces, as JSON text, or None.
+FORWARDED: Final = RECORD_FIELDS + 11
 
 #: How much of each response body the journal keeps (the size is counted whole).
 KEPT_BODY: Final = 64 * 1024
@@ -193,6 +203,7 @@ def outcome(
     aborted: str | None = None,
     websocket: str | None = None,
     sent: tuple[str, int | None, str | None, float | None] = ("", None, None, None),
+    forwarded: str | None = None,
 ) -> Outcome:
     """
     An :data:`Outcome`, built in this one place so that a new outcome field
@@ -207,8 +218,19 @@ def outcome(
     :param websocket: the WebSocket handshake as JSON text, or None.
     :param sent: the response's header lines, body size, kept body and
         the time it was complete (see :data:`Outcome`).
+    :param forwarded: a forwarded answer's upstream and pieces, as JSON text.
     """
-    return (done, None if aborted else code, route_id, route, fault, aborted, websocket, *sent)
+    return (
+        done,
+        None if aborted else code,
+        route_id,
+        route,
+        fault,
+        aborted,
+        websocket,
+        *sent,
+        forwarded,
+    )
 
 
 #: The outcome of a request recorded before its normal answer, by no route.
