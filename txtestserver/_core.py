@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
     from ._certificates import Authority
-    from ._replay import Recording
+    from ._replay import Format, Recording
     from ._websocket import WebSocketRoute
 
 __all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
@@ -569,24 +569,57 @@ class ServerCore:
             unknown mode or matcher, or a recording mode without
             ``forward()``; no route of the file is left behind.
         """
-        from ._replay import Recording, check_replay, load_har, read_har
+        from ._replay import HAR
+
+        return self._load_recorded(path, mode, match_on, HAR)
+
+    def load_cassette(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "none",
+        match_on: Sequence[str] = ("method", "url"),
+    ) -> list[Route]:
+        """
+        Replay a vcrpy or pytest-recording cassette (YAML, or JSON by its
+        suffix), or record one, as :meth:`load_har` does a HAR file, so an
+        existing suite's cassettes serve any client through a real socket
+        (:doc:`recording`).
+
+        :param path: the cassette.
+        :param mode: as :meth:`load_har`'s; a recording mode writes the
+            cassette in vcrpy's format.
+        :param match_on: as :meth:`load_har`'s.
+        :return: the routes added.
+        :raise TestServerError: as :meth:`load_har`.
+        """
+        from ._cassette import CASSETTE
+
+        return self._load_recorded(path, mode, match_on, CASSETTE)
+
+    def _load_recorded(
+        self, path: str | os.PathLike[str], mode: str, match_on: Sequence[str], kind: Format
+    ) -> list[Route]:
+        """:meth:`load_har` and :meth:`load_cassette`, for a ``kind`` of file."""
+        from ._replay import Recording, check_replay, load_entries
 
         match_on = check_replay(mode, match_on)
         forwarding = self.response["forward"] is not None
+        name = "load_har" if kind.name == "HAR file" else "load_cassette"
         if mode != "none" and not forwarding:
             raise TestServerError(
-                f"load_har(mode={mode!r}) records what the file does not have from an "
+                f"{name}(mode={mode!r}) records what the {kind.name} does not have from an "
                 "upstream: call server.forward(upstream) first (or use mode='none')"
             )
         exists = os.path.exists(path)
         if mode == "none" or (mode == "once" and exists):
+            routes = load_entries(self, kind.read(path), match_on)
             if forwarding:
                 del self.response["forward"]
             self._recording = None
-            return load_har(self, path, match_on)
-        kept = read_har(path) if mode == "new_episodes" and exists else []
-        routes = load_har(self, path, match_on) if kept else []
-        self._recording = Recording(Path(path), kept)
+            return routes
+        kept = kind.read(path) if mode == "new_episodes" and exists else []
+        routes = load_entries(self, kept, match_on) if kept else []
+        self._recording = Recording(Path(path), kept, kind)
         return routes
 
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:

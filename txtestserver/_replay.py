@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from ._errors import TestServerError
@@ -34,12 +34,15 @@ if TYPE_CHECKING:
     from ._route import Route
 
 __all__ = [
+    "HAR",
     "MATCHERS",
     "MODES",
+    "Format",
     "Recording",
     "answer_of",
     "check_replay",
     "har_routes",
+    "load_entries",
     "read_har",
 ]
 
@@ -249,41 +252,66 @@ def _specificity(route: Mapping[str, Any]) -> int:
     return sum(len(route.get(name) or ()) for name in ("query", "headers")) + ("data" in route)
 
 
-def load_har(
-    server: ServerCore, path: str | os.PathLike[str], match_on: Sequence[str]
+class Format(NamedTuple):
+    """
+    A kind of recording file: a HAR file, or a vcrpy cassette
+    (:mod:`txtestserver._cassette`).
+
+    :ivar name: how messages name it.
+    :ivar read: its entries, as HAR entries.
+    :ivar write: a HAR document written as this kind of file.
+    """
+
+    name: str
+    read: Callable[[str | os.PathLike[str]], list[dict[str, Any]]]
+    write: Callable[[dict[str, Any], Path], Path]
+
+
+def _write_har(document: dict[str, Any], path: Path) -> Path:
+    from ._har import write_har
+
+    return write_har(document, path)
+
+
+#: HAR files (``load_har``).
+HAR = Format("HAR file", read_har, _write_har)
+
+
+def load_entries(
+    server: ServerCore, entries: Sequence[Mapping[str, Any]], match_on: Sequence[str]
 ) -> list[Route]:
     """
-    Add the routes that replay the HAR file at ``path`` to ``server``.
+    Add the routes that replay HAR ``entries`` to ``server``.
 
     :return: the routes added.
     """
     from ._routes_file import load_routes
 
-    entries = read_har(path)
     return load_routes(server, {"routes": har_routes(entries, match_on)})
 
 
 class Recording:
     """
-    A HAR file being recorded (``load_har`` in mode ``once``, ``new_episodes``
-    or ``all``): the entries it keeps from before, then the exchanges
-    forwarded since, written at ``stop()`` or ``save_har()``.
+    A file being recorded (``load_har`` or ``load_cassette`` in mode
+    ``once``, ``new_episodes`` or ``all``): the entries it keeps from
+    before, then the exchanges forwarded since, written at ``stop()``,
+    ``reset()`` or ``save_har()``.
 
     :param path: the file.
     :param kept: its entries kept from before (``new_episodes``), else none.
+    :param kind: what kind of file it is.
     """
 
-    def __init__(self, path: Path, kept: list[dict[str, Any]]) -> None:
+    def __init__(self, path: Path, kept: list[dict[str, Any]], kind: Format = HAR) -> None:
         self.path = path
         self.kept = kept
+        self.kind = kind
 
     def save(self, document: dict[str, Any]) -> Path:
         """
         Write the kept entries and the forwarded ones of ``document`` (the
         server's journal as HAR, redacted) to the file.
         """
-        from ._har import write_har
-
         log = document["log"]
         forwarded = [entry for entry in log["entries"] if "_forwarded" in entry]
-        return write_har({"log": {**log, "entries": self.kept + forwarded}}, self.path)
+        return self.kind.write({"log": {**log, "entries": self.kept + forwarded}}, self.path)
