@@ -245,3 +245,26 @@ def test_the_connection_to_the_upstream_is_kept(engine: str) -> None:
         for _ in range(3):
             requests.get(server.get_url("/x"), timeout=5)
         assert len({r["connection"] for r in service.requests}) == 1
+
+
+def test_the_asyncio_face(engine: str, tmp_path: Path) -> None:
+    """forward(), a recording mode and load_har() from an AsyncTestServer."""
+    from txtestserver import AsyncTestServer
+
+    path = tmp_path / "recorded.har"
+
+    async def run() -> list[Any]:
+        async with AsyncTestServer() as service:
+            service.response["json"] = {"ok": 1}
+            async with AsyncTestServer(engine=engine) as recorder:
+                recorder.forward(service.get_url(""))
+                recorder.load_har(path, mode="once")
+                async with httpx.AsyncClient() as client:
+                    first = (await client.get(recorder.get_url("/a"))).json()
+            async with AsyncTestServer(engine=engine) as replayer:
+                replayer.load_har(path, mode="none")
+                async with httpx.AsyncClient() as client:
+                    second = (await client.get(replayer.get_url("/a"))).json()
+        return [first, second]
+
+    assert asyncio.run(run()) == [{"ok": 1}, {"ok": 1}]

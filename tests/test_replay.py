@@ -230,3 +230,17 @@ def test_a_devtools_style_har_replays(server: TestServer, tmp_path: Path) -> Non
     answer = requests.get(server.get_url("/v1/users%20list?id=7"), timeout=5)
     assert answer.json() == {"id": 7}
     assert "Content-Encoding" not in answer.headers  # the HAR holds the body decoded
+
+
+def test_a_recorded_fault_is_replayed(server: TestServer, tmp_path: Path) -> None:
+    def faulty(upstream: TestServer) -> None:
+        upstream.route("/reset").response["fault"] = "reset"
+        with pytest.raises(requests.ConnectionError):
+            requests.get(upstream.get_url("/reset"), timeout=5)
+        upstream.wait_requests(1)
+
+    server.load_har(record(tmp_path, faulty))
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.get_url("/reset"), timeout=5)
+    server.wait_requests(1)
+    assert server.requests[0]["fault"] == "reset"
