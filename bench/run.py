@@ -550,6 +550,20 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     ratio_at_least(
         "upload", "pytest-httpserver", 1.0, "10 MiB upload no slower than pytest-httpserver"
     )
+    # Record and replay (issue 22).
+    for contender in (REFERENCE, SUBPROCESS):
+        value_below("har_export", contender, 1, "s", f"HAR export of 10,000 < 1 s ({contender})")
+        value_below("har_forward", contender, 1, "ms", f"forward() adds < 1 ms ({contender})")
+        replayed = results.median("har_replay", contender)
+        routed = results.median("har_replay_routes", contender)
+        r = None if replayed is None or routed is None else replayed / routed
+        checks.append(
+            (
+                f"1,000 replayed entries no slower than 1,000 routes ({contender})",
+                None if r is None else r >= 1.0,
+                "not measured" if r is None else f"{r:.2f}x (need 1.0x; noisy)",
+            )
+        )
     return checks
 
 

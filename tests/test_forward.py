@@ -268,3 +268,20 @@ def test_the_asyncio_face(engine: str, tmp_path: Path) -> None:
         return [first, second]
 
     assert asyncio.run(run()) == [{"ok": 1}, {"ok": 1}]
+
+
+def test_a_route_forwards_and_nothing_is_redacted_without_forward(
+    server: TestServer, service: TestServer
+) -> None:
+    """response['forward'] on a route forwards that route only; forward() alone redacts."""
+    server.route("/items").response["forward"] = service.get_url("")
+    server.response["data"] = b"local"
+    headers = {"Authorization": "Bearer visible"}
+    assert requests.get(server.get_url("/items"), headers=headers, timeout=5).json() == [1, 2]
+    assert requests.get(server.get_url("/other"), timeout=5).content == b"local"
+    har = server.requests.to_har()
+    assert har["log"]["entries"][0]["_forwarded"] == service.get_url("").rstrip("/")
+    assert "_forwarded" not in har["log"]["entries"][1]
+    assert {"name": "Authorization", "value": "Bearer visible"} in har["log"]["entries"][0][
+        "request"
+    ]["headers"]
