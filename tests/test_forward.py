@@ -285,3 +285,26 @@ def test_a_route_forwards_and_nothing_is_redacted_without_forward(
     assert {"name": "Authorization", "value": "Bearer visible"} in har["log"]["entries"][0][
         "request"
     ]["headers"]
+
+
+def test_over_http2(engine: str, service: TestServer) -> None:
+    """A client speaking HTTP/2 to the server is forwarded (the upstream hears HTTP/1.1)."""
+    with TestServer(engine=engine, tls=True, http2=True) as server:
+        server.forward(service.get_url(""))
+        with httpx.Client(http2=True, verify=server.client_ssl_context()) as client:
+            answer = client.post(server.get_url("/items?page=1"), json={"b": 2})
+        assert (answer.http_version, answer.status_code) == ("HTTP/2", 201)
+        assert answer.json() == {"made": True}
+        assert (service.request["path"], service.request["json"]) == ("/items", {"b": 2})
+        [entry] = server.requests.to_har()["log"]["entries"]
+        validate(
+            {
+                "log": {
+                    "version": "1.2",
+                    "creator": {"name": "t", "version": "1"},
+                    "entries": [entry],
+                }
+            }
+        )
+        assert entry["request"]["url"] == server.get_url("/items?page=1")
+        assert entry["request"]["httpVersion"] == "HTTP/2"

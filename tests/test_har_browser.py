@@ -74,3 +74,17 @@ def test_a_saved_har_loads_in_chromium_devtools(
         [server.get_url("/bin"), "PUT", 200, 256],
         [server.get_url("/gone"), "GET", 410, 0],
     ], loaded
+
+
+def test_a_recorded_har_loads_in_chromium_devtools(
+    server: TestServer, devtools: Any, tmp_path: Path
+) -> None:
+    """A HAR of forwarded exchanges (``_forwarded``, ``_chunks``, redacted) loads too."""
+    with TestServer() as service:
+        service.response.update({"chunks": ["a", "b"], "cookies": {"s": "1"}})
+        server.forward(service.get_url(""))
+        requests.get(server.get_url("/stream"), headers={"Authorization": "x"}, timeout=5)
+        text = server.save_har(tmp_path / "recorded.har").read_text(encoding="utf-8")
+    assert "_chunks" in text and "REDACTED" in text
+    loaded = devtools.execute_async_script(IMPORT, text)
+    assert loaded == [[server.get_url("/stream"), "GET", 200, 2]], loaded
