@@ -308,3 +308,10 @@ def test_over_http2(engine: str, service: TestServer) -> None:
         )
         assert entry["request"]["url"] == server.get_url("/items?page=1")
         assert entry["request"]["httpVersion"] == "HTTP/2"
+
+
+def test_head_keeps_the_upstream_s_length(server: TestServer, service: TestServer) -> None:
+    service.route("/file").response["data"] = b"12345"
+    server.forward(service.get_url(""))
+    answer = requests.head(server.get_url("/file"), timeout=5)
+    assert (answer.status_code, answer.headers["Content-Length"]) == (200, "5")

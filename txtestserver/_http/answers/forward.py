@@ -132,11 +132,13 @@ class _Forwarding:
         out = request.responseHeaders
         for name in list(out.getAllRawHeaders()):
             out.removeHeader(name[0])
+        head = request.method == b"HEAD"  # no body: the upstream's length stands as it is
         for name, values in response.headers.getAllRawHeaders():
-            if name.lower() not in HOP_BY_HOP:
+            lower = name.lower()
+            if lower not in HOP_BY_HOP or (head and lower == b"content-length"):
                 out.setRawHeaders(name, values)
         length = response.length
-        if isinstance(length, int):
+        if isinstance(length, int) and not head:
             request.setHeader(b"content-length", b"%d" % length)
         if hasattr(request, "kept_body"):
             request.kept_body = 1 << 62  # the whole body: the recording needs it
