@@ -137,6 +137,20 @@ ITEMS = [
           group="websocket"),
     _item("ws_connects", "WebSocket: connect + handshake + close per second", "conn/s", True,
           group="websocket"),
+    # Record and replay (issue 22).
+    _item("har_export", "HAR: export of 10,000 recorded requests (to_har)", "s", False, "har",
+          {"requests": 10000}, {"requests": 10000}, only=[REFERENCE, SUBPROCESS], group="har"),
+    _item("har_replay", "HAR: kept-alive requests, 1,000 recorded entries replayed (load_har)",
+          "req/s", True, "replay", {"requests": 3000, "entries": 1000, "kind": "har"},
+          {"requests": 300, "entries": 1000, "kind": "har"}, only=[REFERENCE, SUBPROCESS],
+          group="har"),
+    _item("har_replay_routes", "HAR: the same with 1,000 literal routes (the baseline)",
+          "req/s", True, "replay", {"requests": 3000, "entries": 1000, "kind": "routes"},
+          {"requests": 300, "entries": 1000, "kind": "routes"}, only=[REFERENCE, SUBPROCESS],
+          group="har"),
+    _item("har_forward", "HAR: forward() overhead per request against the upstream directly",
+          "ms", False, "forward", {"requests": 2000}, {"requests": 300},
+          only=[REFERENCE, SUBPROCESS], group="har"),
     _item("tls_cycle", "HTTPS: start + stop cycle", "ms", False, "cycle",
           {"cycles": 200, "seconds": 2.0, "tls": True},
           {"cycles": 30, "seconds": 0.5, "tls": True}, only=TLS, group="tls"),
@@ -583,6 +597,20 @@ def targets(results: Results) -> list[tuple[str, bool | None, str]]:
     ratio_at_least(
         "upload", "pytest-httpserver", 1.0, "10 MiB upload no slower than pytest-httpserver"
     )
+    # Record and replay (issue 22).
+    for contender in (REFERENCE, SUBPROCESS):
+        value_below("har_export", contender, 1, "s", f"HAR export of 10,000 < 1 s ({contender})")
+        value_below("har_forward", contender, 1, "ms", f"forward() adds < 1 ms ({contender})")
+        replayed = results.median("har_replay", contender)
+        routed = results.median("har_replay_routes", contender)
+        r = None if replayed is None or routed is None else replayed / routed
+        checks.append(
+            (
+                f"1,000 replayed entries no slower than 1,000 routes ({contender})",
+                None if r is None else r >= 1.0,
+                "not measured" if r is None else f"{r:.2f}x (need 1.0x; noisy)",
+            )
+        )
     return checks
 
 

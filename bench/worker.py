@@ -267,6 +267,124 @@ def state(name: str, p: dict[str, Any]) -> dict[str, Any]:
     return {"value": write, "write": write, "read": read_request, "read_response": read_response}
 
 
+def har(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: record ``requests`` requests on one kept-alive
+    connection, then time ``server.requests.to_har()`` (seconds).
+    """
+    server = make(name)
+    server.start(keep_alive=True)
+    server.set_data(b"ok")
+    ts = server.server  # type: ignore[attr-defined]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    n = p["requests"]
+    for i in range(n):
+        conn.request("GET", f"/path/{i}?x=1", headers={"Accept": "text/plain"})
+        assert conn.getresponse().read() == b"ok"
+    conn.close()
+    ts.wait_requests(n)
+    t = time.perf_counter()
+    document = ts.requests.to_har()
+    export = time.perf_counter() - t
+    assert len(document["log"]["entries"]) == n
+    server.stop()
+    return {"value": export}
+
+
+def replay(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: sequential requests on one kept-alive connection to
+    a server replaying a HAR of ``entries`` entries (``kind`` ``har``), or
+    with as many literal routes answering the same (``routes``); the
+    request asks for the middle entry; requests/s.
+    """
+    import tempfile
+    from pathlib import Path
+
+    server = make(name)
+    server.start(keep_alive=True)
+    ts = server.server  # type: ignore[attr-defined]
+    count = p["entries"]
+    middle = count // 2
+    if p["kind"] == "har":
+        entries = [
+            {
+                "startedDateTime": "2026-01-01T00:00:00.000Z",
+                "time": 0,
+                "request": {"method": "GET", "url": f"http://x/other/{i}", "queryString": []},
+                "response": {
+                    "status": 200,
+                    "headers": [],
+                    "content": {"text": "ok" if i == middle else "no"},
+                },
+            }
+            for i in range(count)
+        ]
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "replay.har"
+            path.write_text(json.dumps({"log": {"entries": entries}}))
+            ts.load_har(path)
+    else:
+        for i in range(count):
+            route = ts.route(f"/other/{i}", method="GET")
+            route.response["data"] = b"ok" if i == middle else b"no"
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    path_asked = f"/other/{middle}"
+
+    def one() -> None:
+        conn.request("GET", path_asked)
+        assert conn.getresponse().read() == b"ok"
+
+    for _ in range(20):
+        one()
+    n = p["requests"]
+    t = time.perf_counter()
+    for _ in range(n):
+        one()
+    elapsed = time.perf_counter() - t
+    conn.close()
+    server.stop()
+    return {"value": n / elapsed}
+
+
+def forward(name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """
+    txtestserver only: milliseconds a request through ``server.forward()``
+    takes more than the same request to the upstream directly (sequential
+    requests on one kept-alive connection each; the upstream is a
+    txtestserver of the same engine).
+    """
+    upstream = make(name)
+    upstream.start(keep_alive=True)
+    upstream.set_data(b"ok")
+    server = make(name)
+    server.start(keep_alive=True)
+    server.server.forward(upstream.server.get_url(""))  # type: ignore[attr-defined]
+    n = p["requests"]
+
+    def per_request(port: int) -> float:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+
+        def one() -> None:
+            conn.request("GET", "/path?x=1")
+            assert conn.getresponse().read() == b"ok"
+
+        for _ in range(20):
+            one()
+        t = time.perf_counter()
+        for _ in range(n):
+            one()
+        elapsed = time.perf_counter() - t
+        conn.close()
+        return elapsed / n * 1000
+
+    direct = per_request(upstream.port)
+    forwarded = per_request(server.port)
+    server.stop()
+    upstream.stop()
+    return {"value": forwarded - direct, "direct": direct, "forwarded": forwarded}
+
+
 def imports(name: str, p: dict[str, Any]) -> dict[str, Any]:
     """
     Time of the first import of the contender's module, in ms; with
@@ -472,6 +590,9 @@ def cli_stop(name: str, p: dict[str, Any]) -> dict[str, Any]:
 ITEMS = {
     "cli_stop": cli_stop,
     "cycle": cycle,
+    "har": har,
+    "forward": forward,
+    "replay": replay,
     "start_in_a_run": start_in_a_run,
     "newconn": newconn,
     "keepalive": keepalive,

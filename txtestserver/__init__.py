@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from ._blocking import TestServer
     from ._deferred import DeferredTestServer
     from ._event_streams import ndjson, sse
+    from ._har import DEFAULT_REDACTED
     from ._response import Response
     from ._route import Route
     from ._websocket import WebSocketRoute
 
 __all__ = [
+    "DEFAULT_REDACTED",
     "AsyncTestServer",
     "DeferredTestServer",
     "Response",
@@ -61,6 +63,7 @@ _LAZY = {
     "AsyncTestServer": "._asyncio",
     "DeferredTestServer": "._deferred",
     "sse": "._event_streams",
+    "DEFAULT_REDACTED": "._har",
     "ndjson": "._event_streams",
     "Response": "._response",
     "Route": "._route",

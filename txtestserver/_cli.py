@@ -39,6 +39,9 @@ examples:
   txtestserver --routes conversation.json
       serve a whole conversation: routes, queues, faults (the file format is
       the one server.load_routes() reads; see the docs' conversations page)
+  txtestserver --har recorded.har
+      answer as a recorded conversation did (a HAR file: server.save_har()
+      writes one, so does a browser's devtools)
   txtestserver --code 503 --header 'Retry-After: 1'
       an overloaded service, for trying a client's retries
   txtestserver --fault stall --tls
@@ -173,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="serve the routes, queues and answers of this JSON or TOML file (the format "
         "server.load_routes() reads); the options above answer what no route does",
+    )
+    conversation.add_argument(
+        "--har",
+        metavar="FILE",
+        help="replay the requests and answers of this HAR file (server.load_har(): each "
+        "request answered as recorded, repeats in sequence; see the docs' recording page)",
     )
     conversation.add_argument(
         "--websocket-echo",
@@ -539,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure(server.response, args)
         if args.routes is not None:
             server.load_routes(args.routes)
+        if args.har is not None:
+            server.load_har(args.har)
         for path in args.websocket_echo:
             server.websocket(path, name=f"websocket echo {path}").echo()
     except TestServerError as e:

@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import (
@@ -27,6 +28,7 @@ from ._config import (
 )
 from ._engines import make_engine
 from ._errors import ServerSideError, TestServerError, WaitTimeoutError
+from ._har import DEFAULT_REDACTED
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
     from ._certificates import Authority
+    from ._replay import Format, Recording
     from ._websocket import WebSocketRoute
 
 __all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
@@ -217,7 +220,7 @@ class ServerCore(ProxyMethods):
         #: What the latest client sent.
         self.request = RequestView(store)
         #: Every request since start or reset.
-        self.requests = RequestsView(store, self.request)
+        self.requests = RequestsView(store, self.request, har=self._har_context)
         #: What the server answers to every request.
         self.response = ResponseView(store, slot=RESPONSE, portable=self._engine.portable)
         #: What the server answers to the next matching request only.
@@ -349,7 +352,13 @@ class ServerCore(ProxyMethods):
         """
         Response back to defaults, requests and server-side errors
         forgotten, response_once and the queue emptied, every route removed.
+        What :meth:`load_har` was recording is written to its file first,
+        and the recording and ``forward()`` end.
         """
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            recording.save(self.requests.to_har())
+        self._redacted = ()
         self._engine.store.reset()
         self.request.reset()
         self._endpoints.clear()
@@ -488,6 +497,164 @@ class ServerCore(ProxyMethods):
 
         return load_routes(self, source if isinstance(source, Mapping) else os.fspath(source))
 
+    # -- record and replay ----------------------------------------------------
+
+    #: The port of the latest run (the HAR export's origin after stop()).
+    _last_port: int | None = None
+    #: The names forward() redacts in what is written (none before forward()).
+    _redacted: tuple[str, ...] = ()
+    #: The HAR file being recorded (load_har in a recording mode), or None.
+    _recording: Recording | None = None
+
+    def _har_context(self) -> tuple[tuple[str, str, str], list[dict[str, Any]], tuple[str, ...]]:
+        """The server's origin, its WebSocket messages and the redacted names, for a HAR."""
+        address = self.config.address
+        host = f"[{address}]" if ":" in address else address
+        port = self.port or self._last_port
+        origin = ("https" if self.config.tls else "http", f"{host}:{port}", address)
+        messages: list[dict[str, Any]] = []
+        for endpoint in list(self._endpoints.values()):
+            messages.extend(dict(m) for m in list(endpoint.messages))
+        messages.sort(key=lambda m: m["time"])
+        return origin, messages, self._redacted
+
+    def forward(self, upstream: str, redact: Sequence[str] = DEFAULT_REDACTED) -> None:
+        """
+        Answer what no route answers from ``upstream`` (:doc:`recording`):
+        the request goes there, and its answer comes back to the client as
+        it arrives, piece by piece; the journal keeps the exchange whole, so
+        ``save_har()`` (or :meth:`load_har` in a recording mode) keeps it.
+        It sets ``server.response['forward']``; ``reset()`` ends it.
+
+        :param upstream: ``'http://host:port'`` (or ``https://``, with a
+            path put before the request's).
+        :param redact: the names of headers, query fields and JSON body
+            fields whose values a HAR written of this server holds as
+            ``REDACTED`` (any case); the default names ``Authorization``,
+            ``Cookie``, ``Set-Cookie`` and ``Proxy-Authorization``: to add
+            one, ``redact=(*DEFAULT_REDACTED, 'X-Api-Key')``.
+        :raise TestServerError: ``upstream`` is not an http(s) URL, or
+            ``redact`` is not a list of names.
+        """
+        if isinstance(redact, str) or not all(isinstance(name, str) and name for name in redact):
+            raise TestServerError(
+                f"forward(redact) is a list of header, query or JSON field names, not {redact!r}"
+            )
+        self.response["forward"] = upstream
+        self._redacted = tuple(redact)
+
+    def save_har(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """
+        Write the journal (``server.requests.to_har()``) to ``path`` as a
+        HAR 1.2 file, for a HAR viewer or :meth:`load_har` (:doc:`recording`).
+        With no path, write what :meth:`load_har` is recording to its file
+        now (``stop()`` writes it too).
+
+        :param path: the file; its directory is made if needed.
+        :return: the path written.
+        :raise TestServerError: no path, and nothing is being recorded.
+        """
+        if path is not None:
+            return self.requests.save_har(path)
+        if self._recording is None:
+            raise TestServerError(
+                "save_har() without a path writes what load_har() records, and nothing is "
+                "being recorded: give a path, or call load_har(path, mode='once') first"
+            )
+        return self._recording.save(self.requests.to_har())
+
+    def _save_recording(self, _: object, recording: Recording) -> None:
+        """At stop(): what load_har() recorded, into its file."""
+        recording.save(self.requests.to_har())
+
+    def load_har(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "none",
+        match_on: Sequence[str] = ("method", "url"),
+    ) -> list[Route]:
+        """
+        Replay a HAR file, or record one (:doc:`recording`): each distinct
+        request of the file becomes a route that answers what was recorded
+        for it, repeated requests taking the recorded answers in sequence
+        (the last one answers every request after it).
+
+        :param path: the HAR file (``save_har()`` writes one; a browser's
+            devtools too).
+        :param mode: as pytest-recording's record modes. ``'none'``: replay
+            only; a request no entry matches is answered ``404`` and
+            recorded as a server-side error, which ``check()`` (and the
+            pytest fixtures) raise. The others record with
+            :meth:`forward` (call it first): ``'once'``, replay the file if
+            it exists, else forward every request and record the file;
+            ``'new_episodes'``, replay what the file has and forward and
+            add the rest; ``'all'``, forward every request and record the
+            file anew. What is recorded is written to ``path`` at
+            ``stop()``, or earlier with ``save_har()``. A mode that only
+            replays stops the forwarding.
+        :param match_on: what must be the same for a request to get a
+            recorded answer: ``'method'``, ``'url'`` (path and query),
+            ``'path'``, ``'query'`` (the recorded fields), ``'body'`` (exact)
+            and ``'headers'`` (the recorded ones, less ``Host``,
+            ``Content-Length`` and the connection's own).
+        :return: the routes added.
+        :raise TestServerError: the file cannot be read or is no HAR, an
+            unknown mode or matcher, or a recording mode without
+            ``forward()``; no route of the file is left behind.
+        """
+        from ._replay import HAR
+
+        return self._load_recorded(path, mode, match_on, HAR)
+
+    def load_cassette(
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "none",
+        match_on: Sequence[str] = ("method", "url"),
+    ) -> list[Route]:
+        """
+        Replay a vcrpy or pytest-recording cassette (YAML, or JSON by its
+        suffix), or record one, as :meth:`load_har` does a HAR file, so an
+        existing suite's cassettes serve any client through a real socket
+        (:doc:`recording`).
+
+        :param path: the cassette.
+        :param mode: as :meth:`load_har`'s; a recording mode writes the
+            cassette in vcrpy's format.
+        :param match_on: as :meth:`load_har`'s.
+        :return: the routes added.
+        :raise TestServerError: as :meth:`load_har`.
+        """
+        from ._cassette import CASSETTE
+
+        return self._load_recorded(path, mode, match_on, CASSETTE)
+
+    def _load_recorded(
+        self, path: str | os.PathLike[str], mode: str, match_on: Sequence[str], kind: Format
+    ) -> list[Route]:
+        """:meth:`load_har` and :meth:`load_cassette`, for a ``kind`` of file."""
+        from ._replay import Recording, check_replay, load_entries
+
+        match_on = check_replay(mode, match_on)
+        forwarding = self.response["forward"] is not None
+        name = "load_har" if kind.name == "HAR file" else "load_cassette"
+        if mode != "none" and not forwarding:
+            raise TestServerError(
+                f"{name}(mode={mode!r}) records what the {kind.name} does not have from an "
+                "upstream: call server.forward(upstream) first (or use mode='none')"
+            )
+        exists = os.path.exists(path)
+        if mode == "none" or (mode == "once" and exists):
+            routes = load_entries(self, kind.read(path), match_on)
+            if forwarding:
+                del self.response["forward"]
+            self._recording = None
+            return routes
+        kept = kind.read(path) if mode == "new_episodes" and exists else []
+        routes = load_entries(self, kept, match_on) if kept else []
+        self._recording = Recording(Path(path), kept, kind)
+        return routes
+
     def _route_view(self, route: int, name: str, when: dict[str, Any]) -> Route:
         view: dict[str, Any] = dict(
             store=self._engine.store,
@@ -497,6 +664,7 @@ class ServerCore(ProxyMethods):
             portable=self._engine.portable,
             request=self.request,
             waiter=self._route_wait,
+            har=self._har_context,
         )
         endpoint = self._endpoints.get(route)
         if endpoint is not None:
@@ -647,7 +815,7 @@ class ServerCore(ProxyMethods):
 
         def listening(port: int) -> None:
             self._running = True
-            self.port = port
+            self.port = self._last_port = port
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 "before", "shutdown", self._stop_at_shutdown
             )
@@ -686,6 +854,8 @@ class ServerCore(ProxyMethods):
         self.port = None
         self._waits.fail_all(TestServerError("the server was stopped while waiting for a request"))
         stopped = self._engine.stop()
+        if self._recording is not None:
+            stopped.addCallback(self._save_recording, self._recording)
         if lost is not None:
             stopped.addCallback(lambda _: Failure(TestServerError(*lost.args)))
         return stopped

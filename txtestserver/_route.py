@@ -17,7 +17,7 @@ from typing import Any
 from ._model.table import ONCE, RESPONSE
 from ._response import Response, queued_answer
 from ._state.store import StateStore
-from ._views import RequestsView, RequestView, ResponseView
+from ._views import HarContext, RequestsView, RequestView, ResponseView
 
 __all__ = ["Route"]
 
@@ -44,6 +44,7 @@ class Route:
         portable: bool,
         request: RequestView,
         waiter: Callable[[int, str, int, float], Any],
+        har: HarContext | None = None,
     ) -> None:
         self._store = store
         self._id = route
@@ -52,7 +53,11 @@ class Route:
         self._portable = portable
         self.response = ResponseView(store, slot=RESPONSE, portable=portable, route=route)
         self.response_once = ResponseView(store, slot=ONCE, portable=portable, route=route)
-        self.requests = RequestsView(store, request, route=route)
+        self.requests = (
+            RequestsView(store, request, route=route)
+            if har is None
+            else RequestsView(store, request, route=route, har=har)
+        )
         self._waiter = waiter
 
     @property

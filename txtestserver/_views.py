@@ -9,17 +9,31 @@ that can never work fails in the test's own line, not later in the server.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, MutableMapping, Sequence, ValuesView
-from typing import Any, overload
+import os
+from collections.abc import Callable, ItemsView, Iterator, MutableMapping, Sequence, ValuesView
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 from ._errors import TestServerError
 from ._model.keys import KEYS, canonical_key, check_charset, check_value, split_key
-from ._model.record import ANSWERED, ROUTE_ID, Entry, RequestDict, empty, parse
+from ._model.record import ANSWERED, CONNECTION, ROUTE_ID, Entry, RequestDict, empty, parse
 from ._model.table import ONCE
 from ._server_errors import error_dicts
 from ._state.store import StateStore
 
-__all__ = ["ErrorsView", "RequestView", "RequestsView", "ResponseView"]
+if TYPE_CHECKING:
+    from ._har import Origin
+
+__all__ = ["ErrorsView", "HarContext", "RequestView", "RequestsView", "ResponseView"]
+
+#: What a HAR export needs from its server, read when it exports: the
+#: server's origin, the WebSocket messages of its routes, and the names
+#: whose values it redacts.
+HarContext = Callable[[], "tuple[Origin, Sequence[dict[str, Any]], Sequence[str]]"]
+
+
+def _no_server() -> tuple[Origin, Sequence[dict[str, Any]], Sequence[str]]:
+    return ("http", "127.0.0.1", "127.0.0.1"), (), ()
 
 
 class ResponseView(MutableMapping[str, Any]):
@@ -173,16 +187,56 @@ class RequestsView(Sequence[RequestDict]):
     dict like ``server.request`` (without ``done``).
 
     :param route: only the requests this route answered; None: all.
+    :param har: the server's origin and WebSocket messages, for
+        :meth:`to_har`.
 
     ``len``, ``[i]`` and iteration read the store's history once each,
     without copying it; an iteration shows the requests recorded when it
     began.
     """
 
-    def __init__(self, store: StateStore, request: RequestView, route: int | None = None) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        request: RequestView,
+        route: int | None = None,
+        *,
+        har: HarContext = _no_server,
+    ) -> None:
         self._store = store
         self._request = request
         self._route = route
+        self._har = har
+
+    def to_har(self) -> dict[str, Any]:
+        """
+        These requests as a HAR 1.2 document (a dict, ready for
+        ``json.dump``): for each, what the client sent and what the server
+        sent back (status, headers, the body's first 64 KiB and its size),
+        when, on which connection, and what a fault did (``_fault``,
+        ``_aborted``); a WebSocket handshake carries its messages in
+        ``_webSocketMessages``; the values ``server.forward(redact=...)``
+        names are redacted (:doc:`recording`).
+        """
+        from ._har import har_document
+
+        origin, messages, redacted = self._har()
+        history = self._history()
+        if self._route is not None:
+            connections = {entry[CONNECTION] for entry in history}
+            messages = [m for m in messages if m["connection"] in connections]
+        return har_document(history, origin, messages, redacted)
+
+    def save_har(self, path: str | os.PathLike[str]) -> Path:
+        """
+        Write :meth:`to_har` to ``path`` (UTF-8 JSON; its directory is made
+        if needed).
+
+        :return: the path written.
+        """
+        from ._har import write_har
+
+        return write_har(self.to_har(), path)
 
     def _history(self) -> Sequence[Entry]:
         history = self._store.history()

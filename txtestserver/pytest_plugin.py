@@ -31,6 +31,12 @@ the command line (``--txtestserver-engine``, ``--txtestserver-keep-alive``,
 ``txtestserver_strict``, ``txtestserver_tls``); a server of other settings
 for one test is ``test_server_factory(strict=True, tls=True, ...)``.
 
+When a test that used a fixture's server fails, its report gets a section
+per server: the journal as a short table (time, method, URL, status, route,
+milliseconds) and the server-side errors. With ``--txtestserver-har-dir=DIR``
+(or the ini key ``txtestserver_har_dir``), each failing test's servers'
+journals are also written there as HAR files named after the test.
+
 Loading the plugin imports neither Twisted, crochet nor an asyncio plugin:
 that happens when a test first asks for one of the fixtures, so a project
 that never uses them keeps its pytest start-up time.
@@ -39,21 +45,28 @@ that never uses them keeps its pytest start-up time.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import pytest
 
 if TYPE_CHECKING:
     from . import AsyncTestServer, TestServer
 
-__all__ = ["pytest_addoption", "pytest_configure"]
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_runtest_makereport"]
 
 ENGINES = ("thread", "subprocess")
 #: The environment variable of :data:`txtestserver._engines.subprocess.START_AHEAD`.
 START_AHEAD = "TXTESTSERVER_START_AHEAD"
 
 T = TypeVar("T")
+
+#: The servers a test's fixtures gave it, for its report if it fails.
+SERVERS = pytest.StashKey[list[Union["TestServer", "AsyncTestServer"]]]()
+#: Their server-side errors as the check after the test found them (by the
+#: server's id: ``server.check()`` forgets them as it raises).
+CHECKED_ERRORS = pytest.StashKey[dict[int, list[dict[str, Any]]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,6 +114,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="txtestserver_tls",
         action="store_false",
         help="the session servers serve plain HTTP (the default)",
+    )
+    group.addoption(
+        "--txtestserver-har-dir",
+        default=None,
+        metavar="DIR",
+        help=(
+            "write the journal of each failing test's servers to DIR as HAR files named "
+            "after the test; overrides the txtestserver_har_dir ini key"
+        ),
+    )
+    parser.addini(
+        "txtestserver_har_dir",
+        "directory for the HAR files of failing tests' servers (default: none written)",
+        default="",
     )
     parser.addini(
         "txtestserver_engine",
@@ -157,6 +184,58 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def _served(server: TestServer | AsyncTestServer, request: pytest.FixtureRequest) -> None:
+    """Remember that the test of ``request`` uses ``server`` (for its report)."""
+    servers = request.node.stash.setdefault(SERVERS, [])
+    if server not in servers:
+        servers.append(server)
+
+
+def _har_dir(config: pytest.Config) -> Path | None:
+    """``--txtestserver-har-dir``, else the ini key, else None."""
+    value = config.getoption("txtestserver_har_dir") or config.getini("txtestserver_har_dir")
+    if not value:
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else config.rootpath / path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """
+    A failing test that used a fixture's server: its report gets the
+    journal and server-side errors of each (``txtestserver journal``
+    sections), and with a HAR directory set, each server's HAR is written
+    there, named after the test.
+    """
+    report = yield
+    servers = item.stash.get(SERVERS, [])
+    if not (report.failed and servers):
+        return report
+    from ._report import journal_table, save_hars
+
+    checked = item.stash.get(CHECKED_ERRORS, {})
+    for number, server in enumerate(servers, 1):
+        title = "txtestserver journal" + (f" (server {number})" if len(servers) > 1 else "")
+        try:
+            text = journal_table(server, checked.get(id(server)))
+        except Exception as e:  # the report must not hide the test's own failure
+            text = f"could not read the journal: {e!r}\n"
+        report.sections.append((f"{title}: {call.when}", text))
+    directory = _har_dir(item.config)
+    if directory is not None:
+        try:
+            paths = save_hars(servers, directory, item.nodeid)
+        except Exception as e:
+            text = f"could not write the HAR files in {directory}: {e!r}\n"
+        else:
+            text = "".join(f"{path}\n" for path in paths)
+        report.sections.append((f"txtestserver HAR: {call.when}", text))
+    return report
+
+
 def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureRequest) -> None:
     """
     After a test: fail it with :class:`~txtestserver.ServerSideError` if the
@@ -168,6 +247,9 @@ def check_after(server: TestServer | AsyncTestServer, request: pytest.FixtureReq
     which would otherwise print their source at every teardown failure.
     """
     __tracebackhide__ = True
+    errors = list(server.errors)
+    if errors:
+        request.node.stash.setdefault(CHECKED_ERRORS, {})[id(server)] = errors
     if request.node.get_closest_marker("allow_server_errors") is not None:
         server.errors.clear()
     else:
@@ -218,6 +300,7 @@ def _test_server(
     """
     __tracebackhide__ = True
     test_server_session.reset()
+    _served(test_server_session, request)
     yield test_server_session
     check_after(test_server_session, request)
 
@@ -264,6 +347,7 @@ def _async_test_server(
     """
     __tracebackhide__ = True
     async_test_server_session.reset()
+    _served(async_test_server_session, request)
     yield async_test_server_session
     check_after(async_test_server_session, request)
 
@@ -289,6 +373,7 @@ def _test_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
         server = TestServer(**{**session, **settings})
         server.start(keep_alive=session_keep_alive if keep_alive is None else keep_alive)
         servers.append(server)
+        _served(server, request)
         return server
 
     yield make

@@ -13,6 +13,7 @@ what goes wrong.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -24,7 +25,7 @@ from twisted.web.server import Request
 
 from .._model.record import Outcome, Record, outcome
 from .._state.store import Ticket
-from .request import actions
+from .request import actions, sent
 from .writing import Reply, gone, render_plain_error, send_now
 
 if TYPE_CHECKING:  # the resource makes exchanges; it imports this module
@@ -62,10 +63,12 @@ class Exchange:
 
     __slots__ = (
         "_errors",
+        "_later",
         "_server",
         "aborted",
         "answer",
         "done",
+        "forwarded",
         "record",
         "reply",
         "request",
@@ -89,8 +92,15 @@ class Exchange:
         self.aborted: str | None = None
         #: A WebSocket handshake, as JSON text (``request['websocket']``).
         self.websocket: str | None = None
+        #: A forwarded answer's upstream and pieces, as JSON text
+        #: (:data:`~txtestserver._model.record.FORWARDED`).
+        self.forwarded: str | None = None
         # Errors reported before the request is recorded: (message, traceback).
         self._errors: list[tuple[str, str | None]] | None = None
+        # Answered later than it arrived (a sleep, a stream): the journal
+        # keeps when the answer was complete; an answer written at once was
+        # complete when it arrived (``answer_time`` None).
+        self._later = False
         track = getattr(actions(request).connection(), "track", None)
         if track is not None:  # (a plain twisted.web channel, in unit tests, does not)
             track(self)
@@ -101,7 +111,17 @@ class Exchange:
         code = request.code if self.done and request.startedWriting else None
         aborted = self.aborted or getattr(request, "aborted", None)
         return outcome(
-            self.done, code, self.route_id, self.route, self.answer.fault, aborted, self.websocket
+            self.done,
+            code,
+            self.route_id,
+            self.route,
+            self.answer.fault,
+            aborted,
+            self.websocket,
+            (*sent(request), time.time() if self._later else None)
+            if self.done or aborted
+            else ("", None, None, None),
+            self.forwarded,
         )
 
     # -- answering ------------------------------------------------------------------------
@@ -140,6 +160,7 @@ class Exchange:
         the entry is completed when the answer is finished.
         """
         store = self._server.store
+        self._later = True
         self.ticket = store.record(self.record + self.outcome())
         self._server.arrived(self.ticket)
         request = self.request
@@ -229,6 +250,10 @@ class Exchange:
             return
         self.aborted = reason
         self._server.store.complete(self.ticket, self.outcome())
+
+    def upstream_agent(self) -> Any:
+        """The HTTP client a forwarded request goes out with (its server's)."""
+        return self._server.upstream_agent()
 
     # -- errors ---------------------------------------------------------------------------
 

@@ -107,7 +107,8 @@ class Listener:
         """Stop listening and drop open connections; fire when all is closed."""
         stopped = self._listening.stopListening()
         dropped = self._site.drop_all()
-        waits = [d for d in (stopped, dropped) if isinstance(d, Deferred)]
+        closed = self._site.resource.close()  # connections to upstreams (forward)
+        waits = [d for d in (stopped, dropped, closed) if isinstance(d, Deferred)]
         done: Deferred[Any] = DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
         return done.addCallback(lambda _: None)
 

@@ -23,11 +23,19 @@ from twisted.web.http import datetimeToString
 from twisted.web.server import Request
 from zope.interface import implementer
 
+from .._model.record import KEPT_BODY
 from .._twisted_compat import receive_request
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
 
-__all__ = ["HTTP1Actions", "ServerRequest", "actions", "reset_when_sent", "unsent"]
+__all__ = [
+    "HTTP1Actions",
+    "ServerRequest",
+    "actions",
+    "reset_when_sent",
+    "sent",
+    "unsent",
+]
 
 
 class HTTP1Actions:
@@ -195,6 +203,38 @@ def actions(request: Request) -> HTTP1Actions:
     return _PlainActions(request)
 
 
+#: The header text and body text of the latest answer: an answer that
+#: repeats them (the same response to a load test) is journaled with the same
+#: objects, so that equal values are kept once.
+_latest: list[str] = ["", ""]
+
+
+def sent(request: Request) -> tuple[str, int | None, str | None]:
+    """
+    What was sent in answer to ``request``, for its journal entry: the
+    header lines (``"Name: value\r\n"``, latin-1 text), the body's size and
+    its first ``KEPT_BODY`` bytes as latin-1 text; ``("", None, None)`` when
+    no head was written.
+    """
+    if not request.startedWriting:
+        return "", None, None
+    lines = [
+        b"%s: %s\r\n" % (name, value)
+        for name, values in request.responseHeaders.getAllRawHeaders()
+        for value in values
+    ]
+    pieces = getattr(request, "_sent_pieces", None)
+    body = b"".join(pieces) if pieces else b""
+    headers_text, body_text = b"".join(lines).decode("latin-1"), body.decode("latin-1")
+    latest = _latest
+    if headers_text == latest[0]:
+        headers_text = latest[0]
+    if body_text == latest[1]:
+        body_text = latest[1]
+    latest[:] = headers_text, body_text
+    return headers_text, getattr(request, "_sent_size", len(body)), body_text
+
+
 #: The ``Date`` header's value and the second it is for (:func:`http_date`).
 _date: list[Any] = [-1, b""]
 
@@ -216,7 +256,31 @@ def http_date() -> bytes:
 _LARGE_READ = 1024 * 1024
 
 
-class ServerRequest(HTTP1Actions, HandlerMethods, Request):
+class SentBody:
+    """
+    Counts the response body as it is written, and keeps its first
+    ``KEPT_BODY`` bytes (the journal's ``response_size`` and
+    ``response_body``: :func:`sent`). Mixed in after the callbacks' ``write``,
+    which turns text and dicts into bytes first.
+    """
+
+    _sent_size = 0
+    _sent_pieces: list[bytes] | None = None
+    #: How much of the body is kept (a forwarded answer keeps it whole).
+    kept_body = KEPT_BODY
+
+    def write(self, data: bytes) -> None:
+        size = self._sent_size
+        kept = self.kept_body
+        if data and size < kept:
+            if self._sent_pieces is None:
+                self._sent_pieces = []
+            self._sent_pieces.append(data[: kept - size] if size + len(data) > kept else data)
+        self._sent_size = size + len(data)
+        super().write(data)  # type: ignore[misc]
+
+
+class ServerRequest(HTTP1Actions, HandlerMethods, SentBody, Request):
     """
     A Request that keeps at most ``body_limit`` bytes of its body, goes
     straight to the one resource, and answers test_server's callback methods

@@ -11,7 +11,9 @@ process (subprocess engine); only the store behind it differs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -85,6 +87,10 @@ class CaptureResource(Resource):
         self._strict = config.strict
         self._proxy = config.proxy
         self._proxy_auth = config.proxy_auth
+        self._reactor = reactor
+        # The connections to upstreams kept open between forwarded requests
+        # (response['forward']), made on the first; closed by close().
+        self._pool: Any = None
 
     def render(self, request: Request) -> int:
         exchange = Exchange(self, request, capture(request, self._body_limit, self._now()))
@@ -140,6 +146,24 @@ class CaptureResource(Resource):
                 self._on_arrived(ticket)
             except Exception:
                 _log.failure("txtestserver on_arrived hook failed", Failure())
+
+    def upstream_agent(self) -> Any:
+        """
+        The HTTP client that forwarded requests go out with
+        (:mod:`.answers.forward`): a Twisted ``Agent`` on the serving
+        reactor whose connections to each upstream are kept open between
+        requests, so a forwarded request costs no new connection.
+        """
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        if self._pool is None:
+            self._pool = HTTPConnectionPool(self._reactor, persistent=True)
+        return Agent(self._reactor, pool=self._pool)
+
+    def close(self) -> Deferred[None] | None:
+        """At stop: close the connections to upstreams (and their idle timers)."""
+        pool, self._pool = self._pool, None
+        return None if pool is None else pool.closeCachedConnections()
 
     def report_error(self, message: str) -> None:
         """A server-side error that belongs to no request (``server.errors``)."""

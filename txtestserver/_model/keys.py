@@ -317,6 +317,44 @@ def _check_sleep(where: str, value: Any, portable: bool) -> float:
     return float(value)
 
 
+def _check_chunk_times(where: str, value: Any, portable: bool) -> list[float] | None:
+    """
+    None, or the seconds to wait before each piece of ``chunks`` (a recorded
+    stream's pace: the first before the first piece); it replaces
+    ``chunk_delay`` for the pieces it covers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TestServerError(f"{where} must be a list of seconds, one per piece, not {value!r}")
+    return [_check_sleep(f"{where}[{i}]", seconds, portable) for i, seconds in enumerate(value)]
+
+
+def _check_forward(where: str, value: Any, portable: bool) -> str | None:
+    """
+    None, or the upstream a request is forwarded to: an ``http://`` or
+    ``https://`` URL with a host (its path, if any, is put before the
+    request's).
+    """
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise TestServerError(f"{where} must be an upstream URL (str), not {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TestServerError(
+            f"{where} must be an http:// or https:// URL with a host, like "
+            f"'http://127.0.0.1:8080', not {value!r}"
+        )
+    try:
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as e:
+        raise TestServerError(f"{where}: {value!r}: {e}") from None
+    return value.rstrip("/")
+
+
 def _check_chunks(where: str, value: Any, portable: bool) -> Any:
     """
     None, or the pieces of a streamed body: a list of bytes or str (kept as
@@ -465,6 +503,7 @@ register("sleep", 0.0, _check_sleep)
 register("charset", "utf-8", check_charset)
 register("chunks", None, _check_chunks)
 register("chunk_delay", 0.0, _check_sleep)
+register("chunk_times", None, _check_chunk_times)
 register("throttle", None, _check_throttle)
 register("fault", None, _check_fault)
 register("raw", None, _check_raw)
@@ -472,3 +511,4 @@ register("json", None, _check_json)
 register("close", False, _check_flag)
 register("websocket", None, _check_websocket)
 register("tunnel", None, _check_tunnel)
+register("forward", None, _check_forward)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ABORTED",
     "ANSWERED",
+    "ANSWER_TIME",
     "BODY",
     "BYTES_FIELDS",
     "CLIENT_CERT",
@@ -41,13 +42,18 @@ __all__ = [
     "CODE",
     "CONNECTION",
     "FAULT",
+    "FORWARDED",
     "HEADERS",
     "HOST",
     "HTTP_VERSION",
+    "KEPT_BODY",
     "METHOD",
     "PENDING",
     "PROXY",
     "RECORD_FIELDS",
+    "RESPONSE_BODY",
+    "RESPONSE_HEADERS",
+    "RESPONSE_SIZE",
     "ROUTE",
     "ROUTE_ID",
     "SCHEME",
@@ -92,8 +98,10 @@ __all__ = [
 Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None, str, str, str | None]
 
 #: How the server answered: ``(answered, response_code, route_id, route,
-#: fault, aborted)``. ``answered`` becomes true once the answer is complete, or once a
-#: fault that closes the connection has been carried out (``done``);
+#: fault, aborted, websocket, response_headers, response_size,
+#: response_body, answer_time, forwarded)``. ``answered`` becomes true
+#: once the answer is complete, or once a fault that closes the connection
+#: has been carried out (``done``);
 #: ``response_code`` is the status sent (None until then, or when no status
 #: line was sent); ``route_id`` and ``route`` identify and name the route
 #: that answered (None and None for the server's own answer); ``fault`` is
@@ -101,9 +109,35 @@ Record = tuple[bytes, bytes, bytes, bytes, str, bytes, float, int, str | None, s
 #: ``aborted`` says why the answer never reached the client whole (the
 #: client reset its HTTP/2 stream first, ``stop()`` cut the connection), or
 #: is None; an aborted answer has no ``response_code``.
+#: ``response_headers``, ``response_size`` and ``response_body`` are what
+#: was sent, known once the answer is complete: the header lines as
+#: ``"Name: value\r\n"`` text (latin-1), the body's size in bytes and its
+#: first :data:`KEPT_BODY` bytes as latin-1 text (text, not bytes, so that
+#: a completed outcome crosses the file store's journal as JSON as it is),
+#: and ``answer_time``, when an answer given later than the request
+#: arrived (a sleep, a stream) was complete (``time.time()`` seconds; None
+#: for an answer written at once, complete when it arrived: no float kept
+#: per request); ``""``, None, None and None before then. ``forwarded``
+#: says that ``response['forward']`` answered from an upstream: JSON text
+#: of ``{"upstream": url, "pieces": [[seconds, size], ...]}``, the body's
+#: pieces as they came (seconds since the piece before; the body is then
+#: kept whole), or None.
 #: Every field but ``answered`` and ``response_code`` is known once the
 #: answer is taken, so a request recorded before its answer has them too.
-Outcome = tuple[bool, int | None, int | None, str | None, str | None, str | None, str | None]
+Outcome = tuple[
+    bool,
+    int | None,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    int | None,
+    str | None,
+    float | None,
+    str | None,
+]
 
 #: One journal entry: a :data:`Record` followed by its :data:`Outcome`.
 Entry = tuple[
@@ -125,6 +159,11 @@ Entry = tuple[
     str | None,
     str | None,
     str | None,
+    str | None,
+    str,
+    int | None,
+    str | None,
+    float | None,
     str | None,
 ]
 
@@ -155,6 +194,19 @@ ABORTED: Final = RECORD_FIELDS + 5
 #: A WebSocket handshake's version, offered subprotocols and extensions and
 #: the chosen subprotocol, as JSON text (``request['websocket']``), or None.
 WEBSOCKET: Final = RECORD_FIELDS + 6
+#: The response's header lines as sent (latin-1 text), its body's size in
+#: bytes and its first :data:`KEPT_BODY` bytes (latin-1 text): the HAR
+#: export's response (:mod:`txtestserver._har`).
+RESPONSE_HEADERS: Final = RECORD_FIELDS + 7
+RESPONSE_SIZE: Final = RECORD_FIELDS + 8
+RESPONSE_BODY: Final = RECORD_FIELDS + 9
+#: When the answer was complete, or None.
+ANSWER_TIME: Final = RECORD_FIELDS + 10
+#: A forwarded answer's upstream and pieces, as JSON text, or None.
+FORWARDED: Final = RECORD_FIELDS + 11
+
+#: How much of each response body the journal keeps (the size is counted whole).
+KEPT_BODY: Final = 64 * 1024
 
 #: Positions of the bytes fields of an entry (the file store writes them as
 #: base64; every other field is a JSON value as it is).
@@ -169,6 +221,8 @@ def outcome(
     fault: str | None,
     aborted: str | None = None,
     websocket: str | None = None,
+    sent: tuple[str, int | None, str | None, float | None] = ("", None, None, None),
+    forwarded: str | None = None,
 ) -> Outcome:
     """
     An :data:`Outcome`, built in this one place so that a new outcome field
@@ -181,8 +235,21 @@ def outcome(
     :param fault: the ``response['fault']`` answered with, or None.
     :param aborted: why the answer never reached the client whole, or None.
     :param websocket: the WebSocket handshake as JSON text, or None.
+    :param sent: the response's header lines, body size, kept body and
+        the time it was complete (see :data:`Outcome`).
+    :param forwarded: a forwarded answer's upstream and pieces, as JSON text.
     """
-    return (done, None if aborted else code, route_id, route, fault, aborted, websocket)
+    return (
+        done,
+        None if aborted else code,
+        route_id,
+        route,
+        fault,
+        aborted,
+        websocket,
+        *sent,
+        forwarded,
+    )
 
 
 #: The outcome of a request recorded before its normal answer, by no route.

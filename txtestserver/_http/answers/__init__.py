@@ -3,7 +3,8 @@ The answer kinds, and which one a request gets: :data:`KINDS` and
 :func:`choose`.
 
 Each kind is a class in a module of its own (:mod:`.static`,
-:mod:`.callback`, :mod:`.error`, :mod:`.streams`, :mod:`.faults`) that
+:mod:`.callback`, :mod:`.error`, :mod:`.streams`, :mod:`.faults`,
+:mod:`.forward`) that
 makes itself from the response values a request takes (``from_values``)
 and writes itself onto the request of an exchange (``render(exchange)``);
 the kinds that write the test's status and headers share a
@@ -20,6 +21,7 @@ from .base import Answer, Head
 from .callback import CallbackAnswer
 from .error import ErrorAnswer
 from .faults import FaultAnswer, RawAnswer
+from .forward import ForwardAnswer
 from .static import StaticAnswer, json_answer
 from .streams import StreamAnswer
 from .websocket import WebSocketAnswer
@@ -30,6 +32,7 @@ __all__ = [
     "CallbackAnswer",
     "ErrorAnswer",
     "FaultAnswer",
+    "ForwardAnswer",
     "Head",
     "RawAnswer",
     "StaticAnswer",
@@ -42,14 +45,15 @@ __all__ = [
 #: not None makes the answer (``make(values)``); else :class:`StaticAnswer`.
 #: A WebSocket route's endpoint beats everything (it is the route); raw
 #: bytes beat a fault, a fault beats a callback, a callback beats
-#: ``json`` (sent whole), ``json`` beats a stream; ``throttle`` alone streams
-#: the plain body. ``sleep`` applies to every kind (the exchange waits it
-#: before rendering).
+#: ``forward`` (an upstream's answer), which beats ``json`` (sent whole),
+#: ``json`` beats a stream; ``throttle`` alone streams the plain body.
+#: ``sleep`` applies to every kind (the exchange waits it before rendering).
 KINDS: list[tuple[str, Callable[[Mapping[str, Any]], Answer]]] = [
     ("websocket", WebSocketAnswer.from_values),
     ("raw", RawAnswer.from_values),
     ("fault", FaultAnswer.from_values),
     ("callback", CallbackAnswer.from_values),
+    ("forward", ForwardAnswer.from_values),
     ("json", json_answer),
     ("chunks", StreamAnswer.from_chunks),
     ("throttle", StreamAnswer.from_data),

@@ -49,6 +49,9 @@ class StreamAnswer(NamedTuple):
     :ivar pieces: the body's pieces (bytes or str), a list or the test's
         iterator.
     :ivar delay: seconds to wait before each piece after the first.
+    :ivar times: seconds to wait before each piece, the first included (a
+        recorded stream's pace, ``chunk_times``), instead of ``delay`` for
+        the pieces it covers; or None.
     :ivar rate: bytes a second, or None for as fast as the client reads.
     :ivar length: the ``Content-Length`` to send (a throttled plain body),
         or None.
@@ -60,6 +63,7 @@ class StreamAnswer(NamedTuple):
     delay: float
     rate: float | None
     length: int | None = None
+    times: list[float] | None = None
     immediate: bool = False
     closes: bool = False
     fault: str | None = None
@@ -80,6 +84,7 @@ class StreamAnswer(NamedTuple):
             values["chunks"],
             values["chunk_delay"],
             values["throttle"],
+            times=values["chunk_times"],
         )
 
     @classmethod
@@ -123,6 +128,7 @@ class _Pacer:
         self._pieces: Iterator[Any] = iter(answer.pieces)
         self._charset = answer.head.charset
         self._delay = answer.delay
+        self._times = iter(answer.times or ())
         self._rate = answer.rate
         # A throttled body is written in slices of this many bytes.
         self._slice = max(1, int(answer.rate * TICK)) if answer.rate else 0
@@ -138,7 +144,7 @@ class _Pacer:
         first = self._pull()
         if first is not None:
             self._pending = first
-            self._after(self._cost(), self._send)
+            self._after(next(self._times, 0.0) + self._cost(), self._send)
         elif not self.done.called:
             self._end()  # no pieces at all
         return self.done
@@ -158,7 +164,7 @@ class _Pacer:
                     self._end()
                 return
             self._pending = following
-            due = self._delay + self._cost()
+            due = next(self._times, self._delay) + self._cost()
             budget -= len(following) + 64  # empty pieces cost something too
             if due or budget <= 0:
                 self._call = self._reactor.callLater(due, self._send)
