@@ -39,6 +39,7 @@ from ._model.record import (
     RESPONSE_HEADERS,
     RESPONSE_SIZE,
     ROUTE,
+    SENT,
     TIME,
     URI,
     WEBSOCKET,
@@ -289,10 +290,10 @@ def _entry(
         if post.pop("encoding", None):  # HAR 1.2's postData has no encoding field
             post["comment"] = "base64"
         request["postData"] = post
-    response_headers = _pairs(entry[RESPONSE_HEADERS])
+    response_headers = _pairs(entry[SENT][RESPONSE_HEADERS])
     code = entry[CODE]
-    size = entry[RESPONSE_SIZE]
-    kept = (entry[RESPONSE_BODY] or "").encode("latin-1")
+    size = entry[SENT][RESPONSE_SIZE]
+    kept = (entry[SENT][RESPONSE_BODY] or "").encode("latin-1")
     content = _content(kept, _header(response_headers, "content-type") or "")
     content["size"] = size if size is not None else 0
     if size is not None and size > len(kept):
@@ -309,7 +310,7 @@ def _entry(
         "bodySize": size if size is not None else -1,
     }
     started = entry[TIME]
-    finished = entry[ANSWER_TIME]
+    finished = entry[SENT][ANSWER_TIME]
     # An answer written at once was complete when it arrived (no answer_time).
     wait = max(0.0, (finished - started) * 1000) if finished is not None else 0.0
     har: dict[str, Any] = {

@@ -27,10 +27,7 @@ def record(uri: bytes, method: bytes = b"GET") -> Any:
         b"HTTP/1.1",
         0.0,
         1,
-        None,
-        "http",
-        "127.0.0.1",
-        None,
+        (None, "http", "127.0.0.1", None),
     )
 
 

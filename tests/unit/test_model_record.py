@@ -15,10 +15,7 @@ def record(uri: bytes = b"/", headers: bytes = b"", body: bytes = b"", method: b
         b"HTTP/1.1",
         0.0,
         1,
-        None,
-        "http",
-        "127.0.0.1:8080",
-        None,
+        (None, "http", "127.0.0.1:8080", None),
         *outcome(True, 200, None, None, None),
     )
 

@@ -26,7 +26,17 @@ def record(
     scheme: str = "http",
     host: str = "127.0.0.1:8080",
 ) -> Any:
-    return (method, uri, headers, body, "127.0.0.1", b"HTTP/1.1", 0.0, 1, None, scheme, host, None)
+    return (
+        method,
+        uri,
+        headers,
+        body,
+        "127.0.0.1",
+        b"HTTP/1.1",
+        0.0,
+        1,
+        (None, scheme, host, None),
+    )
 
 
 #: For each condition: ``(route() arguments, a request that meets it, one

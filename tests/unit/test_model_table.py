@@ -27,10 +27,7 @@ def resolve(
         b"HTTP/1.1",
         0.0,
         1,
-        None,
-        "http",
-        "",
-        None,
+        (None, "http", "", None),
     )
     values = table.take(record).values
     return values, sorted(set(once) - set(table.slot(ONCE)))

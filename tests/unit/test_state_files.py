@@ -59,10 +59,7 @@ def take_response(store: Store, method: str) -> dict[str, Any]:
         b"HTTP/1.1",
         0.0,
         1,
-        None,
-        "http",
-        "[::1]:80",
-        None,
+        (None, "http", "[::1]:80", None),
     )
     return store.update(lambda table: table.take(request)).values
 
@@ -82,10 +79,7 @@ def record(n: int = 0, body: bytes = b"") -> Entry:
         b"HTTP/1.1",
         1764000000.25 + n,
         n,
-        None,
-        "http",
-        "127.0.0.1:80",
-        None,
+        (None, "http", "127.0.0.1:80", None),
         False,
         None,
         None,
@@ -332,6 +326,12 @@ def test_encode_round_trips_exactly(value: object) -> None:
         st.binary(),
         st.floats(allow_nan=False),
         st.integers(0, 2**53),
+        st.tuples(
+            st.none() | st.text(),
+            st.sampled_from(["http", "https", ""]),
+            st.text(),
+            st.none() | st.text(),
+        ),
         st.booleans(),
         st.none() | st.integers(100, 999),
         st.none() | st.integers(0, 2**53),

@@ -83,8 +83,5 @@ def capture(request: Request, body_limit: int, now: float) -> Record:
         _one_copy(request.clientproto),
         now,
         getattr(channel, "number", 0),
-        getattr(channel, "client_cert", None),
-        scheme,
-        _one_copy(authority),
-        proxy,
+        _one_copy((getattr(channel, "client_cert", None), scheme, authority, proxy)),
     )

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
 from twisted.web.server import Request
 
-from .._model.record import Outcome, Record, outcome
+from .._model.record import NOT_SENT, Outcome, Record, outcome
 from .._state.store import Ticket
 from .request import actions, sent
 from .writing import Reply, gone, render_plain_error, send_now
@@ -118,9 +118,9 @@ class Exchange:
             self.answer.fault,
             aborted,
             self.websocket,
-            (*sent(request), time.time() if self._later else None)
+            sent(request, time.time() if self._later else None)
             if self.done or aborted
-            else ("", None, None, None),
+            else NOT_SENT,
             self.forwarded,
         )
 

@@ -19,7 +19,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from .._model.record import HOST, METHOD, PROXY, Record, split_authority
+from .._model.record import HOST, METHOD, PROXY, VIA, Record, split_authority
 from .._model.routes import Facts, matches
 
 if TYPE_CHECKING:
@@ -157,12 +157,12 @@ def answer(
     """
     from .answers.tunnel import ProxyAuthAnswer, TunnelAnswer
 
-    why = refusal(record[PROXY], wanted)
+    why = refusal(record[VIA][PROXY], wanted)
     if why is not None:
         return ProxyAuthAnswer(why), None, None
     if record[METHOD] != b"CONNECT":
         return None
-    problem = bad_target(record[HOST])
+    problem = bad_target(record[VIA][HOST])
     if problem is not None:
         from .answers.error import ErrorAnswer
 

@@ -23,7 +23,7 @@ from twisted.web.http import datetimeToString
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from .._model.record import KEPT_BODY
+from .._model.record import KEPT_BODY, NOT_SENT, Sent
 from .._twisted_compat import receive_request
 from .._types import TimeReactor
 from .callbacks import HandlerMethods
@@ -203,21 +203,24 @@ def actions(request: Request) -> HTTP1Actions:
     return _PlainActions(request)
 
 
-#: The header text and body text of the latest answer: an answer that
-#: repeats them (the same response to a load test) is journaled with the same
-#: objects, so that equal values are kept once.
-_latest: list[str] = ["", ""]
+#: What the latest answer sent: an answer that repeats it (the same response
+#: to a load test) is journaled with the same object, so that equal values
+#: are kept once.
+_latest: list[Sent] = [NOT_SENT]
 
 
-def sent(request: Request) -> tuple[str, int | None, str | None]:
+def sent(request: Request, finished: float | None) -> Sent:
     """
     What was sent in answer to ``request``, for its journal entry: the
-    header lines (``"Name: value\r\n"``, latin-1 text), the body's size and
-    its first ``KEPT_BODY`` bytes as latin-1 text; ``("", None, None)`` when
-    no head was written.
+    header lines (``"Name: value\r\n"``, latin-1 text), the body's size, its
+    first ``KEPT_BODY`` bytes as latin-1 text, and ``finished``;
+    :data:`~txtestserver._model.record.NOT_SENT` when no head was written.
+
+    :param finished: when the answer was complete, for one given later than
+        the request arrived (None: at once).
     """
     if not request.startedWriting:
-        return "", None, None
+        return NOT_SENT
     lines = [
         b"%s: %s\r\n" % (name, value)
         for name, values in request.responseHeaders.getAllRawHeaders()
@@ -225,14 +228,16 @@ def sent(request: Request) -> tuple[str, int | None, str | None]:
     ]
     pieces = getattr(request, "_sent_pieces", None)
     body = b"".join(pieces) if pieces else b""
-    headers_text, body_text = b"".join(lines).decode("latin-1"), body.decode("latin-1")
-    latest = _latest
-    if headers_text == latest[0]:
-        headers_text = latest[0]
-    if body_text == latest[1]:
-        body_text = latest[1]
-    latest[:] = headers_text, body_text
-    return headers_text, getattr(request, "_sent_size", len(body)), body_text
+    answer: Sent = (
+        b"".join(lines).decode("latin-1"),
+        getattr(request, "_sent_size", len(body)),
+        body.decode("latin-1"),
+        finished,
+    )
+    if answer == _latest[0]:
+        return _latest[0]
+    _latest[0] = answer
+    return answer
 
 
 #: The ``Date`` header's value and the second it is for (:func:`http_date`).

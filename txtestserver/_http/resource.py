@@ -20,7 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from .._config import DEFAULT_CONFIG, ServerConfig
-from .._model.record import PROXY
+from .._model.record import PROXY, VIA
 from .._model.strict import unexpected
 from .._state.store import StateStore, Ticket
 from .._types import TimeReactor
@@ -110,7 +110,7 @@ class CaptureResource(Resource):
         record = exchange.record
         strict = self._strict
         try:
-            if self._proxy and record[PROXY] is not None:
+            if self._proxy and record[VIA][PROXY] is not None:
                 own = proxy_answer(record, self.store, self._proxy_auth)
                 if own is not None:  # the proxy's own: 407, a CONNECT
                     answer, exchange.route_id, exchange.route = own

@@ -219,10 +219,7 @@ class Socks5(Protocol):
             b"SOCKS/5",
             0.0,
             0,
-            None,
-            "",
-            authority,
-            proxy,
+            (None, "", authority, proxy),
         )
         # A record to match the rules with; nothing is recorded for a SOCKS handshake.
         found = answer(record, self.site.resource.store, None)

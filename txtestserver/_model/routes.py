@@ -45,6 +45,7 @@ from .record import (
     METHOD,
     SCHEME,
     URI,
+    VIA,
     Record,
     body_fields,
     parse_headers,
@@ -99,11 +100,11 @@ class Facts:
     @property
     def scheme(self) -> str:
         """The scheme the client meant (``''`` for a ``CONNECT``)."""
-        return self._record[SCHEME]
+        return self._record[VIA][SCHEME]
 
     @cached_property
     def _authority(self) -> tuple[str | None, int | None]:
-        return split_authority(self._record[HOST], self._record[SCHEME])
+        return split_authority(self._record[VIA][HOST], self._record[VIA][SCHEME])
 
     @property
     def host(self) -> str:

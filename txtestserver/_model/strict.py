@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .record import PROXY, Record
+from .record import PROXY, VIA, Record
 from .routes import CONDITIONS, Facts, describe
 
 __all__ = ["closest", "unexpected"]
@@ -70,7 +70,7 @@ def unexpected(
     message = "unexpected request (strict mode): " if strict else "unexpected request: "
     facts = Facts(record)
     found = closest(routes, facts)
-    if record[PROXY] is not None or any("host" in when for _, _, when in routes):
+    if record[VIA][PROXY] is not None or any("host" in when for _, _, when in routes):
         message += _hosts(facts, routes)
     if found is None:
         return message + (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._model.record import BYTES_FIELDS, RECORD_FIELDS, Entry
@@ -43,8 +43,13 @@ def parse_entry(fields: list[Any]) -> Entry:
     b64 = base64.b64decode
     for i in BYTES_FIELDS:
         fields[i] = b64(fields[i])
-    entry: Entry = tuple(fields)
+    entry: Entry = tuple(_tuples(fields))
     return entry
+
+
+def _tuples(fields: list[Any]) -> Iterator[Any]:
+    """The fields, each JSON array back as the tuple it was (``via``, ``sent``)."""
+    return (tuple(field) if isinstance(field, list) else field for field in fields)
 
 
 def event_line(kind: str, fields: Sequence[Any]) -> bytes:
@@ -128,7 +133,7 @@ class JournalReader:
             records.append(parse_entry(fields))
         elif "c" in fields:
             index, *outcome = fields["c"]
-            records[index] = records[index][:RECORD_FIELDS] + tuple(outcome)
+            records[index] = records[index][:RECORD_FIELDS] + tuple(_tuples(outcome))
         elif "e" in fields:
             index, message, traceback = fields["e"]
             if index is not None and not 0 <= index < len(records):

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..._model.record import HOST, PROXY
+from ..._model.record import HOST, PROXY, VIA
 from ..request import actions
 from ..writing import finish, gone, render_error, start
 
@@ -62,7 +62,7 @@ class TunnelAnswer(NamedTuple):
         if refused is not None:
             render_error(exchange, 505, f"CONNECT over this connection: {refused}")
             return
-        authority = exchange.record[HOST]
+        authority = exchange.record[VIA][HOST]
         if self.code != 200:
             start(request, self.code, exchange.reply)
             request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
@@ -78,7 +78,7 @@ class TunnelAnswer(NamedTuple):
             return
         from ..tunnel import Tunnel
 
-        auth = json.loads(exchange.record[PROXY] or "{}").get("auth")
+        auth = json.loads(exchange.record[VIA][PROXY] or "{}").get("auth")
         site = request.channel.site
         do.take_over(
             Tunnel(
