@@ -85,7 +85,14 @@ class Tunnel(Protocol):
             from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 
             creator: Any = _TunnelTLS(self)
-            factory = TLSMemoryBIOFactory(creator, False, self.site, clock=self.site.reactor)
+            from .._twisted_compat import without_alpn_of_its_own
+
+            # The site offers no ALPN of its own: the tunnel's certificate
+            # context chooses (Twisted before 26.4 would set the site's offer
+            # on the shared context for each tunnel, pyOpenSSL 25.1+ warns).
+            factory = TLSMemoryBIOFactory(
+                creator, False, without_alpn_of_its_own(self.site), clock=self.site.reactor
+            )
             inner = TLSMemoryBIOProtocol(factory, channel)
             inner.tunnel = self  # type: ignore[attr-defined]  # (for the SNI callback)
         self.inner = inner
