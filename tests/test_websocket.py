@@ -2,8 +2,9 @@
 WebSocket routes (``server.websocket()``), with real clients: ``websockets``
 (asyncio) and ``websocket-client`` (sync), over real sockets.
 
-The thread engine serves them; the subprocess engine refuses them with a
-clear error (not supported yet).
+Each test runs in both engines (the ``server`` and ``engine`` fixtures of
+``conftest.py``), but for ``on_message``: a function cannot cross to the
+subprocess engine's server process, which refuses it with a clear error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +20,6 @@ import websockets
 from websockets.asyncio.client import connect
 
 from txtestserver import TestServer, TestServerError, WaitTimeoutError, WebSocketRoute
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    with TestServer() as server:
-        yield server
 
 
 def run(coroutine: Any) -> Any:
@@ -272,8 +266,8 @@ def test_plain_http_to_a_websocket_route(server: TestServer) -> None:
     assert ws.connections == []
 
 
-def test_conditions_and_strict(server: TestServer) -> None:
-    strict = TestServer(strict=True)
+def test_conditions_and_strict(engine: str) -> None:
+    strict = TestServer(strict=True, engine=engine)
     with strict:
         ws = strict.websocket("/s", query={"room": "1"})
         ws.reply(when="known", send=["ok"])
@@ -294,7 +288,13 @@ def test_conditions_and_strict(server: TestServer) -> None:
         assert any("no reply rule matched the message 'unknown'" in m for m in messages)
 
 
-def test_on_message_callback(server: TestServer) -> None:
+def test_on_message_callback_thread_engine_only() -> None:
+    """on_message takes a function: the thread engine only (the subprocess engine refuses it)."""
+    with TestServer(engine="thread") as server:
+        on_message_conversation(server)
+
+
+def on_message_conversation(server: TestServer) -> None:
     ws = server.websocket("/cb")
     seen: list[Any] = []
 
@@ -356,8 +356,8 @@ def test_reset_clears_the_websocket_routes(server: TestServer) -> None:
     assert server.routes == []
 
 
-def test_bad_arguments() -> None:
-    server = TestServer()
+def test_bad_arguments(engine: str) -> None:
+    server = TestServer(engine=engine)
     with pytest.raises(TestServerError, match="subprotocols"):
         server.websocket("/x", subprotocols="v1")  # type: ignore[arg-type]
     ws = server.websocket("/x")
@@ -371,10 +371,11 @@ def test_bad_arguments() -> None:
         ws.send("x")
 
 
-def test_subprocess_engine_refuses_clearly() -> None:
+def test_subprocess_engine_refuses_on_message_clearly() -> None:
     server = TestServer(engine="subprocess")
-    with pytest.raises(TestServerError, match="thread engine only"):
-        server.websocket("/x")
+    ws = server.websocket("/x")
+    with pytest.raises(TestServerError, match=r"cannot cross to the server process.*ws\.reply"):
+        ws.on_message(lambda connection, message: None)
 
 
 def test_websocket_over_a_raw_socket_keeps_pipelined_bytes(server: TestServer) -> None:
@@ -550,8 +551,8 @@ def test_compression_is_negotiated_only_when_asked(server: TestServer, compressi
     assert offered and offered[0].startswith("permessage-deflate")
 
 
-def test_stop_ends_open_connections() -> None:
-    server = TestServer()
+def test_stop_ends_open_connections(engine: str) -> None:
+    server = TestServer(engine=engine)
     server.start()
     ws = server.websocket("/open")
     client = websocket_client.create_connection(ws.url, timeout=5)

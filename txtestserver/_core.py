@@ -30,6 +30,7 @@ from ._errors import ServerSideError, TestServerError, WaitTimeoutError
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
+from ._model.websocket import DEFAULT_JOURNAL_LIMIT
 from ._response import Response, queued_answer
 from ._route import Route
 from ._server_errors import describe_errors, error_dicts
@@ -221,8 +222,12 @@ class ServerCore:
         self._arrival_watchers: list[Callable[[Ticket], None]] = []
         # Answered events since the server object was made (wait_for).
         self._answers = 0
-        # The live side of each WebSocket route, by route id.
-        self._endpoints: dict[int, Any] = {}
+        # The ids of the WebSocket routes made here (server.websocket()).
+        self._websockets: set[int] = set()
+        # Events of the WebSocket journal so far, and the waits for the next
+        # one: (deferred, timer).
+        self._websocket_events = 0
+        self._websocket_waiting: list[tuple[Deferred[None], Any]] = []
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -333,7 +338,7 @@ class ServerCore:
         """
         self._engine.store.reset()
         self.request.reset()
-        self._endpoints.clear()
+        self._websockets.clear()
 
     def check(self) -> None:
         """
@@ -465,12 +470,11 @@ class ServerCore:
             request=self.request,
             waiter=self._route_wait,
         )
-        endpoint = self._endpoints.get(route)
-        if endpoint is not None:
+        if route in self._websockets:
             from ._websocket import WebSocketRoute
 
             path = when.get("path")
-            return WebSocketRoute(self, endpoint, path if isinstance(path, str) else None, **view)
+            return WebSocketRoute(self, path if isinstance(path, str) else None, **view)
         return Route(**view)
 
     def websocket(
@@ -485,13 +489,15 @@ class ServerCore:
         max_message_size: int | None = None,
         fragment: int | None = None,
         compression: bool = False,
+        journal_limit: int | None = DEFAULT_JOURNAL_LIMIT,
         **more: Any,
     ) -> WebSocketRoute:
         """
         A new WebSocket route (:doc:`websocket`): a route (with the
         conditions of :meth:`route`, in ``server.routes``, covered by strict
         mode) that accepts the WebSocket handshake and holds a scripted
-        conversation; thread engine only for now.
+        conversation, in either engine (its script is plain data in the
+        route's ``response['websocket']``).
 
         :param path: as for :meth:`route`.
         :param subprotocols: the server's subprotocols: the handshake
@@ -507,36 +513,38 @@ class ServerCore:
             fragments of that size; None: whole.
         :param compression: negotiate permessage-deflate (RFC 7692) when
             the client offers it; off by default.
+        :param journal_limit: keep at most this many bytes of each message's
+            data in ``ws.messages`` (64 KiB; None: all); a longer one is
+            kept cut, with its ``size`` and ``truncated`` true.
         :param more: any other condition of :meth:`route`.
-        :raise TestServerError: a value can never work, or the engine is
-            the subprocess engine (not supported yet).
+        :raise TestServerError: a value can never work.
         """
-        from ._http.websocket import Endpoint
+        from ._model.websocket import script
         from ._websocket import WebSocketRoute
 
-        if self._engine.portable:
-            raise TestServerError(
-                "server.websocket(): WebSocket routes are served by the thread engine only "
-                "for now: use engine='thread'"
-            )
         if isinstance(subprotocols, str) or not all(isinstance(p, str) for p in subprotocols):
             raise TestServerError(f"subprotocols is a list of str, not {subprotocols!r}")
-        for what, value in (("max_message_size", max_message_size), ("fragment", fragment)):
+        for what, value, least in (
+            ("max_message_size", max_message_size, 1),
+            ("fragment", fragment, 1),
+            ("journal_limit", journal_limit, 0),
+        ):
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
+                isinstance(value, bool) or not isinstance(value, int) or value < least
             ):
-                raise TestServerError(f"websocket({what}) is an int >= 1 or None, not {value!r}")
-        endpoint = Endpoint(
-            self._reactor,
-            subprotocols=subprotocols,
-            auto_pong=bool(auto_pong),
-            max_message_size=max_message_size,
-            fragment=fragment,
-            compression=bool(compression),
-        )
+                raise TestServerError(
+                    f"websocket({what}) is an int >= {least} or None, not {value!r}"
+                )
         route = self.route(path, "GET", query=query, headers=headers, name=name, **more)
-        self._endpoints[route.id] = endpoint
-        route.response["websocket"] = endpoint
+        route.response["websocket"] = script(
+            subprotocols,
+            bool(auto_pong),
+            max_message_size,
+            fragment,
+            bool(compression),
+            journal_limit,
+        )
+        self._websockets.add(route.id)
         view = self._route_view(route.id, route.name, route.conditions)
         assert isinstance(view, WebSocketRoute)
         return view
@@ -596,8 +604,6 @@ class ServerCore:
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
         self._lost = None
-        for endpoint in self._endpoints.values():
-            endpoint.reset()  # the WebSocket journal too is since start
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
         if self._authority is not None:
@@ -608,6 +614,7 @@ class ServerCore:
             self._engine_lost,
             credentials,
             on_arrived=self._arrived if self._arrival_watchers else None,
+            on_websocket=self._websocket_changed,
         )
 
         def listening(port: int) -> None:
@@ -816,6 +823,42 @@ class ServerCore:
             self._waits.answered(ticket)
         for watcher in self._watchers:
             watcher(ticket)
+
+    def _websocket_changed(self) -> None:
+        """The engine's "websocket" event: the WebSocket journal grew; wake its waits."""
+        self._websocket_events += 1
+        waiting, self._websocket_waiting = self._websocket_waiting, []
+        for d, timer in waiting:
+            if timer.active():
+                timer.cancel()
+            d.callback(None)
+
+    def _next_websocket_event(self, seen: int, timeout: float) -> Deferred[None]:
+        """
+        Fire once more than ``seen`` WebSocket journal events happened, or
+        after ``timeout`` seconds (the caller looks again either way).
+        """
+        from twisted.internet.defer import Deferred
+
+        def forget(d: Deferred[None]) -> None:
+            for item in self._websocket_waiting:
+                if item[0] is d:
+                    self._websocket_waiting.remove(item)
+                    if item[1].active():
+                        item[1].cancel()
+                    return
+
+        d: Deferred[None] = Deferred(forget)
+        if self._websocket_events > seen:
+            d.callback(None)
+            return d
+
+        def expired() -> None:
+            forget(d)
+            d.callback(None)
+
+        self._websocket_waiting.append((d, self._reactor.callLater(timeout, expired)))
+        return d
 
     def _arrived(self, ticket: Ticket) -> None:
         """The engine's "arrived" event: tell the watchers of arrivals."""

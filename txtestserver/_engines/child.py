@@ -42,15 +42,18 @@ import signal
 import sys
 from typing import Any
 
-from twisted.logger import LogLevel, formatEvent
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from .._errors import TestServerError
+from .._state.codec import decode
 from .._state.files import LOG, FileStore
 from .._state.store import Ticket
 from .wire import LineReader, ParentEvents, event_line, read_serve_line
 
 __all__ = ["main"]
+
+_log = Logger()
 
 #: Exit code when the server could not start.
 EXIT_START_FAILED = 1
@@ -67,12 +70,19 @@ class _Control(LineReader):
         when the test process went away without a ``stop``.
     """
 
-    def __init__(self, stop: Any) -> None:
+    def __init__(self, stop: Any, listener: Any) -> None:
         super().__init__(self, ParentEvents)
         self._stop = stop
+        self._listener = listener
 
     def serve(self, directory: str, config: str) -> None:
         """A second ``serve`` line: we serve already (see :func:`main`)."""
+
+    def push(self, route: int, action: str, args: Any, connection: int | None) -> None:
+        try:
+            self._listener.websockets.push(route, action, decode(args), connection)
+        except Exception:
+            _log.failure("txtestserver: a WebSocket push failed")
 
     def stop(self) -> None:
         self._stop(0, False)
@@ -159,10 +169,22 @@ def main() -> int:
         if control is not None:
             control.transport.write(b"arrived [%d,%d]\n" % ticket)
 
+    def websocket() -> None:
+        if control is not None:
+            control.transport.write(b"websocket\n")
+
     store = FileStore(directory, fatal=fatal)
     try:
         credentials = Credentials.load(directory) if config.tls else None
-        listener = serve(reactor, config, store, answered, credentials, on_arrived=arrived)
+        listener = serve(
+            reactor,
+            config,
+            store,
+            answered,
+            credentials,
+            on_arrived=arrived,
+            on_websocket=websocket,
+        )
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_START_FAILED
@@ -188,7 +210,7 @@ def main() -> int:
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
 
     standard_io: Any = stdio.StandardIO
-    connected = _Control(stop)
+    connected = _Control(stop, listener)
     standard_io(connected, stdin=0, stdout=control_fd, reactor=reactor)
     control = connected  # from now on, events are written
     control.transport.write(event_line("listening", listener.port))

@@ -11,6 +11,7 @@ process (subprocess engine); only the store behind it differs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -81,6 +82,8 @@ class CaptureResource(Resource):
         self._on_arrived = on_arrived
         self._body_limit = config.body_limit
         self._strict = config.strict
+        #: The site's WebSocket connections (a ``Sockets``, set by ``serve()``).
+        self.websockets: Any = None
 
     def render(self, request: Request) -> int:
         exchange = Exchange(self, request, capture(request, self._body_limit, self._now()))
