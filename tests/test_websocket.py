@@ -236,6 +236,50 @@ def test_fragmented_message_is_one_entry(server: TestServer) -> None:
     assert (message["data"], message["fragmented"]) == ("abcd", True)
 
 
+def test_journal_keeps_each_message_up_to_journal_limit(server: TestServer) -> None:
+    """A longer message is echoed whole but journaled cut, with its size and truncated."""
+    ws = server.websocket("/big", journal_limit=8)
+    ws.echo()
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        client.send("short")
+        assert client.recv() == "short"
+        client.send("é" * 6)  # 12 bytes of UTF-8: cut between characters
+        assert client.recv() == "é" * 6
+        client.send_binary(bytes(range(20)))
+        assert client.recv() == bytes(range(20))
+    finally:
+        client.close()
+        client.shutdown()
+    received = ws.wait_messages(3)
+    kept = [(m["data"], m["size"], m["truncated"]) for m in received]
+    assert kept == [("short", 5, False), ("é" * 4, 12, True), (bytes(range(8)), 20, True)]
+    sent = ws.wait_messages(3, direction="sent")
+    assert [m["size"] for m in sent] == [5, 12, 20]
+    assert all(m["truncated"] == (m["size"] > 8) for m in sent)
+
+
+def test_journal_limit_default_and_none(server: TestServer) -> None:
+    """64 KiB of each message by default; None keeps every byte."""
+    default = server.websocket("/default")
+    everything = server.websocket("/all", journal_limit=None)
+    for ws in (default, everything):
+        ws.echo()
+        client = websocket_client.create_connection(ws.url, timeout=5)
+        try:
+            client.send_binary(b"x" * 70000)
+            assert len(client.recv()) == 70000
+        finally:
+            client.close()
+            client.shutdown()
+    (cut,) = default.wait_messages(1)
+    assert (len(cut["data"]), cut["size"], cut["truncated"]) == (65536, 70000, True)
+    (whole,) = everything.wait_messages(1)
+    assert (len(whole["data"]), whole["truncated"]) == (70000, False)
+    with pytest.raises(TestServerError, match="journal_limit"):
+        server.websocket("/bad", journal_limit=-1)
+
+
 def test_reject(server: TestServer) -> None:
     ws = server.websocket("/no")
     ws.reject(code=403, headers={"X-Why": "nope"}, data=b"go away")
