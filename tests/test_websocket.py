@@ -236,34 +236,45 @@ def test_fragmented_message_is_one_entry(server: TestServer) -> None:
     assert (message["data"], message["fragmented"]) == ("abcd", True)
 
 
-def test_journal_keeps_each_message_up_to_journal_limit(server: TestServer) -> None:
-    """A longer message is echoed whole but journaled cut, with its size and truncated."""
-    ws = server.websocket("/big", journal_limit=8)
+def test_journal_keeps_message_data_up_to_journal_limit(server: TestServer) -> None:
+    """
+    The route's journal keeps journal_limit bytes of message data in all
+    (both directions); the messages beyond keep what was left, their size
+    and truncated. The conversation itself is whole.
+    """
+    ws = server.websocket("/big", journal_limit=12)
     ws.echo()
     client = websocket_client.create_connection(ws.url, timeout=5)
     try:
         client.send("short")
         assert client.recv() == "short"
-        client.send("é" * 6)  # 12 bytes of UTF-8: cut between characters
+        client.send("é" * 6)  # 12 bytes of UTF-8: 2 left, cut between characters
         assert client.recv() == "é" * 6
         client.send_binary(bytes(range(20)))
         assert client.recv() == bytes(range(20))
     finally:
         client.close()
         client.shutdown()
-    received = ws.wait_messages(3)
-    kept = [(m["data"], m["size"], m["truncated"]) for m in received]
-    assert kept == [("short", 5, False), ("é" * 4, 12, True), (bytes(range(8)), 20, True)]
-    sent = ws.wait_messages(3, direction="sent")
-    assert [m["size"] for m in sent] == [5, 12, 20]
-    assert all(m["truncated"] == (m["size"] > 8) for m in sent)
+    messages = ws.wait_messages(6, direction=None)
+    kept = [(m["direction"], m["data"], m["size"], m["truncated"]) for m in messages]
+    assert kept == [
+        ("received", "short", 5, False),
+        ("sent", "short", 5, False),
+        ("received", "é", 12, True),
+        ("sent", "", 12, True),
+        ("received", b"", 20, True),
+        ("sent", b"", 20, True),
+    ]
 
 
-def test_journal_limit_default_and_none(server: TestServer) -> None:
-    """64 KiB of each message by default; None keeps every byte."""
-    default = server.websocket("/default")
-    everything = server.websocket("/all", journal_limit=None)
-    for ws in (default, everything):
+def test_journal_limit_default_zero_and_none(server: TestServer) -> None:
+    """64 MiB by default; 0 keeps sizes only; None keeps every byte."""
+    routes = {
+        "default": server.websocket("/default"),
+        "zero": server.websocket("/zero", journal_limit=0),
+        "none": server.websocket("/none", journal_limit=None),
+    }
+    for ws in routes.values():
         ws.echo()
         client = websocket_client.create_connection(ws.url, timeout=5)
         try:
@@ -272,10 +283,15 @@ def test_journal_limit_default_and_none(server: TestServer) -> None:
         finally:
             client.close()
             client.shutdown()
-    (cut,) = default.wait_messages(1)
-    assert (len(cut["data"]), cut["size"], cut["truncated"]) == (65536, 70000, True)
-    (whole,) = everything.wait_messages(1)
-    assert (len(whole["data"]), whole["truncated"]) == (70000, False)
+    got = {
+        name: [(len(m["data"]), m["size"], m["truncated"]) for m in ws.wait_messages(2, None)]
+        for name, ws in routes.items()
+    }
+    assert got == {
+        "default": [(70000, 70000, False)] * 2,
+        "zero": [(0, 70000, True)] * 2,
+        "none": [(70000, 70000, False)] * 2,
+    }
     with pytest.raises(TestServerError, match="journal_limit"):
         server.websocket("/bad", journal_limit=-1)
 

@@ -513,9 +513,11 @@ class ServerCore:
             fragments of that size; None: whole.
         :param compression: negotiate permessage-deflate (RFC 7692) when
             the client offers it; off by default.
-        :param journal_limit: keep at most this many bytes of each message's
-            data in ``ws.messages`` (64 KiB; None: all); a longer one is
-            kept cut, with its ``size`` and ``truncated`` true.
+        :param journal_limit: bytes of message data the route's journal
+            (``ws.messages``) keeps in all, since the route was made or the
+            server started (64 MiB; None: no limit); once they are spent, a
+            message keeps what was left (often nothing), with its ``size``
+            and ``truncated`` true.
         :param more: any other condition of :meth:`route`.
         :raise TestServerError: a value can never work.
         """

@@ -259,10 +259,11 @@ class WebSocketRoute(Route):
         One dict per message in both directions: ``connection`` (its id),
         ``direction`` (``'received'`` or ``'sent'``), ``type`` (``'text'``,
         ``'binary'``, ``'ping'``, ``'pong'`` or ``'close'``), ``data`` (str
-        for text and for a close's reason, else bytes; at most
-        ``journal_limit`` bytes of it), ``time``, ``fragmented`` (it came,
-        or went, in more than one frame), ``size`` (its bytes on the wire,
-        UTF-8 for text) and ``truncated`` (``data`` was cut to ``journal_limit``).
+        for text and for a close's reason, else bytes; once the route's
+        ``journal_limit`` is spent, what was left of it), ``time``,
+        ``fragmented`` (it came, or went, in more than one frame), ``size``
+        (its bytes on the wire, UTF-8 for text) and ``truncated`` (``data``
+        was cut).
         """
         return [dict(zip(MESSAGE_KEYS, m[1:], strict=True)) for m in self._journal()[1]]
 

@@ -157,3 +157,10 @@ def test_the_websocket_journal_moves_with_the_state() -> None:
     assert switch.websocket_journal()[1] == [
         (1, 2, "received", "binary", b"x", 1.1, False, 1, False)
     ]
+
+
+def test_a_reset_never_reuses_a_route_id(store: StateStore) -> None:
+    """The server keys its open WebSocket connections by route id: never an old one again."""
+    old = store.update(lambda table: table.add_route("old", {}))
+    store.reset()
+    assert store.update(lambda table: table.add_route("new", {})) > old

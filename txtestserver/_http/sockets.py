@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from .._model.websocket import WebSocketEvent, take_rule
+from .._model.websocket import WebSocketEvent, clip, take_rule
 from .._state.store import StateStore
 from .._types import TimeReactor
 
@@ -48,6 +48,19 @@ class Sockets:
         self._on_change = on_change
         #: The open connections: route id -> connection id -> connection.
         self.open: dict[int, dict[int, WebSocketConnection]] = {}
+        #: Bytes of message data journaled so far, by route (its ``journal_limit``).
+        self._kept: dict[int, int] = {}
+
+    def keep(self, route: int, data: str | bytes, limit: int | None) -> tuple[Any, int, bool]:
+        """
+        ``data`` as the journal keeps it (:func:`~txtestserver._model.websocket.clip`):
+        as much as is left of the route's ``limit`` (None: no limit), which it spends.
+        """
+        spent = self._kept.get(route, 0)
+        kept, size, truncated = clip(data, None if limit is None else max(0, limit - spent))
+        if limit is not None:
+            self._kept[route] = spent + (size if not truncated else limit - spent)
+        return kept, size, truncated
 
     def add(self, event: WebSocketEvent) -> None:
         """Journal one event (:mod:`txtestserver._model.websocket`), then say so."""

@@ -39,7 +39,7 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 
 from .._errors import TestServerError
-from .._model.websocket import MESSAGE_KEYS, clip
+from .._model.websocket import MESSAGE_KEYS
 from .ws_frames import OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, frame
 
 __all__ = [
@@ -584,7 +584,7 @@ class WebSocketConnection(Protocol):
         self, direction: str, kind: str, data: str | bytes, fragmented: bool = False
     ) -> None:
         self._open()
-        kept, size, truncated = clip(data, self.script["journal_limit"])
+        kept, size, truncated = self.sockets.keep(self.route, data, self.script["journal_limit"])
         fields = (
             self.id,
             direction,

@@ -45,11 +45,12 @@ __all__ = [
     "take_rule",
 ]
 
-#: Bytes of each message's data the journal keeps unless the route says
-#: otherwise (``server.websocket(journal_limit=...)``): a test rarely
-#: asserts on more, and a long run of large messages (Autobahn's cases 12
-#: and 13: 1.1 GB kept) stays bounded by the number of messages.
-DEFAULT_JOURNAL_LIMIT = 64 * 1024
+#: Bytes of message data a route's journal keeps in all, since the route was
+#: made or the server started, unless the route says otherwise
+#: (``server.websocket(journal_limit=...)``): the same as ``body_limit``'s
+#: default. A long run of large messages (Autobahn's cases 12 and 13 kept
+#: 1.1 GB) stays bounded; the messages beyond it keep their size.
+DEFAULT_JOURNAL_LIMIT = 64 * 1024 * 1024
 
 #: One journal event (see the module's docstring).
 WebSocketEvent = tuple[Any, ...]
@@ -169,6 +170,8 @@ def clip(data: str | bytes, limit: int | None) -> tuple[str | bytes, int, bool]:
     A message's data as the journal keeps it: at most ``limit`` bytes (None:
     all; text is cut between characters), its size in bytes on the wire
     (UTF-8 for text), and whether it was cut.
+
+    :param limit: what is left of the route's ``journal_limit``.
     """
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if limit is None or size <= limit:

@@ -245,7 +245,12 @@ class FileStore:
             # The status first: a reader that finds the new journal then
             # finds the new generation too (JournalReader.sync).
             self._files.write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
-            self._tables.write(ResponseTable())
+            try:
+                # Cleared, not replaced: route ids go on and are never reused
+                # (the server process keys its open WebSocket connections by them).
+                self._tables.update(lambda table: table.clear())
+            except TestServerError:  # a broken table: begin again
+                self._tables.write(ResponseTable())
             self._files.write(REQUESTS, b"")
             with self._read_lock:
                 self._journal.restart(generation)
