@@ -17,9 +17,13 @@ those of :mod:`.wire`):
 
 - stdout: ``listening`` once the port is bound, then ``answered`` with the
   ticket of each answered request (the test process's waits wait on these
-  lines instead of polling files), and ``log`` for each error logged here, which the test
-  process logs again, as the thread engine would have logged it there.
-- stdin: a ``stop`` line then its end means the test process wants us
+  lines instead of polling files), ``websocket`` after each event of the
+  WebSocket journal (its waits wait on these), and ``log`` for each error
+  logged here, which the test process logs again, as the thread engine
+  would have logged it there.
+- stdin: ``push`` lines, the test's pushes to the open WebSocket
+  connections (``ws.send()``, ``ws.close()``...); a ``stop`` line then its
+  end means the test process wants us
   gone: we stop listening and exit, and it reads the state we leave. Its end
   without ``stop`` means the test process has died (even by SIGKILL) or
   exited without ``stop()``: we stop listening, remove the state directory
