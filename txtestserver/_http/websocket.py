@@ -19,7 +19,7 @@ import json
 import re
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.protocol import Protocol
@@ -41,6 +41,9 @@ from wsproto.frame_protocol import CloseReason
 from .._errors import TestServerError
 from .._model.websocket import MESSAGE_KEYS
 from .ws_frames import OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, frame
+
+if TYPE_CHECKING:
+    from .sockets import Sockets
 
 __all__ = [
     "FAULTS",
@@ -261,7 +264,7 @@ class WebSocketConnection(Protocol):
 
     def __init__(
         self,
-        sockets: Any,
+        sockets: Sockets,
         route: int,
         script: dict[str, Any],
         number: int,
