@@ -416,6 +416,25 @@ def test_reset_clears_the_websocket_routes(server: TestServer) -> None:
     assert server.routes == []
 
 
+def test_a_route_made_after_a_reset_never_reaches_older_connections(server: TestServer) -> None:
+    """Route ids are never reused: a new route's script and journal are not an old connection's."""
+    old = server.websocket("/old")
+    client = websocket_client.create_connection(old.url, timeout=5)
+    try:
+        old.wait_connections(1)
+        server.reset()
+        new = server.websocket("/new")
+        new.echo()
+        client.send("from the old connection")
+        client.ping(b"after")
+        opcode, frame = client.recv_data_frame(control_frame=True)
+        assert (opcode, frame.data) == (websocket_client.ABNF.OPCODE_PONG, b"after")
+        assert new.messages == []
+    finally:
+        client.close()
+        client.shutdown()
+
+
 def test_bad_arguments(engine: str) -> None:
     server = TestServer(engine=engine)
     with pytest.raises(TestServerError, match="subprotocols"):
