@@ -181,6 +181,10 @@ def clip(data: str | bytes, limit: int | None) -> tuple[str | bytes, int, bool]:
     return data[:limit], size, True
 
 
+#: The directions and types of a message, each one str object.
+_NAMES = {name: name for name in ("received", "sent", "text", "binary", "ping", "pong", "close")}
+
+
 class SocketJournal:
     """
     The WebSocket journal of one generation, folded from its events: the
@@ -202,7 +206,10 @@ class SocketJournal:
         """One event (see the module's docstring); an end for an unknown connection is ignored."""
         kind = event[0]
         if kind == "m":
-            self.messages.append(tuple(event[1:]))
+            # The direction and type as the one str each (read back from a
+            # file they are new ones): 100 bytes less a message.
+            route, connection, direction, type_, *rest = event[1:]
+            self.messages.append((route, connection, _NAMES[direction], _NAMES[type_], *rest))
         elif kind == "o":
             _, route, id, subprotocol, opened = event
             entry = {

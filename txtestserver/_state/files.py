@@ -152,12 +152,10 @@ class FileStore:
                 except TestServerError as e:
                     error = e
                     table = fallback
-                memory = MemoryStore(table, generation)
+                memory = MemoryStore(table, generation, self._journal.sockets)
                 for record in records:
                     memory.record(record)
                 memory.add_errors(self._journal.errors)
-                for event in self._journal.sockets.events():
-                    memory.add_websocket(event)
                 return memory, error
             finally:
                 self._files.remove()

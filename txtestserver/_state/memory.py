@@ -28,14 +28,21 @@ class MemoryStore:
         process, loaded back); empty by default.
     :param generation: the generation to start with (one loaded back keeps
         its own).
+    :param sockets: the WebSocket journal to start with (one loaded back:
+        taken as it is, not copied).
     """
 
-    def __init__(self, table: ResponseTable | None = None, generation: int = 0) -> None:
+    def __init__(
+        self,
+        table: ResponseTable | None = None,
+        generation: int = 0,
+        sockets: SocketJournal | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._table = table if table is not None else ResponseTable()
         self._history: list[Entry] = []
         self._errors: list[ErrorRecord] = []
-        self._sockets = SocketJournal()
+        self._sockets = sockets if sockets is not None else SocketJournal()
         self.generation = generation
 
     def read(self, look: Callable[[ResponseTable], T]) -> T:
