@@ -68,6 +68,12 @@ ITEMS = [
     _item("cycle", "start + stop cycle", "ms", False, "cycle",
           {"cycles": 200, "seconds": 2.0}, {"cycles": 30, "seconds": 0.5}),
     _item("start", "start() alone (subprocess: spawn to ready)", "ms", False, group="cycle"),
+    # The same cycle with three scripted WebSocket routes set before start():
+    # their scripts cross to the server process with the table.
+    _item("cycle_ws", "start + stop cycle, 3 WebSocket routes set", "ms", False, "cycle",
+          {"cycles": 200, "seconds": 2.0, "websocket_routes": 3},
+          {"cycles": 30, "seconds": 0.5, "websocket_routes": 3},
+          only=[REFERENCE, SUBPROCESS]),
     _item("cycle_first", "first start + stop in a fresh process (import and set-up included)",
           "ms", False, group="cycle"),
     _item("start_run", "start() in a run of 1 s tests (subprocess: started ahead)", "ms", False,

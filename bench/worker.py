@@ -41,8 +41,13 @@ def _connection(server: Any) -> http.client.HTTPConnection:
 
 
 def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
-    """Make + start + (one request) + stop, repeated; seconds per cycle."""
+    """
+    Make + start + (one request) + stop, repeated; seconds per cycle. With
+    ``websocket_routes``, that many scripted WebSocket routes are set on
+    each server before its start (txtestserver only).
+    """
     with_request = p.get("with_request", False)
+    websocket_routes = p.get("websocket_routes", 0)
     tls = p.get("tls", False)
     times: list[float] = []
     starts: list[float] = []
@@ -51,6 +56,11 @@ def cycle(name: str, p: dict[str, Any]) -> dict[str, Any]:
     while len(times) < p["cycles"] and (len(times) < 3 or time.perf_counter() < deadline):
         t = time.perf_counter()
         server = make(name, tls)
+        for i in range(websocket_routes):
+            ws = server.server.websocket(f"/ws{i}", subprotocols=["v1"])
+            ws.on_connect(send=["hello"])
+            ws.reply(when=re.compile("^ping"), send=["pong"])
+            ws.echo()
         server.start()
         started = time.perf_counter() - t
         if with_request:

@@ -1,6 +1,8 @@
 """
-The Autobahn TestSuite's ``fuzzingclient`` against an echo WebSocket route:
-cases 1-7 and 10 must report no FAILED case.
+The Autobahn TestSuite's ``fuzzingclient`` against an echo WebSocket route,
+in each engine: cases 1-7 and 10 must report no FAILED case, and so must a
+few of the compression cases 12 and 13 with ``compression=True`` (the whole
+of them runs for minutes: its figures are in docs/websocket.rst).
 
 wstest runs on Python 2.7. The test finds the interpreter (``$TXTESTSERVER_PYTHON27``,
 ``python2.7`` on PATH, or pyenv's 2.7.18) and is skipped where there is none;
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +28,10 @@ from txtestserver import TestServer
 VERSION = "0.8.2"
 #: Seconds one wstest run may take (about 10 s here).
 BOUND = 180
+#: Compression cases that run in seconds (the small payloads; each sends
+#: 1,000 messages): 12.x compresses with the client's defaults, 13.x with
+#: other parameters.
+COMPRESSION_CASES = ["12.1.1", "12.1.2", "12.2.1", "13.1.1", "13.3.1", "13.5.1"]
 
 
 def python27() -> str | None:
@@ -79,15 +86,18 @@ def wstest() -> list[str]:
     return [python, "-m", "autobahntestsuite.wstest", str(target)]
 
 
-def test_fuzzingclient_reports_no_failure(wstest: list[str], tmp_path: Path) -> None:
+def fuzz(
+    wstest: list[str], tmp_path: Path, engine: str, cases: list[str], **route: Any
+) -> dict[str, Any]:
+    """Run wstest's fuzzingclient over ``cases`` against an echo route; its results by case."""
     python, flag, module, target = wstest
-    with TestServer() as server:
-        ws = server.websocket("/echo")
+    with TestServer(engine=engine) as server:
+        ws = server.websocket("/echo", **route)
         ws.echo()
         spec = {
             "outdir": str(tmp_path / "reports"),
             "servers": [{"agent": "txtestserver", "url": ws.url}],
-            "cases": ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"],
+            "cases": cases,
             "exclude-cases": [],
             "exclude-agent-cases": {},
         }
@@ -101,9 +111,26 @@ def test_fuzzingclient_reports_no_failure(wstest: list[str], tmp_path: Path) -> 
             timeout=BOUND,
         )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    results = json.loads((tmp_path / "reports" / "index.json").read_text())["txtestserver"]
+    results: dict[str, Any] = json.loads((tmp_path / "reports" / "index.json").read_text())
+    return results["txtestserver"]  # type: ignore[no-any-return]
+
+
+def assert_no_failure(results: dict[str, Any]) -> None:
     behaviors = Counter(case["behavior"] for case in results.values())
     failed = sorted(k for k, case in results.items() if case["behavior"] == "FAILED")
-    assert len(results) == 247
     assert not failed, f"{behaviors}: failed cases {failed}"
     assert set(behaviors) <= {"OK", "NON-STRICT", "INFORMATIONAL"}, behaviors
+
+
+def test_fuzzingclient_reports_no_failure(wstest: list[str], tmp_path: Path, engine: str) -> None:
+    cases = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]
+    results = fuzz(wstest, tmp_path, engine, cases)
+    assert len(results) == 247
+    assert_no_failure(results)
+
+
+def test_fuzzingclient_compression_cases(wstest: list[str], tmp_path: Path, engine: str) -> None:
+    """A few of cases 12 and 13 (permessage-deflate), which run in seconds."""
+    results = fuzz(wstest, tmp_path, engine, COMPRESSION_CASES, compression=True)
+    assert sorted(results) == sorted(COMPRESSION_CASES)
+    assert_no_failure(results)

@@ -355,10 +355,10 @@ def test_a_request_is_shown_when_it_arrives(command: type[Command], engine: str)
     cli.read_until(r"txtestserver stopped\.")
 
 
-def test_websocket_echo(command: type[Command]) -> None:
+def test_websocket_echo(command: type[Command], engine: str) -> None:
     import websocket as websocket_client
 
-    cli = command("--port=0", "--websocket-echo=/ws", "--code=204")
+    cli = command("--port=0", f"--engine={engine}", "--websocket-echo=/ws", "--code=204")
     port = cli.port()
     client = websocket_client.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=10)
     try:
@@ -370,10 +370,3 @@ def test_websocket_echo(command: type[Command]) -> None:
     cli.read_until(r"GET /ws: answered 101 by the route .websocket echo /ws.")
     assert requests.get(f"http://127.0.0.1:{port}/other", timeout=10).status_code == 204
     assert cli.stop(signal.SIGINT) == 0
-
-
-def test_websocket_echo_refused_by_the_subprocess_engine(command: type[Command]) -> None:
-    cli = command("--port=0", "--engine=subprocess", "--websocket-echo=/ws")
-    assert cli.process.wait(WAIT) == 2
-    assert cli.process.stderr is not None
-    assert "thread engine only" in cli.process.stderr.read()

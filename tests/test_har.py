@@ -149,15 +149,14 @@ def test_route_requests_to_har(server: TestServer) -> None:
     assert len(server.requests.to_har()["log"]["entries"]) == 2
 
 
-def test_websocket_messages(tmp_path: Path) -> None:
+def test_websocket_messages(engine: str) -> None:
     """
     A WebSocket handshake's entry carries its messages in
-    ``_webSocketMessages``, as Chromium writes them (thread engine: the
-    subprocess engine does not serve WebSocket routes yet).
+    ``_webSocketMessages``, as Chromium writes them.
     """
     import websocket  # websocket-client
 
-    with TestServer() as server:
+    with TestServer(engine=engine) as server:
         ws = server.websocket("/ws")
         ws.echo()
         client = websocket.create_connection(ws.url, timeout=5)

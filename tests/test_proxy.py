@@ -432,11 +432,11 @@ def test_a_clients_own_proxy_support_checked_with_the_journal(engine: str) -> No
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
-def test_a_websocket_client_through_the_proxy(scheme: str) -> None:
-    """websockets sends a CONNECT for ws:// too; WebSocket routes: thread engine only."""
+def test_a_websocket_client_through_the_proxy(engine: str, scheme: str) -> None:
+    """websockets sends a CONNECT for ws:// too."""
     from websockets.sync.client import connect as ws_connect
 
-    with TestServer(proxy=True) as server:
+    with TestServer(engine=engine, proxy=True) as server:
         server.websocket("/ws", host=API).echo()
         context = server.client_ssl_context() if scheme == "wss" else None
         with ws_connect(f"{scheme}://{API}/ws", proxy=server.proxy_url, ssl=context) as ws:

@@ -164,11 +164,11 @@ def test_the_command_line_is_a_proxy(command: type[Command]) -> None:  # noqa: F
     assert cli.stop(signal.SIGINT) == 0
 
 
-def test_websockets_reads_the_proxy_from_the_environment() -> None:
-    """WebSocket routes: the thread engine only. The authority is an argument."""
+def test_websockets_reads_the_proxy_from_the_environment(engine: str) -> None:
+    """The proxy from the environment; the authority is an argument."""
     from websockets.sync.client import connect
 
-    with TestServer(proxy=True) as server:
+    with TestServer(engine=engine, proxy=True) as server:
         server.websocket("/ws", host=API).echo()
         with server.patch_env():
             with connect(f"wss://{API}/ws", ssl=server.client_ssl_context()) as ws:

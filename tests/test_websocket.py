@@ -2,8 +2,9 @@
 WebSocket routes (``server.websocket()``), with real clients: ``websockets``
 (asyncio) and ``websocket-client`` (sync), over real sockets.
 
-The thread engine serves them; the subprocess engine refuses them with a
-clear error (not supported yet).
+Each test runs in both engines (the ``server`` and ``engine`` fixtures of
+``conftest.py``), but for ``on_message``: a function cannot cross to the
+subprocess engine's server process, which refuses it with a clear error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +20,6 @@ import websockets
 from websockets.asyncio.client import connect
 
 from txtestserver import TestServer, TestServerError, WaitTimeoutError, WebSocketRoute
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    with TestServer() as server:
-        yield server
 
 
 def run(coroutine: Any) -> Any:
@@ -242,6 +236,66 @@ def test_fragmented_message_is_one_entry(server: TestServer) -> None:
     assert (message["data"], message["fragmented"]) == ("abcd", True)
 
 
+def test_journal_keeps_message_data_up_to_journal_limit(server: TestServer) -> None:
+    """
+    The route's journal keeps journal_limit bytes of message data in all
+    (both directions); the messages beyond keep what was left, their size
+    and truncated. The conversation itself is whole.
+    """
+    ws = server.websocket("/big", journal_limit=12)
+    ws.echo()
+    client = websocket_client.create_connection(ws.url, timeout=5)
+    try:
+        client.send("short")
+        assert client.recv() == "short"
+        client.send("é" * 6)  # 12 bytes of UTF-8: 2 left, cut between characters
+        assert client.recv() == "é" * 6
+        client.send_binary(bytes(range(20)))
+        assert client.recv() == bytes(range(20))
+    finally:
+        client.close()
+        client.shutdown()
+    messages = ws.wait_messages(6, direction=None)
+    kept = [(m["direction"], m["data"], m["size"], m["truncated"]) for m in messages]
+    assert kept == [
+        ("received", "short", 5, False),
+        ("sent", "short", 5, False),
+        ("received", "é", 12, True),
+        ("sent", "", 12, True),
+        ("received", b"", 20, True),
+        ("sent", b"", 20, True),
+    ]
+
+
+def test_journal_limit_default_zero_and_none(server: TestServer) -> None:
+    """64 MiB by default; 0 keeps sizes only; None keeps every byte."""
+    routes = {
+        "default": server.websocket("/default"),
+        "zero": server.websocket("/zero", journal_limit=0),
+        "none": server.websocket("/none", journal_limit=None),
+    }
+    for ws in routes.values():
+        ws.echo()
+        client = websocket_client.create_connection(ws.url, timeout=5)
+        try:
+            client.send_binary(b"x" * 70000)
+            assert len(client.recv()) == 70000
+        finally:
+            client.close()
+            client.shutdown()
+    got = {
+        name: [(len(m["data"]), m["size"], m["truncated"]) for m in ws.wait_messages(2, None)]
+        for name, ws in routes.items()
+    }
+    assert got == {
+        "default": [(70000, 70000, False)] * 2,
+        "zero": [(0, 70000, True)] * 2,
+        "none": [(70000, 70000, False)] * 2,
+    }
+    with pytest.raises(TestServerError, match="journal_limit"):
+        server.websocket("/bad", journal_limit=-1)
+
+
 def test_reject(server: TestServer) -> None:
     ws = server.websocket("/no")
     ws.reject(code=403, headers={"X-Why": "nope"}, data=b"go away")
@@ -272,8 +326,8 @@ def test_plain_http_to_a_websocket_route(server: TestServer) -> None:
     assert ws.connections == []
 
 
-def test_conditions_and_strict(server: TestServer) -> None:
-    strict = TestServer(strict=True)
+def test_conditions_and_strict(engine: str) -> None:
+    strict = TestServer(strict=True, engine=engine)
     with strict:
         ws = strict.websocket("/s", query={"room": "1"})
         ws.reply(when="known", send=["ok"])
@@ -294,7 +348,13 @@ def test_conditions_and_strict(server: TestServer) -> None:
         assert any("no reply rule matched the message 'unknown'" in m for m in messages)
 
 
-def test_on_message_callback(server: TestServer) -> None:
+def test_on_message_callback_thread_engine_only() -> None:
+    """on_message takes a function: the thread engine only (the subprocess engine refuses it)."""
+    with TestServer(engine="thread") as server:
+        on_message_conversation(server)
+
+
+def on_message_conversation(server: TestServer) -> None:
     ws = server.websocket("/cb")
     seen: list[Any] = []
 
@@ -356,8 +416,27 @@ def test_reset_clears_the_websocket_routes(server: TestServer) -> None:
     assert server.routes == []
 
 
-def test_bad_arguments() -> None:
-    server = TestServer()
+def test_a_route_made_after_a_reset_never_reaches_older_connections(server: TestServer) -> None:
+    """Route ids are never reused: a new route's script and journal are not an old connection's."""
+    old = server.websocket("/old")
+    client = websocket_client.create_connection(old.url, timeout=5)
+    try:
+        old.wait_connections(1)
+        server.reset()
+        new = server.websocket("/new")
+        new.echo()
+        client.send("from the old connection")
+        client.ping(b"after")
+        opcode, frame = client.recv_data_frame(control_frame=True)
+        assert (opcode, frame.data) == (websocket_client.ABNF.OPCODE_PONG, b"after")
+        assert new.messages == []
+    finally:
+        client.close()
+        client.shutdown()
+
+
+def test_bad_arguments(engine: str) -> None:
+    server = TestServer(engine=engine)
     with pytest.raises(TestServerError, match="subprotocols"):
         server.websocket("/x", subprotocols="v1")  # type: ignore[arg-type]
     ws = server.websocket("/x")
@@ -371,10 +450,11 @@ def test_bad_arguments() -> None:
         ws.send("x")
 
 
-def test_subprocess_engine_refuses_clearly() -> None:
+def test_subprocess_engine_refuses_on_message_clearly() -> None:
     server = TestServer(engine="subprocess")
-    with pytest.raises(TestServerError, match="thread engine only"):
-        server.websocket("/x")
+    ws = server.websocket("/x")
+    with pytest.raises(TestServerError, match=r"cannot cross to the server process.*ws\.reply"):
+        ws.on_message(lambda connection, message: None)
 
 
 def test_websocket_over_a_raw_socket_keeps_pipelined_bytes(server: TestServer) -> None:
@@ -550,8 +630,8 @@ def test_compression_is_negotiated_only_when_asked(server: TestServer, compressi
     assert offered and offered[0].startswith("permessage-deflate")
 
 
-def test_stop_ends_open_connections() -> None:
-    server = TestServer()
+def test_stop_ends_open_connections(engine: str) -> None:
+    server = TestServer(engine=engine)
     server.start()
     ws = server.websocket("/open")
     client = websocket_client.create_connection(ws.url, timeout=5)

@@ -1,7 +1,8 @@
 """
 WebSocket routes in the asyncio face (aiohttp's ``ws_connect``, httpx-ws,
 ``websockets``) and over ``wss://`` (``tls=True``) in the blocking face; the
-Deferred face is tested under trial (tests/trial/test_websocket.py).
+Deferred face is tested under trial (tests/trial/test_websocket.py). Each
+runs in both engines.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def anyio_backend() -> str:
 
 
 @pytest.mark.anyio
-async def test_asyncio_face_with_aiohttp() -> None:
-    async with AsyncTestServer() as server:
+async def test_asyncio_face_with_aiohttp(engine: str) -> None:
+    async with AsyncTestServer(engine=engine) as server:
         ws = server.websocket("/chat", subprotocols=["v2"])
         ws.on_connect(send=["hello"])
         ws.reply(when={"op": "ping"}, send=[{"op": "pong"}])
@@ -50,8 +51,8 @@ async def test_asyncio_face_with_aiohttp() -> None:
 
 
 @pytest.mark.anyio
-async def test_asyncio_face_with_httpx_ws() -> None:
-    async with AsyncTestServer() as server:
+async def test_asyncio_face_with_httpx_ws(engine: str) -> None:
+    async with AsyncTestServer(engine=engine) as server:
         ws = server.websocket("/echo")
         ws.echo()
         async with httpx.AsyncClient() as http:
@@ -66,8 +67,8 @@ async def test_asyncio_face_with_httpx_ws() -> None:
 
 
 @pytest.mark.anyio
-async def test_asyncio_face_waits_are_coroutines() -> None:
-    async with AsyncTestServer() as server:
+async def test_asyncio_face_waits_are_coroutines(engine: str) -> None:
+    async with AsyncTestServer(engine=engine) as server:
         ws = server.websocket("/c")
         wait = ws.wait_connections(0, timeout=1)
         assert inspect.iscoroutine(wait)
@@ -77,8 +78,8 @@ async def test_asyncio_face_waits_are_coroutines() -> None:
         await push
 
 
-def test_wss_with_tls() -> None:
-    with TestServer(tls=True) as server:
+def test_wss_with_tls(engine: str) -> None:
+    with TestServer(tls=True, engine=engine) as server:
         ws = server.websocket("/secure")
         ws.echo()
         assert ws.url.startswith("wss://")
@@ -101,8 +102,8 @@ def test_wss_with_tls() -> None:
     "ignore:Exception ignored in. <function _SSLProtocolTransport.__del__"
     ":pytest.PytestUnraisableExceptionWarning"
 )
-async def test_wss_asyncio_face_with_aiohttp() -> None:
-    async with AsyncTestServer(tls=True) as server:
+async def test_wss_asyncio_face_with_aiohttp(engine: str) -> None:
+    async with AsyncTestServer(tls=True, engine=engine) as server:
         ws = server.websocket("/secure")
         ws.echo()
         async with aiohttp.ClientSession() as session:

@@ -188,8 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         action="append",
         default=[],
-        help="serve a WebSocket route at PATH that sends every message back (repeatable; "
-        "thread engine)",
+        help="serve a WebSocket route at PATH that sends every message back (repeatable)",
     )
 
     output = parser.add_argument_group("output")

@@ -32,6 +32,7 @@ from ._har import DEFAULT_REDACTED
 from ._model.record import ROUTE_ID, Entry, RequestDict, parse
 from ._model.routes import conditions, describe
 from ._model.table import ONCE, RESPONSE
+from ._model.websocket import DEFAULT_JOURNAL_LIMIT, MESSAGE_KEYS
 from ._proxy import ProxyMethods
 from ._response import Response, queued_answer
 from ._route import Route
@@ -240,8 +241,12 @@ class ServerCore(ProxyMethods):
         self._arrival_watchers: list[Callable[[Ticket], None]] = []
         # Answered events since the server object was made (wait_for).
         self._answers = 0
-        # The live side of each WebSocket route, by route id.
-        self._endpoints: dict[int, Any] = {}
+        # The ids of the WebSocket routes made here (server.websocket()).
+        self._websockets: set[int] = set()
+        # Events of the WebSocket journal so far, and the waits for the next
+        # one: (deferred, timer).
+        self._websocket_events = 0
+        self._websocket_waiting: list[tuple[Deferred[None], Any]] = []
 
     #: The reactor is txtestserver's own, not the test's (see make_engine).
     _owns_reactor = False
@@ -361,7 +366,7 @@ class ServerCore(ProxyMethods):
         self._redacted = ()
         self._engine.store.reset()
         self.request.reset()
-        self._endpoints.clear()
+        self._websockets.clear()
 
     def check(self) -> None:
         """
@@ -513,9 +518,10 @@ class ServerCore(ProxyMethods):
         port = self.port or self._last_port
         origin = ("https" if self.config.tls else "http", f"{host}:{port}", address)
         messages: list[dict[str, Any]] = []
-        for endpoint in list(self._endpoints.values()):
-            messages.extend(dict(m) for m in list(endpoint.messages))
-        messages.sort(key=lambda m: m["time"])
+        if self._websockets:
+            journal = self._engine.store.websocket_journal()[1]
+            messages = [dict(zip(MESSAGE_KEYS, m[1:], strict=True)) for m in journal]
+            messages.sort(key=lambda m: m["time"])
         return origin, messages, self._redacted
 
     def forward(self, upstream: str, redact: Sequence[str] = DEFAULT_REDACTED) -> None:
@@ -666,12 +672,11 @@ class ServerCore(ProxyMethods):
             waiter=self._route_wait,
             har=self._har_context,
         )
-        endpoint = self._endpoints.get(route)
-        if endpoint is not None:
+        if route in self._websockets:
             from ._websocket import WebSocketRoute
 
             path = when.get("path")
-            return WebSocketRoute(self, endpoint, path if isinstance(path, str) else None, **view)
+            return WebSocketRoute(self, path if isinstance(path, str) else None, **view)
         return Route(**view)
 
     def websocket(
@@ -686,13 +691,15 @@ class ServerCore(ProxyMethods):
         max_message_size: int | None = None,
         fragment: int | None = None,
         compression: bool = False,
+        journal_limit: int | None = DEFAULT_JOURNAL_LIMIT,
         **more: Any,
     ) -> WebSocketRoute:
         """
         A new WebSocket route (:doc:`websocket`): a route (with the
         conditions of :meth:`route`, in ``server.routes``, covered by strict
         mode) that accepts the WebSocket handshake and holds a scripted
-        conversation; thread engine only for now.
+        conversation, in either engine (its script is plain data in the
+        route's ``response['websocket']``).
 
         :param path: as for :meth:`route`.
         :param subprotocols: the server's subprotocols: the handshake
@@ -708,36 +715,40 @@ class ServerCore(ProxyMethods):
             fragments of that size; None: whole.
         :param compression: negotiate permessage-deflate (RFC 7692) when
             the client offers it; off by default.
+        :param journal_limit: bytes of message data the route's journal
+            (``ws.messages``) keeps in all, since the route was made or the
+            server started (64 MiB; None: no limit); once they are spent, a
+            message keeps what was left (often nothing), with its ``size``
+            and ``truncated`` true.
         :param more: any other condition of :meth:`route`.
-        :raise TestServerError: a value can never work, or the engine is
-            the subprocess engine (not supported yet).
+        :raise TestServerError: a value can never work.
         """
-        from ._http.websocket import Endpoint
+        from ._model.websocket import script
         from ._websocket import WebSocketRoute
 
-        if self._engine.portable:
-            raise TestServerError(
-                "server.websocket(): WebSocket routes are served by the thread engine only "
-                "for now: use engine='thread'"
-            )
         if isinstance(subprotocols, str) or not all(isinstance(p, str) for p in subprotocols):
             raise TestServerError(f"subprotocols is a list of str, not {subprotocols!r}")
-        for what, value in (("max_message_size", max_message_size), ("fragment", fragment)):
+        for what, value, least in (
+            ("max_message_size", max_message_size, 1),
+            ("fragment", fragment, 1),
+            ("journal_limit", journal_limit, 0),
+        ):
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
+                isinstance(value, bool) or not isinstance(value, int) or value < least
             ):
-                raise TestServerError(f"websocket({what}) is an int >= 1 or None, not {value!r}")
-        endpoint = Endpoint(
-            self._reactor,
-            subprotocols=subprotocols,
-            auto_pong=bool(auto_pong),
-            max_message_size=max_message_size,
-            fragment=fragment,
-            compression=bool(compression),
-        )
+                raise TestServerError(
+                    f"websocket({what}) is an int >= {least} or None, not {value!r}"
+                )
         route = self.route(path, "GET", query=query, headers=headers, name=name, **more)
-        self._endpoints[route.id] = endpoint
-        route.response["websocket"] = endpoint
+        route.response["websocket"] = script(
+            subprotocols,
+            bool(auto_pong),
+            max_message_size,
+            fragment,
+            bool(compression),
+            journal_limit,
+        )
+        self._websockets.add(route.id)
         view = self._route_view(route.id, route.name, route.conditions)
         assert isinstance(view, WebSocketRoute)
         return view
@@ -797,8 +808,6 @@ class ServerCore(ProxyMethods):
                 f"the server is already running on port {self.port}: call stop() before start()"
             )
         self._lost = None
-        for endpoint in self._endpoints.values():
-            endpoint.reset()  # the WebSocket journal too is since start
         self.config = dataclasses.replace(self.config, keep_alive=keep_alive)
         credentials = None
         if self._authority is not None and self.config.tls:
@@ -811,6 +820,7 @@ class ServerCore(ProxyMethods):
             self._engine_lost,
             credentials,
             on_arrived=self._arrived if self._arrival_watchers else None,
+            on_websocket=self._websocket_changed,
         )
 
         def listening(port: int) -> None:
@@ -1021,6 +1031,42 @@ class ServerCore(ProxyMethods):
             self._waits.answered(ticket)
         for watcher in self._watchers:
             watcher(ticket)
+
+    def _websocket_changed(self) -> None:
+        """The engine's "websocket" event: the WebSocket journal grew; wake its waits."""
+        self._websocket_events += 1
+        waiting, self._websocket_waiting = self._websocket_waiting, []
+        for d, timer in waiting:
+            if timer.active():
+                timer.cancel()
+            d.callback(None)
+
+    def _next_websocket_event(self, seen: int, timeout: float) -> Deferred[None]:
+        """
+        Fire once more than ``seen`` WebSocket journal events happened, or
+        after ``timeout`` seconds (the caller looks again either way).
+        """
+        from twisted.internet.defer import Deferred
+
+        def forget(d: Deferred[None]) -> None:
+            for item in self._websocket_waiting:
+                if item[0] is d:
+                    self._websocket_waiting.remove(item)
+                    if item[1].active():
+                        item[1].cancel()
+                    return
+
+        d: Deferred[None] = Deferred(forget)
+        if self._websocket_events > seen:
+            d.callback(None)
+            return d
+
+        def expired() -> None:
+            forget(d)
+            d.callback(None)
+
+        self._websocket_waiting.append((d, self._reactor.callLater(timeout, expired)))
+        return d
 
     def _arrived(self, ticket: Ticket) -> None:
         """The engine's "arrived" event: tell the watchers of arrivals."""

@@ -5,9 +5,15 @@ in reply), pushes from the test, and the journal of its connections and
 messages with waits on it.
 
 The live side (the connections, the frames) is
-:mod:`txtestserver._http.websocket`; this is the test's side, in any face:
-a push is one ``_call`` of the server's face, a wait one ``_run`` (it
-blocks, returns a Deferred or a coroutine as the face's waits do).
+:mod:`txtestserver._http.websocket`, wherever the engine serves; this is
+the test's side, in any face and either engine. The script is plain data
+in the route's ``response['websocket']`` (:mod:`txtestserver._model.websocket`),
+changed in one store update, so it reaches a server process as the rest
+of the table does; the journal is the store's; a push is one ``_call`` of
+the server's face that hands it to the engine (in this process, or a line
+to the server process); a wait is one ``_run`` (it blocks, returns a
+Deferred or a coroutine as the face's waits do), woken by the engine's
+WebSocket events.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import TestServerError, WaitTimeoutError
-from ._http.websocket import FAULTS, Endpoint, check_close, check_rule
+from ._http.websocket import FAULTS, check_close, check_rule
+from ._model.record import CONNECTION, WEBSOCKET
+from ._model.table import RESPONSE
+from ._model.websocket import CONNECTION_KEYS, MESSAGE_KEYS
 from ._route import Route
 
 if TYPE_CHECKING:
@@ -42,13 +51,25 @@ class WebSocketRoute(Route):
 
     __module__ = "txtestserver"
 
-    def __init__(
-        self, server: ServerCore, endpoint: Endpoint, path: str | None, **route: Any
-    ) -> None:
+    def __init__(self, server: ServerCore, path: str | None, **route: Any) -> None:
         super().__init__(**route)
         self._server = server
-        self._endpoint = endpoint
         self._path = path
+
+    def _change(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Replace the route's script by ``change(script)``, in one store update."""
+        route = self.id
+
+        def apply(table: Any) -> None:
+            current = table.slot(RESPONSE, route).get("websocket")
+            if current is None:
+                raise TestServerError(
+                    "this WebSocket route was removed (route.remove() or server.reset()): "
+                    "make a new one with server.websocket(...)"
+                )
+            table.set(RESPONSE, "websocket", change(current), route)
+
+        self._store.update(apply)
 
     # -- the script -------------------------------------------------------------
 
@@ -77,9 +98,8 @@ class WebSocketRoute(Route):
 
         :param slow: write what it sends at this many bytes per second.
         """
-        self._endpoint.connect = check_rule(
-            "ws.on_connect()", None, send, close, fault, -1, delay, slow=slow
-        )
+        rule = check_rule("ws.on_connect()", None, send, close, fault, -1, delay, slow=slow)
+        self._change(lambda script: dict(script, connect=rule))
 
     def reply(
         self,
@@ -113,13 +133,12 @@ class WebSocketRoute(Route):
             delay,
             slow=slow,
         )
-        self._endpoint.rules.append(rule)
+        self._change(lambda script: dict(script, rules=[*script["rules"], rule]))
 
     def echo(self, count: int = -1) -> None:
         """Send every received message back as it came (a rule matching any message)."""
-        self._endpoint.rules.append(
-            check_rule("ws.echo()", None, None, None, None, count, 0.0, echo=True)
-        )
+        rule = check_rule("ws.echo()", None, None, None, None, count, 0.0, echo=True)
+        self._change(lambda script: dict(script, rules=[*script["rules"], rule]))
 
     def reject(
         self, code: int = 403, headers: Mapping[str, str] | None = None, data: bytes | str = b""
@@ -130,7 +149,8 @@ class WebSocketRoute(Route):
                 f"ws.reject(code) is an HTTP status from 200 to 599, not {code!r}"
             )
         body = data.encode() if isinstance(data, str) else bytes(data)
-        self._endpoint.rejection = (code, list((headers or {}).items()), body)
+        rejection = (code, list((headers or {}).items()), body)
+        self._change(lambda script: dict(script, rejection=rejection))
 
     def on_message(self, callback: Callable[[Any, dict[str, Any]], Any]) -> None:
         """
@@ -138,21 +158,32 @@ class WebSocketRoute(Route):
         thread for each message received (after the reply rules):
         ``connection`` has ``send``, ``close``, ``ping``, ``id`` and
         ``reactor``; ``message`` is an entry like those of :attr:`messages`.
-        It may return a Deferred.
+        It may return a Deferred. Thread engine only: a function cannot
+        cross to the subprocess engine's server process (reply rules can).
         """
         if not callable(callback):
             raise TestServerError(f"ws.on_message() takes a callable, not {callback!r}")
-        self._endpoint.callbacks.append(callback)
+        if self._portable:
+            raise TestServerError(
+                "ws.on_message(): a function cannot cross to the server process of the "
+                "subprocess engine; script the answers as data with ws.reply(when=..., "
+                "send=..., close=..., fault=...) or ws.echo(), or use engine='thread'"
+            )
+        self._change(lambda script: dict(script, callbacks=[*script["callbacks"], callback]))
 
     # -- pushing ------------------------------------------------------------------
 
-    def _push(self, what: str, act: Callable[[Any], None], connection: int | None) -> Any:
-        def push() -> None:
-            for target in self._endpoint.targets(connection):
-                act(target)
-
+    def _push(self, what: str, action: str, args: list[Any], connection: int | None) -> Any:
+        """Hand a push to the engine, in the reactor thread (at once, on the open connections)."""
         self._server._check_running(f"ws.{what}")
-        return self._server._call(f"ws.{what}", 0.0, push)
+        if connection is not None:
+            open_ = [c["id"] for c in self._journal()[0] if c["closed"] is None]
+            if connection not in open_:
+                raise TestServerError(
+                    f"no open WebSocket connection {connection!r}; open: {open_ or 'none'}"
+                )
+        engine, route = self._server._engine, self.id
+        return self._server._call(f"ws.{what}", 0.0, engine.push, route, action, args, connection)
 
     def send(self, message: Any, connection: int | None = None) -> Any:
         """
@@ -161,21 +192,22 @@ class WebSocketRoute(Route):
         """
         from ._http.websocket import check_message
 
-        data = check_message("ws.send()", message)
-        return self._push("send()", lambda c: c.send(data), connection)
+        return self._push("send()", "send", [check_message("ws.send()", message)], connection)
 
     def ping(self, payload: bytes = b"", connection: int | None = None) -> Any:
         """Send a ping."""
-        return self._push("ping()", lambda c: c.ping(payload), connection)
+        if not isinstance(payload, bytes):
+            raise TestServerError(f"ws.ping(payload) is bytes, not {payload!r}")
+        return self._push("ping()", "ping", [payload], connection)
 
     def close(self, code: int = 1000, reason: str = "", connection: int | None = None) -> Any:
         """Start the closing handshake with ``code`` and ``reason``."""
         code, reason = check_close("ws.close()", (code, reason)) or (code, reason)
-        return self._push("close()", lambda c: c.close(code, reason), connection)
+        return self._push("close()", "close", [code, reason], connection)
 
     def drop(self, connection: int | None = None) -> Any:
         """Close the TCP connection without a close frame (``closed_by`` is ``'dropped'``)."""
-        return self._push("drop()", lambda c: c.fault("drop"), connection)
+        return self._push("drop()", "fault", ["drop"], connection)
 
     def fault(self, name: str, connection: int | None = None) -> Any:
         """Raise a fault now (``reset``, ``drop``, ``no_close_reply``, ``stall``...)."""
@@ -183,9 +215,18 @@ class WebSocketRoute(Route):
             raise TestServerError(
                 f"ws.fault(): unknown fault {name!r}; use one of {', '.join(sorted(FAULTS))}"
             )
-        return self._push("fault()", lambda c: c.fault(name), connection)
+        return self._push("fault()", "fault", [name], connection)
 
     # -- the journal ------------------------------------------------------------------
+
+    def _journal(self) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        """This route's connections and messages (as the store keeps them)."""
+        route = self.id
+        connections, messages = self._store.websocket_journal()
+        return (
+            [c for c in connections if c["route"] == route],
+            [m for m in messages if m[0] == route],
+        )
 
     @property
     def connections(self) -> list[dict[str, Any]]:
@@ -196,14 +237,19 @@ class WebSocketRoute(Route):
         (times), ``closed_by`` (``'client'``, ``'server'`` or
         ``'dropped'``), ``close_code`` and ``close_reason``.
         """
-        endpoint, store = self._endpoint, self._server._engine.store
+        found = self._journal()[0]
+        if not found:
+            return []
+        handshakes = {
+            entry[CONNECTION]: entry
+            for entry in self._store.history()
+            if entry[WEBSOCKET] is not None
+        }
         result = []
-        for journal in list(endpoint.connections):
-            entry = dict(journal)
-            exchange = endpoint.handshakes.get(entry["id"])
-            ticket = getattr(exchange, "ticket", None)
-            found = store.entry(ticket) if ticket is not None else None
-            entry["request"] = self._server._decode(found) if found is not None else None
+        for journal in found:
+            entry = {key: journal[key] for key in CONNECTION_KEYS}
+            handshake = handshakes.get(entry["id"])
+            entry["request"] = None if handshake is None else self._server._decode(handshake)
             result.append(entry)
         return result
 
@@ -213,10 +259,13 @@ class WebSocketRoute(Route):
         One dict per message in both directions: ``connection`` (its id),
         ``direction`` (``'received'`` or ``'sent'``), ``type`` (``'text'``,
         ``'binary'``, ``'ping'``, ``'pong'`` or ``'close'``), ``data`` (str
-        for text and for a close's reason, else bytes), ``time`` and
-        ``fragmented`` (it came, or went, in more than one frame).
+        for text and for a close's reason, else bytes; once the route's
+        ``journal_limit`` is spent, what was left of it), ``time``,
+        ``fragmented`` (it came, or went, in more than one frame), ``size``
+        (its bytes on the wire, UTF-8 for text) and ``truncated`` (``data``
+        was cut).
         """
-        return [dict(m) for m in list(self._endpoint.messages)]
+        return [dict(zip(MESSAGE_KEYS, m[1:], strict=True)) for m in self._journal()[1]]
 
     # -- waits ------------------------------------------------------------------------
 
@@ -231,7 +280,7 @@ class WebSocketRoute(Route):
             return found[:count] if len(found) >= count else None
 
         def arrived() -> str:
-            return f"{len(self._endpoint.connections)} connection(s) opened"
+            return f"{len(self._journal()[0])} connection(s) opened"
 
         return self._wait(f"wait_connections({count})", look, arrived, timeout)
 
@@ -289,14 +338,14 @@ class WebSocketRoute(Route):
             return None
 
         def arrived() -> str:
-            found = self._endpoint.connections
+            found = self._journal()[0]
             shut = sum(c["closed"] is not None for c in found)
             return f"{len(found)} connection(s) opened, {shut} closed"
 
         return self._wait(f"wait_closed({connection!r})", look, arrived, timeout)
 
     def _arrived(self) -> str:
-        messages = self._endpoint.messages
+        messages = self.messages
         shown = ", ".join(f"{m['direction']} {m['type']} {m['data']!r}" for m in messages[-5:])
         return f"{len(messages)} message(s) so far" + (f" (the latest: {shown})" if shown else "")
 
@@ -312,17 +361,17 @@ class WebSocketRoute(Route):
     def _steps(
         self, what: str, look: Callable[[], Any], arrived: Callable[[], str], timeout: float
     ) -> Generator[Step, Any, Any]:
-        endpoint = self._endpoint
+        server = self._server
         deadline = time.monotonic() + timeout
         while True:
-            seen = endpoint.events  # before looking: an event after it wakes the wait
+            seen = server._websocket_events  # before looking: an event after it wakes the wait
             found = look()
             if found is not None:
                 return found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeoutError(f"ws.{what}: not within {timeout} s; {arrived()}")
-            yield remaining, endpoint.next_event, (seen, remaining)
+            yield remaining, server._next_websocket_event, (seen, remaining)
 
     def __repr__(self) -> str:
         return f"<websocket route {self.id}: {self.name}>"

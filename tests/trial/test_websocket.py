@@ -99,3 +99,9 @@ class DeferredWebSocketTests(StartedServer, TestCase):
         yield client.lost
         closed = yield ws.wait_closed(connection["id"])
         self.assertEqual((closed["closed_by"], closed["close_code"]), ("server", 1001))
+
+
+class DeferredWebSocketSubprocessTests(DeferredWebSocketTests):
+    """The same conversation with the subprocess engine (Deferreds woken by its event lines)."""
+
+    engine = "subprocess"

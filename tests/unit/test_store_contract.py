@@ -111,3 +111,56 @@ def test_a_reset_begins_a_generation_that_old_tickets_do_not_reach(store: StateS
     new = store.record(entry(1))
     assert new == (old[0] + 1, 0)
     assert store.journal()[0] == old[0] + 1
+
+
+def test_the_websocket_journal_folds_its_events(store: StateStore) -> None:
+    store.add_websocket(("o", 3, 7, "v2", 1.5))
+    store.add_websocket(("m", 3, 7, "received", "text", "hé", 1.6, False, 3, False))
+    store.add_websocket(("m", 3, 7, "sent", "binary", b"\x00\xff", 1.7, True, 2, False))
+    store.add_websocket(("c", 7, None, "server", 1001, "bye"))
+    store.add_websocket(("c", 7, 1.8, "server", 1001, "bye"))
+    store.add_websocket(("c", 99, 1.9, "client", 1000, ""))  # unknown: ignored
+    connections, messages = store.websocket_journal()
+    assert connections == [
+        {
+            "route": 3,
+            "id": 7,
+            "subprotocol": "v2",
+            "opened": 1.5,
+            "closed": 1.8,
+            "closed_by": "server",
+            "close_code": 1001,
+            "close_reason": "bye",
+        }
+    ]
+    assert messages == [
+        (3, 7, "received", "text", "hé", 1.6, False, 3, False),
+        (3, 7, "sent", "binary", b"\x00\xff", 1.7, True, 2, False),
+    ]
+    connections[0]["closed"] = None  # a copy
+    assert store.websocket_journal()[0][0]["closed"] == 1.8
+    store.reset()
+    assert store.websocket_journal() == ([], [])
+
+
+def test_the_websocket_journal_moves_with_the_state() -> None:
+    """What a SwitchStore kept in memory goes into the files at create, and back at close."""
+    switch = SwitchStore(lock_timeout=5)
+    switch.add_websocket(("o", 1, 2, None, 1.0))
+    directory = switch.create()
+    try:
+        attached = FileStore(directory)
+        assert attached.websocket_journal()[0][0]["id"] == 2
+        attached.add_websocket(("m", 1, 2, "received", "binary", b"x", 1.1, False, 1, False))
+    finally:
+        switch.close()
+    assert switch.websocket_journal()[1] == [
+        (1, 2, "received", "binary", b"x", 1.1, False, 1, False)
+    ]
+
+
+def test_a_reset_never_reuses_a_route_id(store: StateStore) -> None:
+    """The server keys its open WebSocket connections by route id: never an old one again."""
+    old = store.update(lambda table: table.add_route("old", {}))
+    store.reset()
+    assert store.update(lambda table: table.add_route("new", {})) > old

@@ -10,8 +10,8 @@ engines (:data:`ENGINES`), chosen by name with :func:`make_engine`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._config import ServerConfig
 from .._errors import TestServerError
@@ -50,6 +50,7 @@ class Engine(Protocol):
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
         on_arrived: Callable[[Ticket], None] | None = None,
+        on_websocket: Callable[[], None] | None = None,
     ) -> Deferred[int]:
         """
         Listen as ``config`` says; fire with the real port.
@@ -60,6 +61,15 @@ class Engine(Protocol):
             ``stall``): for those answered at once, ``on_answered`` alone.
         :param on_lost: call if the server dies on its own (with the reason).
         :param credentials: what ``config.tls`` serves.
+        :param on_websocket: call after each event of the WebSocket journal
+            (a connection opened or ending, a message), once it is in the store.
+        """
+
+    def push(self, route: int, action: str, args: Sequence[Any], connection: int | None) -> None:
+        """
+        The test's push to the open WebSocket connections of ``route`` (all,
+        or the one of id ``connection``): ``action`` is ``send``, ``ping``,
+        ``close`` or ``fault``, ``args`` its arguments (plain data).
         """
 
     def stop(self) -> Deferred[None]:

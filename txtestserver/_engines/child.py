@@ -17,9 +17,13 @@ those of :mod:`.wire`):
 
 - stdout: ``listening`` once the port is bound, then ``answered`` with the
   ticket of each answered request (the test process's waits wait on these
-  lines instead of polling files), and ``log`` for each error logged here, which the test
-  process logs again, as the thread engine would have logged it there.
-- stdin: a ``stop`` line then its end means the test process wants us
+  lines instead of polling files), ``websocket`` after each event of the
+  WebSocket journal (its waits wait on these), and ``log`` for each error
+  logged here, which the test process logs again, as the thread engine
+  would have logged it there.
+- stdin: ``push`` lines, the test's pushes to the open WebSocket
+  connections (``ws.send()``, ``ws.close()``...); a ``stop`` line then its
+  end means the test process wants us
   gone: we stop listening and exit, and it reads the state we leave. Its end
   without ``stop`` means the test process has died (even by SIGKILL) or
   exited without ``stop()``: we stop listening, remove the state directory
@@ -42,15 +46,18 @@ import signal
 import sys
 from typing import Any
 
-from twisted.logger import LogLevel, formatEvent
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from .._errors import TestServerError
+from .._state.codec import decode
 from .._state.files import LOG, FileStore
 from .._state.store import Ticket
 from .wire import LineReader, ParentEvents, event_line, read_serve_line
 
 __all__ = ["main"]
+
+_log = Logger()
 
 #: Exit code when the server could not start.
 EXIT_START_FAILED = 1
@@ -67,12 +74,19 @@ class _Control(LineReader):
         when the test process went away without a ``stop``.
     """
 
-    def __init__(self, stop: Any) -> None:
+    def __init__(self, stop: Any, listener: Any) -> None:
         super().__init__(self, ParentEvents)
         self._stop = stop
+        self._listener = listener
 
     def serve(self, directory: str, config: str) -> None:
         """A second ``serve`` line: we serve already (see :func:`main`)."""
+
+    def push(self, route: int, action: str, args: Any, connection: int | None) -> None:
+        try:
+            self._listener.websockets.push(route, action, decode(args), connection)
+        except Exception:
+            _log.failure("txtestserver: a WebSocket push failed")
 
     def stop(self) -> None:
         self._stop(0, False)
@@ -159,10 +173,22 @@ def main() -> int:
         if control is not None:
             control.transport.write(b"arrived [%d,%d]\n" % ticket)
 
+    def websocket() -> None:
+        if control is not None:
+            control.transport.write(b"websocket\n")
+
     store = FileStore(directory, fatal=fatal)
     try:
         credentials = Credentials.load(directory) if config.tls or config.proxy else None
-        listener = serve(reactor, config, store, answered, credentials, on_arrived=arrived)
+        listener = serve(
+            reactor,
+            config,
+            store,
+            answered,
+            credentials,
+            on_arrived=arrived,
+            on_websocket=websocket,
+        )
     except TestServerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_START_FAILED
@@ -188,7 +214,7 @@ def main() -> int:
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
 
     standard_io: Any = stdio.StandardIO
-    connected = _Control(stop)
+    connected = _Control(stop, listener)
     standard_io(connected, stdin=0, stdout=control_fd, reactor=reactor)
     control = connected  # from now on, events are written
     control.transport.write(event_line("listening", listener.port))

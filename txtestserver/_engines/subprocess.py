@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 from .._config import ServerConfig
 from .._errors import TestServerError
 from .._http.tls import Credentials
+from .._state.codec import encode
 from .._state.directory import LOG
 from .._state.store import StateStore, Ticket
 from .._state.switch import SwitchStore
@@ -244,6 +245,7 @@ class SubprocessEngine:
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
         on_arrived: Callable[[Ticket], None] | None = None,
+        on_websocket: Callable[[], None] | None = None,
     ) -> Deferred[int]:
         if self._server is not None and not self._server.ended:
             raise TestServerError("the previous server process has not exited yet")
@@ -270,8 +272,14 @@ class SubprocessEngine:
                 self._files.close()
                 raise
         server.serve(self._files, directory, config, on_answered, on_lost, on_arrived)
+        server.on_websocket = on_websocket
         self._server = server
         return server.started
+
+    def push(self, route: int, action: str, args: Sequence[Any], connection: int | None) -> None:
+        server = self._server
+        if server is not None and not server.ended:
+            server.push(route, action, args, connection)
 
     def stop(self) -> Deferred[None]:
         server = self._server
@@ -298,6 +306,8 @@ class _ServerProcess(ProcessProtocol):
         self._on_answered: Callable[[Ticket], None] = lambda ticket: None
         self._on_arrived: Callable[[Ticket], None] | None = None
         self._on_lost: Callable[[TestServerError], None] = lambda error: None
+        #: Called for each ``websocket`` line (an event of the WebSocket journal).
+        self.on_websocket: Callable[[], None] | None = None
         self.started: Deferred[int] = Deferred(self._cancel_start)
         self.ended = False
         self._state = "waiting"  # for serve(); then "starting", "running", "stopping"
@@ -377,6 +387,18 @@ class _ServerProcess(ProcessProtocol):
     def log(self, text: str) -> None:
         """An error logged in the server process: log it here too."""
         _log.error("txtestserver server process logged: {text}", text=text)
+
+    def websocket(self) -> None:
+        if self._state == "running" and self.on_websocket is not None:
+            try:
+                self.on_websocket()
+            except Exception:
+                _log.failure("txtestserver could not handle a WebSocket event")
+
+    def push(self, route: int, action: str, args: Sequence[Any], connection: int | None) -> None:
+        """Hand the test's push to the server process (a ``push`` line on its stdin)."""
+        if self._state == "running":
+            self._process.write(event_line("push", route, action, encode(list(args)), connection))
 
     def errReceived(self, data: bytes) -> None:
         self._stderr += data

@@ -5,7 +5,8 @@ the blocking API, trial's reactor for the Deferred API), state in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
@@ -50,11 +51,22 @@ class ThreadEngine:
         on_lost: Callable[[TestServerError], None],
         credentials: Credentials | None = None,
         on_arrived: Callable[[Ticket], None] | None = None,
+        on_websocket: Callable[[], None] | None = None,
     ) -> Deferred[int]:
         self._listener = serve(
-            self._reactor, config, self.store, on_answered, credentials, on_arrived=on_arrived
+            self._reactor,
+            config,
+            self.store,
+            on_answered,
+            credentials,
+            on_arrived=on_arrived,
+            on_websocket=on_websocket,
         )
         return succeed(self._listener.port)
+
+    def push(self, route: int, action: str, args: Sequence[Any], connection: int | None) -> None:
+        if self._listener is not None:
+            self._listener.websockets.push(route, action, args, connection)
 
     def stop(self) -> Deferred[None]:
         listener, self._listener = self._listener, None

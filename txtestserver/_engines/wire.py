@@ -75,6 +75,12 @@ class ServerEvents(Protocol):
     def log(self, text: str) -> None:
         """An error was logged in the server process (with its traceback)."""
 
+    def websocket(self) -> None:
+        """
+        An event was added to the WebSocket journal (a connection opened or
+        ending, a message): the WebSocket waits look again.
+        """
+
 
 class ParentEvents(Protocol):
     """The lines the test process writes to the server's stdin."""
@@ -83,6 +89,13 @@ class ParentEvents(Protocol):
         """
         The first line, read before anything else (:func:`read_serve_line`):
         serve from ``directory`` with ``config`` (a ServerConfig document).
+        """
+
+    def push(self, route: int, action: str, args: Any, connection: int | None) -> None:
+        """
+        The test's push to the open WebSocket connections of ``route``
+        (``Engine.push``); ``args`` as :mod:`txtestserver._state.codec`
+        encodes them (a message may be bytes).
         """
 
     def stop(self) -> None:

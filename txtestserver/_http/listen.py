@@ -24,6 +24,7 @@ from .._twisted_compat import close_failed_listener, without_alpn_of_its_own
 from .._types import ServingReactor
 from .resource import CaptureResource
 from .site import ServerSite
+from .sockets import Sockets
 from .tls import Credentials, server_tls, tls_factory
 
 __all__ = ["Listener", "listen", "listen_backlog", "serve"]
@@ -98,9 +99,11 @@ class Listener:
     :ivar port: the real port.
     """
 
-    def __init__(self, listening: Any, site: ServerSite) -> None:
+    def __init__(self, listening: Any, site: ServerSite, websockets: Sockets) -> None:
         self._listening = listening
         self._site = site
+        #: Its WebSocket connections (the test's pushes go there).
+        self.websockets = websockets
         self.port: int = listening.getHost().port
 
     def stop(self) -> Deferred[None]:
@@ -121,6 +124,7 @@ def serve(
     credentials: Credentials | None = None,
     *,
     on_arrived: Callable[[Ticket], None] | None = None,
+    on_websocket: Callable[[], None] | None = None,
 ) -> Listener:
     """
     Serve the one resource over ``store`` as ``config`` says. The thread
@@ -134,9 +138,12 @@ def serve(
     :param credentials: the key and certificate that ``config.tls`` serves.
     :param on_arrived: called in the reactor thread with the ticket of each
         request recorded before its answer is complete.
+    :param on_websocket: called in the reactor thread after each event of
+        the WebSocket journal (a connection opened or ending, a message).
     :raise TestServerError: the address or port cannot be bound.
     """
     resource = CaptureResource(store, reactor, on_answered, config=config, on_arrived=on_arrived)
+    resource.websockets = Sockets(reactor, store, on_websocket)
     site = ServerSite(resource, config, reactor, resource.report_error)
     if config.proxy:
         if credentials is None:
@@ -144,4 +151,4 @@ def serve(
         from .issuer import Issuer
 
         site.issuer = Issuer(credentials, config)
-    return Listener(listen(reactor, config, site, credentials), site)
+    return Listener(listen(reactor, config, site, credentials), site, resource.websockets)

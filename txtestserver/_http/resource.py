@@ -91,6 +91,8 @@ class CaptureResource(Resource):
         # The connections to upstreams kept open between forwarded requests
         # (response['forward']), made on the first; closed by close().
         self._pool: Any = None
+        #: The site's WebSocket connections (a ``Sockets``, set by ``serve()``).
+        self.websockets: Any = None
 
     def render(self, request: Request) -> int:
         exchange = Exchange(self, request, capture(request, self._body_limit, self._now()))

@@ -1,14 +1,15 @@
 """
-WebSocket connections after their ``101``: the :class:`Endpoint` of one
-WebSocket route (its script, its journal, its open connections and the
-waits on them) and the :class:`WebSocketConnection` protocol that a
-connection becomes once the answer kind (:mod:`.answers.websocket`) has
-taken it over from twisted.web (``take_over`` in :mod:`.request`).
+WebSocket connections after their ``101``: the :class:`WebSocketConnection`
+protocol that a connection becomes once the answer kind
+(:mod:`.answers.websocket`) has taken it over from twisted.web
+(``take_over`` in :mod:`.request`).
 
 The frames are wsproto's (sans-IO): this module feeds it the bytes that
-arrive and writes the bytes it makes. The script is plain data (text,
-bytes, JSON values, compiled patterns): what to send on connect, and the
-reply rules, each matched against a whole received message.
+arrive and writes the bytes it makes. The script is plain data in the
+route's ``response['websocket']`` (:mod:`txtestserver._model.websocket`),
+so it is the same in both engines: what to send on connect, and the reply
+rules, each matched against a whole received message, and taken from the
+store's table at each message.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import json
 import re
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.protocol import Protocol
 from twisted.internet.protocol import connectionDone as CONNECTION_DONE
 from twisted.logger import Logger
@@ -38,10 +39,19 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 
 from .._errors import TestServerError
-from .._types import TimeReactor
+from .._model.websocket import MESSAGE_KEYS
 from .ws_frames import OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, frame
 
-__all__ = ["FAULTS", "Endpoint", "WebSocketConnection", "check_message", "check_rule"]
+if TYPE_CHECKING:
+    from .sockets import Sockets
+
+__all__ = [
+    "FAULTS",
+    "WebSocketConnection",
+    "check_close",
+    "check_message",
+    "check_rule",
+]
 
 _log = Logger()
 
@@ -113,8 +123,14 @@ def check_rule(
     echo: bool = False,
     slow: float | None = None,
 ) -> dict[str, Any]:
-    """A reply rule (or the connect script, with ``when`` None) as plain data."""
-    if not (when is None or isinstance(when, (str, bytes, dict)) or isinstance(when, re.Pattern)):
+    """
+    A reply rule (or the connect script, with ``when`` None) as plain data
+    (:mod:`txtestserver._model.websocket`): a compiled pattern becomes
+    ``(pattern, flags)``.
+    """
+    if isinstance(when, re.Pattern):
+        when = (when.pattern, when.flags)
+    elif not (when is None or isinstance(when, (str, bytes, dict))):
         raise TestServerError(
             f"{where}: when= is a text, bytes, a compiled pattern, a dict (a JSON subset) "
             f"or None (any message), not {when!r}"
@@ -144,147 +160,6 @@ def check_rule(
         "delay": float(delay),
         "echo": echo,
     }
-
-
-def matches(when: Any, data: str | bytes) -> bool:
-    """A received message meets a rule's ``when``."""
-    if when is None:
-        return True
-    if isinstance(when, str):
-        return isinstance(data, str) and data == when
-    if isinstance(when, bytes):
-        return isinstance(data, bytes) and data == when
-    if isinstance(when, re.Pattern):
-        if isinstance(data, bytes) != isinstance(when.pattern, bytes):
-            return False
-        return when.search(data) is not None
-    if isinstance(when, dict):
-        if not isinstance(data, str):
-            return False
-        try:
-            value = json.loads(data)
-        except ValueError:
-            return False
-        return _subset(when, value)
-    return False
-
-
-def _subset(want: Any, have: Any) -> bool:
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(
-            k in have and _subset(v, have[k]) for k, v in want.items()
-        )
-    return type(want) is type(have) and bool(want == have)
-
-
-class Endpoint:
-    """
-    One WebSocket route, live: its settings and script, the journal of its
-    connections and messages, its open connections, and the waits on them.
-
-    The journal is appended in the serving reactor's thread and read (as
-    copies) in the test's.
-
-    :param reactor: the serving reactor (times out waits).
-    """
-
-    def __init__(
-        self,
-        reactor: TimeReactor,
-        *,
-        subprotocols: Sequence[str] = (),
-        auto_pong: bool = True,
-        max_message_size: int | None = None,
-        fragment: int | None = None,
-        compression: bool = False,
-    ) -> None:
-        self.reactor = reactor
-        #: Negotiate permessage-deflate when the client offers it.
-        self.compression = compression
-        self.subprotocols = list(subprotocols)
-        self.auto_pong = auto_pong
-        self.max_message_size = max_message_size
-        self.fragment = fragment
-        #: What the server does on connect (a rule without ``when``), or None.
-        self.connect: dict[str, Any] | None = None
-        #: The reply rules, first registered first.
-        self.rules: list[dict[str, Any]] = []
-        #: The handshake's refusal: ``(code, headers, data)``, or None.
-        self.rejection: tuple[int, list[tuple[str, str]], bytes] | None = None
-        self.callbacks: list[Callable[[WebSocketConnection, dict[str, Any]], Any]] = []
-        #: The journal: one dict per connection, one per message.
-        self.connections: list[dict[str, Any]] = []
-        self.messages: list[dict[str, Any]] = []
-        #: The handshake's exchange of each connection (its journal entry).
-        self.handshakes: dict[int, Any] = {}
-        #: The open connections by id.
-        self.open: dict[int, WebSocketConnection] = {}
-        #: Events (a connection, a message, a close) so far: waits watch it.
-        self.events = 0
-        self._waiting: list[tuple[int, Deferred[None], Any]] = []
-
-    # -- events and waits -----------------------------------------------------
-
-    def changed(self) -> None:
-        """Something was journaled: wake the waits."""
-        self.events += 1
-        waiting, self._waiting = self._waiting, []
-        for _, d, timer in waiting:
-            if timer.active():
-                timer.cancel()
-            d.callback(None)
-
-    def next_event(self, seen: int, timeout: float) -> Deferred[None]:
-        """Fire once more than ``seen`` events happened, or after ``timeout`` seconds."""
-        d: Deferred[None] = Deferred(lambda d: self._forget(d))
-        if self.events > seen:
-            d.callback(None)
-            return d
-
-        def expired() -> None:
-            self._forget(d)
-            d.callback(None)
-
-        timer = self.reactor.callLater(timeout, expired)
-        self._waiting.append((seen, d, timer))
-        return d
-
-    def _forget(self, d: Deferred[None]) -> None:
-        for item in self._waiting:
-            if item[1] is d:
-                self._waiting.remove(item)
-                if item[2].active():
-                    item[2].cancel()
-                return
-
-    def reset(self) -> None:
-        """Forget the journal (``server.reset()`` and ``start()``)."""
-        self.connections.clear()
-        self.messages.clear()
-        self.handshakes.clear()
-        self.changed()
-
-    # -- the rules ------------------------------------------------------------
-
-    def take(self, data: str | bytes) -> dict[str, Any] | None:
-        """The first rule not used up that ``data`` meets (one use of it taken)."""
-        for rule in self.rules:
-            if rule["count"] != 0 and matches(rule["when"], data):
-                if rule["count"] > 0:
-                    rule["count"] -= 1
-                return rule
-        return None
-
-    # -- pushing from the test --------------------------------------------------
-
-    def targets(self, connection: int | None) -> list[WebSocketConnection]:
-        if connection is None:
-            return list(self.open.values())
-        if connection not in self.open:
-            raise TestServerError(
-                f"no open WebSocket connection {connection!r}; open: {sorted(self.open) or 'none'}"
-            )
-        return [self.open[connection]]
 
 
 #: The faults a script or the test may raise: name -> what the connection does.
@@ -374,9 +249,12 @@ class WebSocketConnection(Protocol):
     ``on_message`` callback gets: ``send``, ``close``, ``ping``, ``id`` and
     the serving ``reactor``.
 
-    :param endpoint: the route's :class:`Endpoint`.
+    :param sockets: the site's :class:`~txtestserver._http.sockets.Sockets`.
+    :param route: the id of its route.
+    :param script: the route's script at the handshake (its settings and
+        what it sends on connect; the reply rules are read at each message).
     :param number: its id (``request['connection']`` of its handshake).
-    :param journal: its entry in ``endpoint.connections``.
+    :param subprotocol: the subprotocol chosen, or None.
     :param report: records a server-side error (strict mode's unmatched message).
     :param strict: a message no rule answers is a server-side error.
     :param extensions: the wsproto extensions negotiated (permessage-deflate).
@@ -386,17 +264,29 @@ class WebSocketConnection(Protocol):
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        sockets: Sockets,
+        route: int,
+        script: dict[str, Any],
         number: int,
-        journal: dict[str, Any],
+        subprotocol: str | None,
         report: Callable[[str], None],
         strict: bool,
         extensions: Sequence[Any] = (),
     ) -> None:
-        self.endpoint = endpoint
+        self.sockets = sockets
+        self.route = route
+        self.script = script
         self.id = number
-        self.reactor = endpoint.reactor
-        self._journal = journal
+        self.subprotocol = subprotocol
+        self.reactor = sockets.reactor
+        #: How it ends, as journaled: closed (a time), closed_by, close_code, close_reason.
+        self._journal: dict[str, Any] = {
+            "closed": None,
+            "closed_by": None,
+            "close_code": None,
+            "close_reason": None,
+        }
+        self._opened = False
         self._report = report
         self._strict = strict
         self._ws = Connection(ConnectionType.SERVER, extensions=list(extensions))
@@ -425,13 +315,24 @@ class WebSocketConnection(Protocol):
         tcp = _tcp(self.transport)
         if hasattr(tcp, "setTcpNoDelay"):
             tcp.setTcpNoDelay(True)
-        endpoint = self.endpoint
-        endpoint.open[self.id] = self
-        endpoint.changed()
-        if endpoint.connect is not None:
-            self.run(endpoint.connect, None)
+        # Opened in the next turn: the handshake's request is journaled by then.
+        self._later(0, self._open)
+
+    def _open(self) -> None:
+        """Journal the connection, and run the script's ``on_connect``."""
+        if self._opened:
+            return
+        self._opened = True
+        self.sockets.add(("o", self.route, self.id, self.subprotocol, self.reactor.seconds()))
+        if self._journal["closed"] is not None:  # it ended before the next turn
+            self._end_changed()
+            return
+        self.sockets.open.setdefault(self.route, {})[self.id] = self
+        if self.script["connect"] is not None:
+            self.run(self.script["connect"], None)
 
     def dataReceived(self, data: bytes) -> None:
+        self._open()  # bytes that came with the handshake come before the next turn
         if self.stalled or self._journal["closed"] is not None:
             return
         self._ws.receive_data(data)
@@ -446,6 +347,7 @@ class WebSocketConnection(Protocol):
                 timer.cancel()
         self._pump = None
         self.finish("dropped", 1006, "")
+        self._open()  # (ended before the next turn: journaled now, opened and closed)
 
     def finish(self, by: str, code: int | None = None, reason: str | None = None) -> None:
         """The connection is over: journal how, once."""
@@ -457,8 +359,16 @@ class WebSocketConnection(Protocol):
             journal["closed_by"] = by
         if journal["close_code"] is None:
             journal["close_code"], journal["close_reason"] = code, reason
-        self.endpoint.open.pop(self.id, None)
-        self.endpoint.changed()
+        self.sockets.open.get(self.route, {}).pop(self.id, None)
+        self._end_changed()
+
+    def _end_changed(self) -> None:
+        """Journal what is known of how the connection ends (once it is journaled)."""
+        if self._opened:
+            j = self._journal
+            self.sockets.add(
+                ("c", self.id, j["closed"], j["closed_by"], j["close_code"], j["close_reason"])
+            )
 
     # -- receiving ------------------------------------------------------------
 
@@ -467,7 +377,7 @@ class WebSocketConnection(Protocol):
             self._part(event)
         elif isinstance(event, Ping):
             self._log_message("received", "ping", bytes(event.payload))
-            if self.endpoint.auto_pong:
+            if self.script["auto_pong"]:
                 self._write(event.response(), "pong", bytes(event.payload))
         elif isinstance(event, Pong):
             self._log_message("received", "pong", bytes(event.payload))
@@ -482,6 +392,8 @@ class WebSocketConnection(Protocol):
                     self._write(event.response(), "close", event.reason or "")
                     self.lose()
                     self.finish("client")
+                else:
+                    self._end_changed()
             elif self._ws.state is ConnectionState.OPEN:
                 # wsproto's verdict on a frame that breaks the protocol: close with its code.
                 self.close(event.code, event.reason or "")
@@ -496,7 +408,7 @@ class WebSocketConnection(Protocol):
         self._size += len(event.data)
         if event.frame_finished:
             self._frames += 1
-        limit = self.endpoint.max_message_size
+        limit = self.script["max_message_size"]
         if limit is not None and self._size > limit:
             self.close(1009, f"message over {limit} bytes")
             return
@@ -515,15 +427,14 @@ class WebSocketConnection(Protocol):
         self._respond(data)
 
     def _respond(self, data: str | bytes) -> None:
-        endpoint = self.endpoint
-        rule = endpoint.take(data)
-        for callback in endpoint.callbacks:
-            message = endpoint.messages[-1]
-            d = maybeDeferred(callback, self, dict(message))
+        rule, callbacks = self.sockets.take(self.route, data)
+        for callback in callbacks:
+            message = dict(zip(MESSAGE_KEYS, self._last, strict=True), data=data)
+            d = maybeDeferred(callback, self, message)
             d.addErrback(self._callback_failed)
         if rule is not None:
             self.run(rule, data)
-        elif not endpoint.callbacks:
+        elif not callbacks:
             if self._strict:
                 self._report(
                     f"WebSocket connection {self.id}: no reply rule matched the message "
@@ -588,7 +499,7 @@ class WebSocketConnection(Protocol):
         if self._ws.state is not ConnectionState.OPEN or self.stalled:
             return
         kind = "text" if isinstance(message, str) else "binary"
-        size = self.endpoint.fragment
+        size = self.script["fragment"]
         make: Any = TextMessage if isinstance(message, str) else BytesMessage
         if size is None or len(message) <= size:
             self.write_bytes(self._ws.send(make(data=message)))
@@ -616,6 +527,7 @@ class WebSocketConnection(Protocol):
         journal = self._journal
         journal["closed_by"] = "server"
         journal["close_code"], journal["close_reason"] = code, reason
+        self._end_changed()
         self._write(CloseConnection(code=code, reason=reason), "close", reason)
         self._closer = self.reactor.callLater(CLOSE_WAIT, self._close_anyway)
 
@@ -674,17 +586,20 @@ class WebSocketConnection(Protocol):
     def _log_message(
         self, direction: str, kind: str, data: str | bytes, fragmented: bool = False
     ) -> None:
-        self.endpoint.messages.append(
-            {
-                "connection": self.id,
-                "direction": direction,
-                "type": kind,
-                "data": data,
-                "time": self.reactor.seconds(),
-                "fragmented": fragmented,
-            }
+        self._open()
+        kept, size, truncated = self.sockets.keep(self.route, data, self.script["journal_limit"])
+        fields = (
+            self.id,
+            direction,
+            kind,
+            kept,
+            self.reactor.seconds(),
+            fragmented,
+            size,
+            truncated,
         )
-        self.endpoint.changed()
+        self._last = fields
+        self.sockets.add(("m", self.route, *fields))
 
 
 def close_reason_name(code: int) -> str:

@@ -266,16 +266,22 @@ def _check_callback(where: str, value: Any, portable: bool) -> Any:
 
 
 def _check_websocket(where: str, value: Any, portable: bool) -> Any:
-    """None, or a WebSocket route's endpoint (set by ``server.websocket()`` only)."""
+    """
+    None, or a WebSocket route's script (:mod:`txtestserver._model.websocket`),
+    made by ``server.websocket()`` and changed by its methods only; in a
+    portable table, without ``on_message`` functions.
+    """
     if value is None:
         return None
-    if portable:
+    if not isinstance(value, dict) or not {"subprotocols", "connect", "rules"} <= value.keys():
         raise TestServerError(
-            f"{where}: WebSocket routes are served by the thread engine only for now "
-            "(the subprocess engine does not carry them yet): use engine='thread'"
+            f"{where} is set by server.websocket() and its methods, not {value!r}"
         )
-    if not callable(getattr(value, "take", None)):
-        raise TestServerError(f"{where} is set by server.websocket(), not {value!r}")
+    if portable and value.get("callbacks"):
+        raise TestServerError(
+            f"{where}: ws.on_message() functions cannot cross to the server process: "
+            f"{_HINT_SUBPROCESS}; script the answers with ws.reply() instead"
+        )
     return value
 
 

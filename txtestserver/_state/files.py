@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._errors import TestServerError
 from .._model.record import Entry, Outcome
 from .._model.table import ResponseTable
+from .._model.websocket import SocketJournal, WebSocketEvent
 from .directory import LOCK, LOG, REQUESTS, STATUS, BoundedLock, StateDirectory
-from .journal import BYTES_FIELDS, JournalReader, entry_line, event_line
+from .journal import BYTES_FIELDS, JournalReader, entry_line, event_line, websocket_line
 from .memory import MemoryStore
 from .store import ErrorRecord, History, Ticket
 from .tables import TableFiles
@@ -115,15 +116,21 @@ class FileStore:
             generation, history = memory.journal()
             records = list(history)
             errors = memory.raw_errors()
+            sockets = memory.websocket_events()
             lines = b"".join(
-                [entry_line(r) for r in records] + [event_line("e", e) for e in errors]
+                [entry_line(r) for r in records]
+                + [event_line("e", e) for e in errors]
+                + [websocket_line(e) for e in sockets]
             )
             self._files.write(REQUESTS, lines)
             self._files.write(LOCK, b"")
             self._files.write_json(
                 STATUS, {"count": len(records), "end": len(lines), "generation": generation}
             )
-            self._journal.restart(generation, records, errors, len(lines))
+            journal = SocketJournal()
+            for event in sockets:
+                journal.apply(event)
+            self._journal.restart(generation, records, errors, len(lines), journal)
 
     def close(self, fallback: ResponseTable) -> tuple[MemoryStore, TestServerError | None]:
         """
@@ -145,7 +152,7 @@ class FileStore:
                 except TestServerError as e:
                     error = e
                     table = fallback
-                memory = MemoryStore(table, generation)
+                memory = MemoryStore(table, generation, self._journal.sockets)
                 for record in records:
                     memory.record(record)
                 memory.add_errors(self._journal.errors)
@@ -184,6 +191,14 @@ class FileStore:
             status = self._files.read_json(STATUS)
             if ticket is None or ticket[0] == status["generation"]:
                 self._files.write_json(STATUS, self._files.append(line, status))
+
+    def add_websocket(self, event: WebSocketEvent) -> None:
+        self._add_event(None, websocket_line(event))
+
+    def websocket_journal(self) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        with self._read_lock:
+            self._journal.sync()
+            return self._journal.sockets.snapshot()
 
     def entry(self, ticket: Ticket) -> Entry | None:
         generation, index = ticket
@@ -228,7 +243,12 @@ class FileStore:
             # The status first: a reader that finds the new journal then
             # finds the new generation too (JournalReader.sync).
             self._files.write_json(STATUS, {"count": 0, "end": 0, "generation": generation})
-            self._tables.write(ResponseTable())
+            try:
+                # Cleared, not replaced: route ids go on and are never reused
+                # (the server process keys its open WebSocket connections by them).
+                self._tables.update(lambda table: table.clear())
+            except TestServerError:  # a broken table: begin again
+                self._tables.write(ResponseTable())
             self._files.write(REQUESTS, b"")
             with self._read_lock:
                 self._journal.restart(generation)

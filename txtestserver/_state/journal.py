@@ -6,7 +6,9 @@ One JSON line per event, only ever appended (recording stays O(1) however
 many requests came before): a request's entry (a list,
 :func:`entry_line`), the completion of an earlier one (``{"c": [INDEX,
 OUTCOME...]}``), a server-side error (``{"e": [INDEX, MESSAGE,
-TRACEBACK]}``), or "errors taken" (``{"x": 1}``). ``status.json`` says how
+TRACEBACK]}``), "errors taken" (``{"x": 1}``), or an event of the
+WebSocket journal (``{"w": EVENT}``, :mod:`txtestserver._model.websocket`,
+its values through :mod:`.codec`). ``status.json`` says how
 many requests there are, where the last complete line ends, and the
 generation (one more at each reset).
 
@@ -24,10 +26,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._model.record import BYTES_FIELDS, RECORD_FIELDS, Entry
+from .._model.websocket import SocketJournal, WebSocketEvent
+from .codec import decode, encode
 from .directory import REQUESTS, STATUS, StateDirectory, encode_json
 from .store import ErrorRecord
 
-__all__ = ["BYTES_FIELDS", "JournalReader", "entry_line", "event_line", "parse_entry"]
+__all__ = [
+    "BYTES_FIELDS",
+    "JournalReader",
+    "entry_line",
+    "event_line",
+    "parse_entry",
+    "websocket_line",
+]
 
 
 def entry_line(entry: Entry) -> bytes:
@@ -57,6 +68,11 @@ def event_line(kind: str, fields: Sequence[Any]) -> bytes:
     return encode_json({kind: fields}).encode("ascii") + b"\n"
 
 
+def websocket_line(event: WebSocketEvent) -> bytes:
+    """The journal line of a WebSocket journal event (its bytes as :mod:`.codec` writes them)."""
+    return encode_json({"w": encode(list(event))}).encode("ascii") + b"\n"
+
+
 class JournalReader:
     """
     The journal of one directory as this process has read it: the entries
@@ -70,6 +86,7 @@ class JournalReader:
         self._directory = directory
         self.records: list[Entry] = []
         self.errors: list[ErrorRecord] = []
+        self.sockets = SocketJournal()
         self._offset = 0
         self._generation = 0
 
@@ -79,10 +96,12 @@ class JournalReader:
         records: list[Entry] | None = None,
         errors: list[ErrorRecord] | None = None,
         offset: int = 0,
+        sockets: SocketJournal | None = None,
     ) -> None:
         """Know the journal as given (written by this process: a start, a reset)."""
         self.records = records if records is not None else []
         self.errors = errors if errors is not None else []
+        self.sockets = sockets if sockets is not None else SocketJournal()
         self._offset = offset
         self._generation = generation
 
@@ -139,6 +158,8 @@ class JournalReader:
             if index is not None and not 0 <= index < len(records):
                 raise IndexError(f"an error names request {index} of {len(records)}")
             self.errors.append((index, str(message), traceback))
+        elif "w" in fields:
+            self.sockets.apply(decode(fields["w"]))
         elif "x" in fields:
             self.errors = []
         else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._model.record import RECORD_FIELDS, Entry, Outcome
 from .._model.table import ResponseTable
+from .._model.websocket import SocketJournal, WebSocketEvent
 from .store import ErrorRecord, History, Ticket
 
 __all__ = ["MemoryStore"]
@@ -27,13 +28,21 @@ class MemoryStore:
         process, loaded back); empty by default.
     :param generation: the generation to start with (one loaded back keeps
         its own).
+    :param sockets: the WebSocket journal to start with (one loaded back:
+        taken as it is, not copied).
     """
 
-    def __init__(self, table: ResponseTable | None = None, generation: int = 0) -> None:
+    def __init__(
+        self,
+        table: ResponseTable | None = None,
+        generation: int = 0,
+        sockets: SocketJournal | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._table = table if table is not None else ResponseTable()
         self._history: list[Entry] = []
         self._errors: list[ErrorRecord] = []
+        self._sockets = sockets if sockets is not None else SocketJournal()
         self.generation = generation
 
     def read(self, look: Callable[[ResponseTable], T]) -> T:
@@ -108,9 +117,23 @@ class MemoryStore:
             for index, message, traceback in errors
         ]
 
+    def add_websocket(self, event: WebSocketEvent) -> None:
+        with self._lock:
+            self._sockets.apply(event)
+
+    def websocket_journal(self) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        with self._lock:
+            return self._sockets.snapshot()
+
+    def websocket_events(self) -> list[WebSocketEvent]:
+        """Events that rebuild the WebSocket journal (to move it into files)."""
+        with self._lock:
+            return list(self._sockets.events())
+
     def reset(self) -> None:
         with self._lock:
             self._table.clear()
             self._history = []  # a new list: snapshots of the old one stay whole
             self._errors = []
+            self._sockets = SocketJournal()
             self.generation += 1

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from .._model.record import Entry, Outcome
 from .._model.table import ResponseTable
+from .._model.websocket import WebSocketEvent
 
 __all__ = ["ErrorRecord", "History", "StateStore", "Ticket"]
 
@@ -136,8 +137,21 @@ class StateStore(Protocol):
     def take_errors(self) -> list[tuple[Entry | None, str, str | None]]:
         """:meth:`errors`, forgotten in the same atomic step."""
 
+    def add_websocket(self, event: WebSocketEvent) -> None:
+        """
+        Append an event to the WebSocket journal (a connection opened or
+        ending, a message: :mod:`txtestserver._model.websocket`).
+        """
+
+    def websocket_journal(self) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        """
+        The WebSocket journal since start or reset: the connections (copies,
+        each with its ``route``) and the messages (flat tuples, the route
+        first), oldest first.
+        """
+
     def reset(self) -> None:
         """
-        Forget the journal and the errors (a new generation begins); every
+        Forget the journal (WebSocket's too) and the errors (a new generation begins); every
         slot of the table emptied.
         """

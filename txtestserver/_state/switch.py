@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TypeVar
 from .._errors import TestServerError
 from .._model.record import Entry, Outcome
 from .._model.table import ResponseTable
+from .._model.websocket import WebSocketEvent
 from .directory import BoundedLock
 from .files import FileStore
 from .memory import MemoryStore
@@ -155,6 +156,14 @@ class SwitchStore:
     def take_errors(self) -> list[tuple[Entry | None, str, str | None]]:
         with self._write_lock:
             return self._current.take_errors()
+
+    def add_websocket(self, event: WebSocketEvent) -> None:
+        with self._write_lock:
+            self._current.add_websocket(event)
+
+    def websocket_journal(self) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        with self._read_lock:
+            return self._current.websocket_journal()
 
     def reset(self) -> None:
         with self._write_lock:

@@ -17,7 +17,6 @@ from ..writing import finish, gone, render_error, start
 
 if TYPE_CHECKING:
     from ..exchange import Exchange
-    from ..websocket import Endpoint
 
 __all__ = ["WebSocketAnswer", "offered"]
 
@@ -36,7 +35,7 @@ def offered(request: Any, name: bytes) -> list[str]:
 class WebSocketAnswer(NamedTuple):
     """Accept (or refuse) a WebSocket handshake, then speak WebSocket."""
 
-    endpoint: Endpoint
+    script: dict[str, Any]
     sleep: float
     immediate: bool = True
     closes: bool = True
@@ -50,9 +49,9 @@ class WebSocketAnswer(NamedTuple):
         request: Any = exchange.request
         if gone(request):
             return
-        endpoint = self.endpoint
-        if endpoint.rejection is not None:
-            code, headers, data = endpoint.rejection
+        script = self.script
+        if script["rejection"] is not None:
+            code, headers, data = script["rejection"]
             start(request, code, exchange.reply, headers)
             finish(request, data)
             return
@@ -70,7 +69,7 @@ class WebSocketAnswer(NamedTuple):
         from ..websocket import WebSocketConnection
 
         chosen = next(
-            (p for p in endpoint.subprotocols if p in offered(request, b"sec-websocket-protocol")),
+            (p for p in script["subprotocols"] if p in offered(request, b"sec-websocket-protocol")),
             None,
         )
         exchange.websocket = json.dumps(
@@ -89,30 +88,20 @@ class WebSocketAnswer(NamedTuple):
         out.setRawHeaders(b"sec-websocket-accept", [generate_accept_token(key)])
         if chosen is not None:
             out.setRawHeaders(b"sec-websocket-protocol", [chosen.encode()])
-        extensions = _negotiate(request, out) if endpoint.compression else []
+        extensions = _negotiate(request, out) if script["compression"] else []
         # twisted.web would send a 1xx chunked: as HEAD, it sends the head alone.
         method, request.method = request.method, b"HEAD"
         request.write(b"")
         request.method = method
-        number = getattr(request.channel, "number", 0)
-        journal: dict[str, Any] = {
-            "id": number,
-            "request": None,
-            "subprotocol": chosen,
-            "opened": exchange.reply.reactor.seconds(),
-            "closed": None,
-            "closed_by": None,
-            "close_code": None,
-            "close_reason": None,
-        }
-        endpoint.handshakes[number] = exchange
-        endpoint.connections.append(journal)
         site = request.channel.site
         peer = request.getClientAddress()
+        assert exchange.route_id is not None  # a WebSocket route answers
         protocol = WebSocketConnection(
-            endpoint,
-            number,
-            journal,
+            site.resource.websockets,
+            exchange.route_id,
+            script,
+            getattr(request.channel, "number", 0),
+            chosen,
             lambda message: site.connection_error(message, peer),
             site.config.strict,
             extensions,
