@@ -23,6 +23,8 @@ import tempfile
 import time
 from typing import Any
 
+from .timing import timed_requests
+
 API = "api.example.com"
 
 #: The tools in front of a server: name -> the command, given the port to
@@ -107,17 +109,8 @@ def keepalive(p: dict[str, Any]) -> dict[str, Any]:
             conn = http.client.HTTPSConnection("127.0.0.1", port, context=context)
             conn.set_tunnel("127.0.0.1", server.port)
 
-        def one() -> None:
-            conn.request("GET", "/path?x=1")
-            assert conn.getresponse().read() == b"ok"
-
-        for _ in range(20):
-            one()
         n = p["requests"]
-        t = time.perf_counter()
-        for _ in range(n):
-            one()
-        elapsed = time.perf_counter() - t
+        elapsed = timed_requests(conn, "/path?x=1", n)
         conn.close()
     finally:
         if tool is not None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from .contenders import make
 from .proxy import proxy
+from .timing import WARM_UP, timed_requests
 
 MiB = 1024 * 1024
 
@@ -136,23 +137,12 @@ def keepalive(name: str, p: dict[str, Any]) -> dict[str, Any]:
         real_connect()
 
     conn.connect = counting_connect  # type: ignore[method-assign]
-
-    def one() -> None:
-        conn.request("GET", "/path?x=1")
-        assert conn.getresponse().read() == b"ok"
-
-    for _ in range(20):
-        one()
     n = p["requests"]
-    connects = 0
-    t = time.perf_counter()
-    for _ in range(n):
-        one()
-    elapsed = time.perf_counter() - t
+    elapsed = timed_requests(conn, "/path?x=1", n)  # connections made: 1 when kept alive
     conn.close()
     recorded = server.recorded()
     server.stop()
-    assert recorded == n + 20, recorded
+    assert recorded == n + WARM_UP, recorded
     return {"value": n / elapsed, "connections": connects}
 
 
@@ -197,22 +187,12 @@ def routes(name: str, p: dict[str, Any]) -> dict[str, Any]:
             path = f"/other/{middle}/7"
     register = time.perf_counter() - t
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
-
-    def one() -> None:
-        conn.request("GET", path)
-        assert conn.getresponse().read() == b"ok"
-
-    for _ in range(20):
-        one()
     n = p["requests"]
-    t = time.perf_counter()
-    for _ in range(n):
-        one()
-    elapsed = time.perf_counter() - t
+    elapsed = timed_requests(conn, path, n)
     conn.close()
     recorded = server.recorded()
     server.stop()
-    assert recorded == n + 20, recorded
+    assert recorded == n + WARM_UP, recorded
     return {"value": n / elapsed, "register": register}
 
 
@@ -339,19 +319,8 @@ def replay(name: str, p: dict[str, Any]) -> dict[str, Any]:
             route = ts.route(f"/other/{i}", method="GET")
             route.response["data"] = b"ok" if i == middle else b"no"
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
-    path_asked = f"/other/{middle}"
-
-    def one() -> None:
-        conn.request("GET", path_asked)
-        assert conn.getresponse().read() == b"ok"
-
-    for _ in range(20):
-        one()
     n = p["requests"]
-    t = time.perf_counter()
-    for _ in range(n):
-        one()
-    elapsed = time.perf_counter() - t
+    elapsed = timed_requests(conn, f"/other/{middle}", n)
     conn.close()
     server.stop()
     return {"value": n / elapsed}
@@ -374,17 +343,7 @@ def forward(name: str, p: dict[str, Any]) -> dict[str, Any]:
 
     def per_request(port: int) -> float:
         conn = http.client.HTTPConnection("127.0.0.1", port)
-
-        def one() -> None:
-            conn.request("GET", "/path?x=1")
-            assert conn.getresponse().read() == b"ok"
-
-        for _ in range(20):
-            one()
-        t = time.perf_counter()
-        for _ in range(n):
-            one()
-        elapsed = time.perf_counter() - t
+        elapsed = timed_requests(conn, "/path?x=1", n)
         conn.close()
         return elapsed / n * 1000
 
