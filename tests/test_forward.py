@@ -467,3 +467,15 @@ def test_a_direct_request_to_a_proxy_forwarding_to_the_host_meant_is_a_502(engin
         assert answer.status_code == 502 and "did not come through the proxy" in answer.text
         assert "did not come through the proxy" in proxy.errors[0]["message"]
         proxy.errors.clear()
+
+
+def test_an_https_upstream_trusted_through_its_ca(engine: str, secure: TestServer) -> None:
+    """
+    forward(https upstream, verify=its CA file): the TLS connection to the
+    upstream is flushed by the serving reactor (it hung in the thread engine,
+    whose global reactor does not run).
+    """
+    with TestServer(engine=engine) as server:
+        server.forward(secure.get_url(""), verify=Path(secure.ca_path))
+        assert requests.get(server.get_url("/items"), timeout=5).json() == ["secure"]
+        assert server.response["forward_verify"] == secure.ca_path

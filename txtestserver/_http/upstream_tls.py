@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from twisted.internet import ssl
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 from twisted.web.client import BrowserLikePolicyForHTTPS
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
@@ -95,10 +95,31 @@ class Endpoints:
         self._tls = tls
 
     def endpointForURI(self, uri: Any) -> Any:
-        from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+        from twisted.internet.endpoints import HostnameEndpoint
 
-        endpoint: Any = HostnameEndpoint(self._reactor, uri.host.decode("ascii"), uri.port)
+        endpoint = HostnameEndpoint(self._reactor, uri.host.decode("ascii"), uri.port)
         if uri.scheme == b"http":
             return endpoint
         creator = self._tls.creatorForNetloc(uri.host, uri.port)
-        return wrapClientTLS(creator, endpoint, clock=self._reactor)
+        return _TLSEndpoint(endpoint, creator, self._reactor)
+
+
+@implementer(IStreamClientEndpoint)
+class _TLSEndpoint:
+    """
+    TLS over ``endpoint``, as ``wrapClientTLS`` makes it, with the serving
+    reactor as the TLS layer's clock (``wrapClientTLS`` takes no clock on
+    Twisted 24.7).
+    """
+
+    def __init__(self, endpoint: Any, creator: Any, reactor: Any) -> None:
+        self._endpoint = endpoint
+        self._creator = creator
+        self._reactor = reactor
+
+    def connect(self, protocolFactory: Any) -> Any:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        tls = TLSMemoryBIOFactory(self._creator, True, protocolFactory, clock=self._reactor)
+        connecting = self._endpoint.connect(tls)
+        return connecting.addCallback(lambda protocol: protocol.wrappedProtocol)
