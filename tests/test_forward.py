@@ -401,7 +401,7 @@ def test_a_socks_request_is_forwarded_to_its_target(engine: str, secure: TestSer
         with httpx.Client(proxy=proxy.socks_url, verify=proxy.client_ssl_context()) as client:
             answer = client.get(f"https://localhost:{secure.port}/items")
         assert answer.json() == ["secure"]
-        assert json.loads(json.dumps(proxy.request["proxy"]))["kind"] == "socks5"
+        assert proxy.request["proxy"]["kind"] == "socks5"
         assert proxy.request["url"] == f"https://localhost:{secure.port}/items"
 
 
@@ -458,6 +458,20 @@ def test_forward_without_upstream_needs_a_proxy(server: TestServer) -> None:
         server.forward()
     with pytest.raises(TestServerError, match="does not exist"):
         server.forward("http://x", verify="/no/such/ca.pem")
+    with pytest.raises(TestServerError, match="must be True, False or the path of a CA file"):
+        server.forward("http://x", verify=3)  # type: ignore[arg-type]
+
+
+def test_a_ca_file_without_certificates_is_a_502(
+    server: TestServer, secure: TestServer, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("no certificate here\n")
+    server.forward(secure.get_url(""), verify=empty)
+    answer = requests.get(server.get_url("/items"), timeout=5)
+    assert answer.status_code == 502 and "holds no PEM certificate" in answer.text
+    assert "holds no PEM certificate" in server.errors[0]["message"]
+    server.errors.clear()
 
 
 def test_a_direct_request_to_a_proxy_forwarding_to_the_host_meant_is_a_502(engine: str) -> None:
