@@ -315,3 +315,181 @@ def test_head_keeps_the_upstream_s_length(server: TestServer, service: TestServe
     server.forward(service.get_url(""))
     answer = requests.head(server.get_url("/file"), timeout=5)
     assert (answer.status_code, answer.headers["Content-Length"]) == (200, "5")
+
+
+# -- proxy mode: forward() with no upstream, to the host each request was meant for -----
+
+
+@pytest.fixture(scope="module")
+def tls_upstream() -> Iterator[TestServer]:
+    """A real service over TLS (its certificate from the test authority)."""
+    with TestServer(tls=True) as service:
+        yield service
+
+
+@pytest.fixture
+def secure(tls_upstream: TestServer) -> TestServer:
+    tls_upstream.reset()
+    tls_upstream.route("/items", method="GET").response["json"] = ["secure"]
+    return tls_upstream
+
+
+def _via(proxy: TestServer) -> dict[str, str]:
+    return {"http": proxy.proxy_url, "https": proxy.proxy_url}
+
+
+def test_a_proxy_forwards_to_the_host_each_request_meant(
+    engine: str, service: TestServer, secure: TestServer
+) -> None:
+    """
+    forward() with no upstream: an absolute-form request goes to its host,
+    a request in a CONNECT tunnel to its host over a new TLS connection
+    trusted through verify=; the journal and the HAR name the URL meant.
+    """
+    plain = f"http://localhost:{service.port}/items?page=1"
+    tls = f"https://localhost:{secure.port}/items"
+    with TestServer(engine=engine, proxy=True) as proxy:
+        proxy.forward(verify=secure.ca_path)
+        proxy.route("/local", host="localhost").response["data"] = b"mine"
+        answer = requests.get(plain, proxies=_via(proxy), timeout=5)
+        assert answer.json() == [1, 2]
+        answer = requests.get(tls, proxies=_via(proxy), verify=proxy.ca_path, timeout=5)
+        assert answer.json() == ["secure"]
+        with httpx.Client(proxy=proxy.proxy_url, verify=proxy.client_ssl_context()) as client:
+            assert client.get(tls).json() == ["secure"]
+            assert client.post(plain, json={"a": 1}).status_code == 201
+            assert client.get(f"http://localhost:{service.port}/local").content == b"mine"
+        assert (service.requests[0]["path"], service.requests[0]["args"]["page"]) == (
+            "/items",
+            "1",
+        )
+        assert service.requests[1]["json"] == {"a": 1}
+        assert [r["scheme"] for r in secure.requests] == ["https", "https"]
+        urls = [plain, tls, tls, plain, f"http://localhost:{service.port}/local"]
+        assert [r["url"] for r in proxy.requests if r["method"] != "CONNECT"] == urls
+        har = proxy.requests.to_har()
+        validate(har)
+        entries = [e for e in har["log"]["entries"] if e["request"]["method"] != "CONNECT"]
+        assert [e["request"]["url"] for e in entries] == urls
+        assert [e.get("_forwarded") for e in entries] == [
+            f"http://localhost:{service.port}",
+            f"https://localhost:{secure.port}",
+            f"https://localhost:{secure.port}",
+            f"http://localhost:{service.port}",
+            None,
+        ]
+        proxy.check()
+
+
+def test_the_upstream_s_certificate_is_checked(engine: str, secure: TestServer) -> None:
+    """Without the upstream's CA (verify=True: the system's), forwarding fails with a 502."""
+    tls = f"https://localhost:{secure.port}/items"
+    with TestServer(engine=engine, proxy=True) as proxy:
+        proxy.forward()
+        answer = requests.get(tls, proxies=_via(proxy), verify=proxy.ca_path, timeout=5)
+        assert answer.status_code == 502
+        assert f"forwarding to https://localhost:{secure.port} failed" in answer.text
+        proxy.errors.clear()
+        proxy.forward(verify=False)
+        answer = requests.get(tls, proxies=_via(proxy), verify=proxy.ca_path, timeout=5)
+        assert answer.json() == ["secure"]
+
+
+def test_a_socks_request_is_forwarded_to_its_target(engine: str, secure: TestServer) -> None:
+    with TestServer(engine=engine, proxy=True) as proxy:
+        proxy.forward(verify=secure.ca_path)
+        with httpx.Client(proxy=proxy.socks_url, verify=proxy.client_ssl_context()) as client:
+            answer = client.get(f"https://localhost:{secure.port}/items")
+        assert answer.json() == ["secure"]
+        assert proxy.request["proxy"]["kind"] == "socks5"
+        assert proxy.request["url"] == f"https://localhost:{secure.port}/items"
+
+
+def test_record_through_the_proxy_then_replay_by_host(
+    engine: str, service: TestServer, secure: TestServer, tmp_path: Path
+) -> None:
+    """
+    load_har(mode='once') through the proxy records both hosts; replayed
+    through a proxy, each route matches its host, so the same path on two
+    hosts keeps its own answer; new_episodes forwards what is new.
+    """
+    path = tmp_path / "proxy.har"
+    plain = f"http://localhost:{service.port}/items"
+    tls = f"https://localhost:{secure.port}/items"
+
+    def get(proxy: TestServer, url: str) -> Any:
+        return requests.get(url, proxies=_via(proxy), verify=proxy.ca_path, timeout=5)
+
+    with TestServer(engine=engine, proxy=True) as recorder:
+        recorder.forward(verify=secure.ca_path)
+        assert recorder.load_har(path, mode="once") == []
+        assert get(recorder, plain).json() == [1, 2]
+        assert get(recorder, tls).json() == ["secure"]
+    calls = len(service.requests), len(secure.requests)
+    with TestServer(engine=engine, proxy=True) as replayer:
+        replayer.forward(verify=secure.ca_path)
+        routes = replayer.load_har(path, mode="once")
+        assert {r.name for r in routes} == {
+            f"recorded GET localhost:{service.port}/items",
+            f"recorded GET localhost:{secure.port}/items",
+        }
+        assert get(replayer, tls).json() == ["secure"]
+        assert get(replayer, plain).json() == [1, 2]
+        other = get(replayer, f"http://127.0.0.1:{secure.port}/items")
+        assert other.status_code == 404, other.text  # another host: no recorded answer
+        replayer.errors.clear()
+    assert (len(service.requests), len(secure.requests)) == calls  # nothing forwarded
+    with TestServer(engine=engine, proxy=True) as recorder:
+        recorder.forward(verify=secure.ca_path)
+        recorder.load_har(path, mode="new_episodes")
+        assert get(recorder, tls).json() == ["secure"]  # replayed
+        assert get(recorder, f"https://localhost:{secure.port}/other").status_code == 404
+    assert len(secure.requests) == calls[1] + 1  # the new one was forwarded
+    entries = json.loads(path.read_text())["log"]["entries"]
+    assert [e["request"]["url"] for e in entries] == [
+        plain,
+        tls,
+        f"https://localhost:{secure.port}/other",
+    ]
+
+
+def test_forward_without_upstream_needs_a_proxy(server: TestServer) -> None:
+    with pytest.raises(TestServerError, match=r"start the server with proxy=True"):
+        server.forward()
+    with pytest.raises(TestServerError, match="does not exist"):
+        server.forward("http://x", verify="/no/such/ca.pem")
+    with pytest.raises(TestServerError, match="must be True, False or the path of a CA file"):
+        server.forward("http://x", verify=3)  # type: ignore[arg-type]
+
+
+def test_a_ca_file_without_certificates_is_a_502(
+    server: TestServer, secure: TestServer, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("no certificate here\n")
+    server.forward(secure.get_url(""), verify=empty)
+    answer = requests.get(server.get_url("/items"), timeout=5)
+    assert answer.status_code == 502 and "holds no PEM certificate" in answer.text
+    assert "holds no PEM certificate" in server.errors[0]["message"]
+    server.errors.clear()
+
+
+def test_a_direct_request_to_a_proxy_forwarding_to_the_host_meant_is_a_502(engine: str) -> None:
+    with TestServer(engine=engine, proxy=True) as proxy:
+        proxy.forward()
+        answer = requests.get(proxy.get_url("/x"), timeout=5)
+        assert answer.status_code == 502 and "did not come through the proxy" in answer.text
+        assert "did not come through the proxy" in proxy.errors[0]["message"]
+        proxy.errors.clear()
+
+
+def test_an_https_upstream_trusted_through_its_ca(engine: str, secure: TestServer) -> None:
+    """
+    forward(https upstream, verify=its CA file): the TLS connection to the
+    upstream is flushed by the serving reactor (it hung in the thread engine,
+    whose global reactor does not run).
+    """
+    with TestServer(engine=engine) as server:
+        server.forward(secure.get_url(""), verify=Path(secure.ca_path))
+        assert requests.get(server.get_url("/items"), timeout=5).json() == ["secure"]
+        assert server.response["forward_verify"] == secure.ca_path

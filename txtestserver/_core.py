@@ -524,29 +524,52 @@ class ServerCore(ProxyMethods):
             messages.sort(key=lambda m: m["time"])
         return origin, messages, self._redacted
 
-    def forward(self, upstream: str, redact: Sequence[str] = DEFAULT_REDACTED) -> None:
+    def forward(
+        self,
+        upstream: str | None = None,
+        redact: Sequence[str] = DEFAULT_REDACTED,
+        verify: bool | str | os.PathLike[str] = True,
+    ) -> None:
         """
         Answer what no route answers from ``upstream`` (:doc:`recording`):
         the request goes there, and its answer comes back to the client as
         it arrives, piece by piece; the journal keeps the exchange whole, so
         ``save_har()`` (or :meth:`load_har` in a recording mode) keeps it.
-        It sets ``server.response['forward']``; ``reset()`` ends it.
+        It sets ``server.response['forward']`` (and
+        ``response['forward_verify']``); ``reset()`` ends it.
 
         :param upstream: ``'http://host:port'`` (or ``https://``, with a
-            path put before the request's).
+            path put before the request's). None, in proxy mode
+            (``proxy=True``): each request goes to the host the client meant
+            (its absolute-form URL, its ``CONNECT`` tunnel's host, over a new
+            TLS connection when it meant ``https``, or its SOCKS5 target):
+            ``response['forward'] = True``.
         :param redact: the names of headers, query fields and JSON body
             fields whose values a HAR written of this server holds as
             ``REDACTED`` (any case); the default names ``Authorization``,
             ``Cookie``, ``Set-Cookie`` and ``Proxy-Authorization``: to add
             one, ``redact=(*DEFAULT_REDACTED, 'X-Api-Key')``.
-        :raise TestServerError: ``upstream`` is not an http(s) URL, or
-            ``redact`` is not a list of names.
+        :param verify: how an ``https`` upstream's certificate is checked:
+            True, against the system's trust store; the path of a PEM file
+            of CA certificates to trust instead (another txtestserver's
+            ``ca_path``); False, not at all.
+        :raise TestServerError: ``upstream`` is not an http(s) URL, or None
+            on a server that is not a proxy; ``redact`` is not a list of
+            names; ``verify`` is no bool and no existing file.
         """
         if isinstance(redact, str) or not all(isinstance(name, str) and name for name in redact):
             raise TestServerError(
                 f"forward(redact) is a list of header, query or JSON field names, not {redact!r}"
             )
-        self.response["forward"] = upstream
+        if upstream is None and not self.config.proxy:
+            raise TestServerError(
+                "forward() with no upstream sends each request to the host the client meant, "
+                "which only a proxy knows: start the server with proxy=True, or give "
+                "forward() an upstream URL such as 'http://127.0.0.1:8080'"
+            )
+        self.response.update(
+            {"forward": True if upstream is None else upstream, "forward_verify": verify}
+        )
         self._redacted = tuple(redact)
 
     def save_har(self, path: str | os.PathLike[str] | None = None) -> Path:
@@ -647,13 +670,16 @@ class ServerCore(ProxyMethods):
         if mode != "none" and not forwarding:
             raise TestServerError(
                 f"{name}(mode={mode!r}) records what the {kind.name} does not have from an "
-                "upstream: call server.forward(upstream) first (or use mode='none')"
+                "upstream: call server.forward(upstream) first (server.forward() in proxy mode), "
+                "or use mode='none'"
             )
         exists = os.path.exists(path)
         if mode == "none" or (mode == "once" and exists):
             routes = load_entries(self, kind.read(path), match_on)
             if forwarding:
                 del self.response["forward"]
+                if "forward_verify" in self.response:
+                    del self.response["forward_verify"]
             self._recording = None
             return routes
         kept = kind.read(path) if mode == "new_episodes" and exists else []

@@ -33,15 +33,19 @@ from ._model.record import (
     FAULT,
     FORWARDED,
     HEADERS,
+    HOST,
     HTTP_VERSION,
     METHOD,
+    PROXY,
     RESPONSE_BODY,
     RESPONSE_HEADERS,
     RESPONSE_SIZE,
     ROUTE,
+    SCHEME,
     SENT,
     TIME,
     URI,
+    VIA,
     WEBSOCKET,
     Entry,
 )
@@ -270,6 +274,9 @@ def _entry(
     scheme, host_port, server_ip = origin
     request_headers = _pairs(entry[HEADERS])
     host = _header(request_headers, "host") or host_port
+    via = entry[VIA]
+    if via[PROXY] is not None and via[SCHEME] and via[HOST]:
+        scheme, host = via[SCHEME], via[HOST]  # the URL the client meant (a tunnel's https)
     uri = entry[URI]
     path = uri.decode("latin-1")
     url = path if "://" in path else f"{scheme}://{host}{path}"

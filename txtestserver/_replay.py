@@ -204,8 +204,16 @@ def check_replay(mode: str, match_on: Sequence[str]) -> tuple[str, ...]:
     return tuple(match_on)
 
 
+def _origin(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The host and port a request was meant for (a proxy replays by them), if its URL names one."""
+    parts = urlsplit(request["url"])
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return {}
+    return {"host": parts.hostname, "port": parts.port or (443 if parts.scheme == "https" else 80)}
+
+
 def har_routes(
-    entries: Sequence[Mapping[str, Any]], match_on: Sequence[str]
+    entries: Sequence[Mapping[str, Any]], match_on: Sequence[str], by_host: bool = False
 ) -> list[dict[str, Any]]:
     """
     The routes document's ``routes`` for ``entries``: one route per distinct
@@ -213,12 +221,18 @@ def har_routes(
     (the last one answers every request after it). Routes with more
     conditions come later, so they win over the ones they refine (a route
     registered later answers first).
+
+    :param by_host: each route also wants the host and port of its entry's
+        URL (a proxy replays: two hosts may serve the same path). A
+        ``CONNECT`` is left out: the proxy answers it itself.
     """
     groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     for number, entry in enumerate(entries):
         try:
             request, response = entry["request"], entry["response"]
-            conditions: dict[str, Any] = {}
+            if by_host and str(request["method"]).upper() == "CONNECT":
+                continue
+            conditions: dict[str, Any] = _origin(request) if by_host else {}
             for name in match_on:
                 conditions.update(MATCHERS[name](request))
             answer = answer_of(response, entry)
@@ -245,6 +259,8 @@ def _name(conditions: Mapping[str, Any]) -> str:
     target = conditions.get("path", "*")
     if query:
         target += "?" + "&".join(f"{k}={v}" for k, values in query.items() for v in values)
+    if "host" in conditions:
+        target = f"{conditions['host']}:{conditions['port']}{target}"
     return f"{conditions.get('method', '*')} {target}"
 
 
@@ -287,7 +303,7 @@ def load_entries(
     """
     from ._routes_file import load_routes
 
-    return load_routes(server, {"routes": har_routes(entries, match_on)})
+    return load_routes(server, {"routes": har_routes(entries, match_on, server.config.proxy)})
 
 
 class Recording:

@@ -251,9 +251,9 @@ class Exchange:
         self.aborted = reason
         self._server.store.complete(self.ticket, self.outcome())
 
-    def upstream_agent(self) -> Any:
+    def upstream_agent(self, verify: bool | str = True) -> Any:
         """The HTTP client a forwarded request goes out with (its server's)."""
-        return self._server.upstream_agent()
+        return self._server.upstream_agent(verify)
 
     # -- errors ---------------------------------------------------------------------------
 

@@ -91,6 +91,8 @@ class CaptureResource(Resource):
         # The connections to upstreams kept open between forwarded requests
         # (response['forward']), made on the first; closed by close().
         self._pool: Any = None
+        # The TLS policy of upstream connections, by response['forward_verify'].
+        self._policies: dict[bool | str, Any] = {}
         #: The site's WebSocket connections (a ``Sockets``, set by ``serve()``).
         self.websockets: Any = None
 
@@ -149,18 +151,27 @@ class CaptureResource(Resource):
             except Exception:
                 _log.failure("txtestserver on_arrived hook failed", Failure())
 
-    def upstream_agent(self) -> Any:
+    def upstream_agent(self, verify: bool | str = True) -> Any:
         """
         The HTTP client that forwarded requests go out with
         (:mod:`.answers.forward`): a Twisted ``Agent`` on the serving
         reactor whose connections to each upstream are kept open between
         requests, so a forwarded request costs no new connection.
+
+        :param verify: how an ``https`` upstream's certificate is checked
+            (:func:`.upstream_tls.policy`; each made once).
+        :raise ValueError: the CA file holds no certificate.
         """
         from twisted.web.client import Agent, HTTPConnectionPool
 
+        from .upstream_tls import Endpoints, policy
+
         if self._pool is None:
             self._pool = HTTPConnectionPool(self._reactor, persistent=True)
-        return Agent(self._reactor, pool=self._pool)
+        tls = self._policies.get(verify)
+        if tls is None:
+            tls = self._policies[verify] = policy(verify)
+        return Agent.usingEndpointFactory(self._reactor, Endpoints(self._reactor, tls), self._pool)
 
     def close(self) -> Deferred[None] | None:
         """At stop: close the connections to upstreams (and their idle timers)."""

@@ -20,6 +20,7 @@ import codecs
 import difflib
 import importlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -336,14 +337,15 @@ def _check_chunk_times(where: str, value: Any, portable: bool) -> list[float] | 
     return [_check_sleep(f"{where}[{i}]", seconds, portable) for i, seconds in enumerate(value)]
 
 
-def _check_forward(where: str, value: Any, portable: bool) -> str | None:
+def _check_forward(where: str, value: Any, portable: bool) -> str | bool | None:
     """
     None, or the upstream a request is forwarded to: an ``http://`` or
     ``https://`` URL with a host (its path, if any, is put before the
-    request's).
+    request's), or True, the host each request was meant for (a proxy's:
+    :mod:`txtestserver._http.answers.forward`).
     """
-    if value is None:
-        return None
+    if value is None or value is True:
+        return value
     from urllib.parse import urlsplit
 
     if not isinstance(value, str):
@@ -359,6 +361,29 @@ def _check_forward(where: str, value: Any, portable: bool) -> str | None:
     except ValueError as e:
         raise TestServerError(f"{where}: {value!r}: {e}") from None
     return value.rstrip("/")
+
+
+def _check_forward_verify(where: str, value: Any, portable: bool) -> bool | str:
+    """
+    How a forwarded request checks its upstream's TLS certificate: True
+    (the system's trust store), False (not at all), or the path of a PEM
+    file of CA certificates to trust (made absolute: the server process
+    reads it).
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        path = os.path.abspath(os.fspath(value))
+        if not os.path.isfile(path):
+            raise TestServerError(
+                f"{where}: the CA file {path!r} does not exist: give the path of a PEM "
+                "file of CA certificates (an upstream txtestserver's ca_path), True for "
+                "the system's trust store, or False not to verify"
+            )
+        return path
+    raise TestServerError(
+        f"{where} must be True, False or the path of a CA file (PEM), not {value!r}"
+    )
 
 
 def _check_chunks(where: str, value: Any, portable: bool) -> Any:
@@ -518,3 +543,4 @@ register("close", False, _check_flag)
 register("websocket", None, _check_websocket)
 register("tunnel", None, _check_tunnel)
 register("forward", None, _check_forward)
+register("forward_verify", True, _check_forward_verify)

@@ -8,8 +8,12 @@ piece by piece, and the journal keeps the whole body and the pace of its
 pieces (``FORWARDED``), so that a HAR of it replays the stream as it came.
 
 Where a request goes is :func:`target`: the upstream's URL with the
-request's target after it. Proxy mode (issue 21) forwards to the host the
-client asked for instead; it plugs in there.
+request's target after it, or, for ``response['forward'] = True`` (a
+proxy's ``server.forward()`` with no upstream), the scheme and host the
+client meant (absolute form, a ``CONNECT`` tunnel, SOCKS5) with its target:
+each request goes on to the real host, over a new TLS connection when the
+client meant ``https``. ``response['forward_verify']`` says how that TLS
+connection checks the upstream's certificate (:mod:`.upstream_tls`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
 
+from ..._model.record import HOST, PROXY, SCHEME, URI, VIA
 from ..request import actions
 from ..writing import gone, render_error
 
@@ -52,33 +57,48 @@ HOP_BY_HOP = frozenset(
 NOT_ASKED = frozenset({b"accept-encoding"})
 
 
-def target(upstream: str, request: Any) -> bytes:
+def target(upstream: str | bool, exchange: Exchange) -> tuple[str, bytes]:
     """
-    The URL a request is forwarded to: the upstream's, with the request's
-    target (path and query) after the upstream's own path.
+    Where a request is forwarded: ``(origin, url)``, the upstream as the
+    journal names it (``FORWARDED``) and the URL the request goes to.
 
-    :param upstream: the checked ``response['forward']`` (no trailing slash).
-    :param request: the twisted.web request.
+    :param upstream: the checked ``response['forward']``: an upstream's URL
+        (no trailing slash), whose path goes before the request's target; or
+        True, the scheme and host the client meant (a request through the
+        proxy), with the request's target.
+    :param exchange: the request's exchange.
+    :raise ValueError: True, and the request did not come through the proxy
+        (the message says so).
     """
-    uri: bytes = request.uri
-    if not uri.startswith(b"/"):  # an absolute form (a proxy client's): its path only
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(uri.decode("latin-1"))
-        uri = (parts.path or "/").encode("latin-1") + (
-            b"?" + parts.query.encode("latin-1") if parts.query else b""
-        )
-    return upstream.encode("ascii") + uri
+    record = exchange.record
+    uri: bytes = record[URI]  # origin form: capture() took it out of an absolute form
+    if upstream is True:
+        via = record[VIA]
+        if via[PROXY] is None or not via[SCHEME] or not via[HOST]:
+            raise ValueError(
+                "forward() with no upstream sends each request on to the host the client "
+                "meant, and this request did not come through the proxy (no absolute-form "
+                "target, CONNECT tunnel or SOCKS5): send it through server.proxy_url, or "
+                "give forward() an upstream"
+            )
+        origin = f"{via[SCHEME]}://{via[HOST]}"
+    else:
+        origin = str(upstream)
+    return origin, origin.encode("latin-1") + uri
 
 
 class ForwardAnswer(NamedTuple):
     """
     The answer of an upstream.
 
-    :ivar upstream: where requests go (``response['forward']``).
+    :ivar upstream: where requests go (``response['forward']``): a URL, or
+        True for the host each request was meant for.
+    :ivar verify: how the upstream's TLS certificate is checked
+        (``response['forward_verify']``).
     """
 
-    upstream: str
+    upstream: str | bool
+    verify: bool | str = True
     sleep: float = 0.0
     immediate: bool = False
     closes: bool = False
@@ -87,18 +107,25 @@ class ForwardAnswer(NamedTuple):
     @classmethod
     def from_values(cls, values: Any) -> ForwardAnswer:
         """``response['forward']``, after the request's ``sleep``."""
-        return cls(values["forward"], values["sleep"])
+        return cls(values["forward"], values["forward_verify"], values["sleep"])
 
     def render(self, exchange: Exchange) -> Deferred[None]:
-        return _Forwarding(exchange, self.upstream).run()
+        try:
+            origin, url = target(self.upstream, exchange)
+        except ValueError as e:
+            render_error(exchange, 502, str(e))
+            return succeed(None)
+        return _Forwarding(exchange, origin, url, self.verify).run()
 
 
 class _Forwarding:
     """One request forwarded: the upstream's answer relayed as it comes."""
 
-    def __init__(self, exchange: Exchange, upstream: str) -> None:
+    def __init__(self, exchange: Exchange, upstream: str, url: bytes, verify: bool | str) -> None:
         self._exchange = exchange
         self._upstream = upstream
+        self._url = url
+        self._verify = verify
         self._request: Any = exchange.request
         self._reactor: Any = exchange.reply.reactor
         self._pending: Deferred[Any] | None = None
@@ -114,10 +141,13 @@ class _Forwarding:
                 headers.setRawHeaders(name, values)
         body = request.content.getvalue() if request.content is not None else b""
         producer: Any = _Body(body) if body else None
-        agent = self._exchange.upstream_agent()
-        self._pending = agent.request(
-            request.method, target(self._upstream, request), headers, producer
-        )
+        try:
+            agent = self._exchange.upstream_agent(self._verify)
+        except (ValueError, OSError) as e:
+            render_error(self._exchange, 502, f"forwarding to {self._upstream} failed: {e}")
+            self._stopped()
+            return self.done
+        self._pending = agent.request(request.method, self._url, headers, producer)
         self._pending.addCallbacks(self._answered, self._failed)
         return self.done
 
