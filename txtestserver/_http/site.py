@@ -220,7 +220,10 @@ class Channel(HTTPChannel):
             self.site.connection_error(SOCKS4_REFUSED, peer)
             return True
         protocol = Socks5(
-            self.site, peer, lambda message: self.site.connection_error(message, peer)
+            self.site,
+            peer,
+            lambda message: self.site.connection_error(message, peer),
+            self.number,
         )
         self.take_over(protocol)
         protocol.dataReceived(data)
