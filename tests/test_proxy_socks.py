@@ -19,6 +19,7 @@ from urllib3.contrib.socks import SOCKSProxyManager
 
 from tests._raw import connect
 from txtestserver import TestServer
+from txtestserver._http.site import STOPPED
 
 API = "api.example.com"
 
@@ -305,6 +306,8 @@ def test_refused_stalled_and_reset_socks_targets_are_recorded(engine: str) -> No
             "reset",
         )
         assert (stalled["host"], stalled["response_code"]) == ("stalled.example", None)
+        assert stalled["fault"] == "stall"
+        assert stalled["aborted"] == STOPPED  # as for a stalled CONNECT
         assert server.errors == []
 
 

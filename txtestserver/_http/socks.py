@@ -96,16 +96,18 @@ class Socks5(Protocol):
         its resource, whose store keeps the journal).
     :param peer: the client's address.
     :param report: records a server-side error of this connection.
-    :param connection: the number of the connection (``request['connection']``).
+    :param channel: the connection this one took over: its number
+        (``request['connection']``), and its ``track``, which keeps a stalled
+        attempt for ``stop()`` to record as aborted.
     """
 
     def __init__(
-        self, site: Any, peer: Any, report: Callable[[str], None], connection: int = 0
+        self, site: Any, peer: Any, report: Callable[[str], None], channel: Any = None
     ) -> None:
         self.site = site
         self.peer = peer
         self.report = report
-        self.connection = connection
+        self.channel = channel
         self._buffer = b""
         self._step: Callable[[], bool] = self._greeting
         self._auth: tuple[str, str] | None = None
@@ -175,7 +177,7 @@ class Socks5(Protocol):
             getattr(self.peer, "host", ""),
             b"SOCKS/5",
             self.site.reactor.seconds(),
-            self.connection,
+            getattr(self.channel, "number", 0),
             (None, "", authority, proxy),
         )
 
@@ -195,8 +197,11 @@ class Socks5(Protocol):
         ticket = resource.store.record(record + outcome(done, code, *route, fault))
         if done:
             resource.answered(ticket)
-        else:
-            resource.arrived(ticket)
+            return
+        resource.arrived(ticket)
+        track = getattr(self.channel, "track", None)
+        if track is not None:
+            track(_Stalled(resource.store, ticket, route, fault))
 
     def _greeting(self) -> bool:
         head = self._buffer[:2]
@@ -326,3 +331,25 @@ class Socks5(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self._tunnel is not None:
             self._tunnel.connectionLost(reason)
+
+
+class _Stalled:
+    """
+    A stalled SOCKS5 attempt, kept by its connection as an unanswered
+    exchange is: ``stop()`` records it as aborted, as it does a stalled
+    ``CONNECT``.
+    """
+
+    done = False
+
+    def __init__(
+        self, store: Any, ticket: Any, route: tuple[int | None, str | None], fault: str | None
+    ) -> None:
+        self._store = store
+        self._ticket = ticket
+        self._route = route
+        self._fault = fault
+
+    def abort(self, reason: str) -> None:
+        """The connection is cut before any reply: say why in the entry."""
+        self._store.complete(self._ticket, outcome(False, None, *self._route, self._fault, reason))
