@@ -269,6 +269,19 @@ def test_no_socks_credentials_offered_is_recorded_as_407(engine: str) -> None:
         assert server.errors == []
 
 
+def test_only_credentials_offered_to_a_proxy_without_auth_is_recorded_as_400(
+    engine: str,
+) -> None:
+    with TestServer(engine=engine, proxy=True) as server:
+        with connect(server.port or 0) as sock:
+            sock.sendall(b"\x05\x01\x02")
+            assert sock.recv(2) == b"\x05\xff"
+        [attempt] = server.requests
+        assert attempt["response_code"] == 400
+        assert attempt["proxy"]["target"] is None
+        assert server.errors == []
+
+
 def test_a_socks_attempt_wakes_a_wait(engine: str) -> None:
     """wait_for sees a SOCKS attempt as it sees a request: event-driven, no poll."""
     with TestServer(engine=engine, proxy=True, proxy_auth=("user", "secret")) as server:
@@ -317,8 +330,9 @@ def test_refused_stalled_and_reset_socks_targets_are_recorded(engine: str) -> No
         (b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", "BIND", "127.0.0.1:80", 501),
         (b"\x05\x01\x00\x09\x00", "CONNECT", None, 400),
         (b"\x05\x01\x00\x03\x03a b\x00\x50", "CONNECT", "a b:80", 400),
+        (b"\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50", "CONNECT", "127.0.0.1:80", 400),
     ],
-    ids=["bind-command", "address-type", "malformed-name"],
+    ids=["bind-command", "address-type", "malformed-name", "request-version"],
 )
 def test_a_malformed_socks_request_is_recorded_with_its_error(
     engine: str, request_: bytes, method: str, target: str | None, code: int
