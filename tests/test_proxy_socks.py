@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -283,15 +285,30 @@ def test_only_credentials_offered_to_a_proxy_without_auth_is_recorded_as_400(
 
 
 def test_a_socks_attempt_wakes_a_wait(engine: str) -> None:
-    """wait_for sees a SOCKS attempt as it sees a request: event-driven, no poll."""
+    """A wait already waiting is woken by a SOCKS attempt, as by a request."""
     with TestServer(engine=engine, proxy=True, proxy_auth=("user", "secret")) as server:
-        with connect(server.port or 0) as sock:
-            sock.sendall(b"\x05\x01\x02")
-            assert sock.recv(2) == b"\x05\x02"
-            sock.sendall(b"\x01\x04user\x04nope")
-            assert sock.recv(2) == b"\x01\x01"
-        found = server.wait_for(lambda r: r["proxy"] and r["proxy"]["auth"], timeout=5)
-        assert found["proxy"]["auth"] == ("user", "nope")
+        started = threading.Event()
+
+        def wait() -> dict[str, object]:
+            started.set()
+            return server.wait_for(lambda r: r["proxy"] and r["proxy"]["auth"], timeout=10)
+
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(wait)
+            assert started.wait(5)
+            with connect(server.port or 0) as sock:
+                sock.sendall(b"\x05\x01\x02")
+                assert sock.recv(2) == b"\x05\x02"
+                sock.sendall(b"\x01\x04user\x04nope")
+                assert sock.recv(2) == b"\x01\x01"
+            # Woken by the attempt, not found at the wait's own timeout.
+            found = waiting.result(timeout=5)
+        assert found["proxy"] == {
+            "kind": "socks5",
+            "target": None,
+            "sni": None,
+            "auth": ("user", "nope"),
+        }
 
 
 def test_refused_stalled_and_reset_socks_targets_are_recorded(engine: str) -> None:
