@@ -135,7 +135,8 @@ class ProxyMethods:
         What the proxy does to a ``CONNECT`` to ``host`` instead of a good
         tunnel: a route on the ``CONNECT`` (its ``requests`` are those
         ``CONNECT`` requests). A SOCKS5 client asking for ``host`` gets the
-        same (a status other than 200: SOCKS5's "not allowed by ruleset").
+        same (a status other than 200: SOCKS5's "not allowed by ruleset"),
+        and its attempt is one of the route's ``requests`` too.
 
         :param host: as for ``route(host=...)``.
         :param code: answer this status instead of ``200`` (``403``,

@@ -56,14 +56,15 @@ def proxy_json(
 ) -> str:
     """
     ``request['proxy']`` as the journal keeps it (JSON text): ``target`` is
-    ``host:port``, the port filled in from the scheme.
+    ``host:port``, the port filled in from the scheme, or None when the
+    client named none (a SOCKS5 client refused before its request).
     """
     host, port = split_authority(authority, scheme)
     shown = f"[{host}]" if host and ":" in host else host
     return json.dumps(
         {
             "kind": kind,
-            "target": f"{shown}:{port}",
+            "target": f"{shown}:{port}" if authority else None,
             "sni": sni,
             "auth": None if auth is None else list(auth),
         },

@@ -111,6 +111,8 @@ class Channel(HTTPChannel):
         """
         Keep ``exchange`` until the next one comes: a client that sends
         another request has got the answers before it, or does not care.
+        (A stalled SOCKS5 attempt is kept the same way: anything with
+        ``done`` and ``abort(reason)``.)
         """
         kept = self._exchanges
         if kept and len(kept) == 1 and kept[0].done:
@@ -220,7 +222,10 @@ class Channel(HTTPChannel):
             self.site.connection_error(SOCKS4_REFUSED, peer)
             return True
         protocol = Socks5(
-            self.site, peer, lambda message: self.site.connection_error(message, peer)
+            self.site,
+            peer,
+            lambda message: self.site.connection_error(message, peer),
+            self,
         )
         self.take_over(protocol)
         protocol.dataReceived(data)
