@@ -279,7 +279,12 @@ def _entry(
         scheme, host = via[SCHEME], via[HOST]  # the URL the client meant (a tunnel's https)
     uri = entry[URI]
     path = uri.decode("latin-1")
-    url = path if "://" in path else f"{scheme}://{host}{path}"
+    if "://" in path:  # absolute form
+        url = path
+    elif path.startswith("/") or not via[HOST]:
+        url = f"{scheme}://{host}{path}"
+    else:  # a CONNECT's or a SOCKS5 attempt's target (authority form), asked of the proxy
+        url = f"{scheme}://{via[HOST]}"
     version = entry[HTTP_VERSION].decode("latin-1")
     body = entry[BODY]
     request: dict[str, Any] = {
