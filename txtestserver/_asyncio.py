@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from ._core import Step
+from ._core import Step, Steps
 from ._private import PrivateReactorCore, reactor_thread
 
 __all__ = ["AsyncTestServer"]
@@ -131,19 +131,12 @@ class AsyncTestServer(PrivateReactorCore):
 
     async def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
         """Run the steps in the awaiting task, each step one awaited :meth:`_call`."""
-        sent: Any = None
-        error: Exception | None = None
-        while True:
+        for step in (run := Steps(steps)):
             try:
-                step = steps.send(sent) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            sent, error = None, None
-            try:
-                sent = await self._call(what, *step[:2], *step[2])
+                run.sent = await self._call(what, *step[:2], *step[2])
             except Exception as e:
-                error = e
+                run.error = e
+        return run.result
 
     async def _call(
         self,

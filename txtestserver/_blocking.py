@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._core import Step
+from ._core import Step, Steps
 from ._errors import TestServerError
 from ._private import PrivateReactorCore, reactor_thread
 
@@ -129,19 +129,12 @@ class TestServer(PrivateReactorCore):
 
     def _run(self, what: str, steps: Generator[Step, Any, T]) -> T:
         """Run the steps in this thread, each step one :meth:`_call`."""
-        sent: Any = None
-        error: Exception | None = None
-        while True:
+        for step in (run := Steps(steps)):
             try:
-                step = steps.send(sent) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            sent, error = None, None
-            try:
-                sent = self._call(what, *step[:2], *step[2])
+                run.sent = self._call(what, *step[:2], *step[2])
             except Exception as e:
-                error = e
+                run.error = e
+        return run.result
 
     def _call(
         self,

@@ -16,9 +16,9 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._config import (
     DEFAULT_BODY_LIMIT,
@@ -52,13 +52,61 @@ if TYPE_CHECKING:
     from ._replay import Format, Recording
     from ._websocket import WebSocketRoute
 
-__all__ = ["LONGEST_WAIT", "SHUTDOWN_BOUND", "ServerCore", "Step", "check_count", "check_seconds"]
+__all__ = [
+    "LONGEST_WAIT",
+    "SHUTDOWN_BOUND",
+    "ServerCore",
+    "Step",
+    "Steps",
+    "check_count",
+    "check_seconds",
+]
 
 T = TypeVar("T")
 
 #: One step of a wait run by a face's ``_run``: ``(timeout, function,
 #: args)``, ``function(*args)`` to run in the reactor thread.
 Step = tuple[float, Callable[..., Any], tuple[Any, ...]]
+
+
+class Steps(Generic[T]):
+    """
+    A face's method as its :data:`Step` s, one at a time, each advanced with
+    the outcome of the one before: what the faces' ``_run`` share. A face
+    runs each step its own way (blocks, awaits, yields a Deferred), then
+    sets :attr:`sent` to its value or :attr:`error` to what it raised::
+
+        for step in (steps := Steps(method_steps)):
+            try:
+                steps.sent = run(step)
+            except Exception as e:
+                steps.error = e
+        return steps.result
+
+    :param steps: the method's generator of steps; what it returns is
+        :attr:`result`, what it raises goes to the face's caller.
+    """
+
+    def __init__(self, steps: Generator[Step, Any, T]) -> None:
+        self._steps = steps
+        #: The value of the step just run, sent into the method.
+        self.sent: Any = None
+        #: What the step just run raised, thrown into the method.
+        self.error: Exception | None = None
+        #: What the method returned, once the iteration has ended.
+        self.result: T
+
+    def __iter__(self) -> Iterator[Step]:
+        while True:
+            sent, error = self.sent, self.error
+            self.sent = self.error = None
+            try:
+                step = self._steps.send(sent) if error is None else self._steps.throw(error)
+            except StopIteration as stop:
+                self.result = stop.value
+                return
+            yield step
+
 
 #: The longest timeout a test may give, in seconds (a week): longer ones
 #: overflow the clocks they are handed to.

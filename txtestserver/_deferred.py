@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 
-from ._core import ServerCore, Step
+from ._core import ServerCore, Step, Steps
 
 T = TypeVar("T")
 
@@ -73,19 +73,12 @@ class DeferredTestServer(ServerCore):
 
         @inlineCallbacks
         def drive() -> Generator[Deferred[Any], Any, T]:
-            sent: Any = None
-            error: Exception | None = None
-            while True:
+            for step in (run := Steps(steps)):
                 try:
-                    step = steps.send(sent) if error is None else steps.throw(error)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-                sent, error = None, None
-                try:
-                    sent = yield self._call(what, *step[:2], *step[2])
+                    run.sent = yield self._call(what, *step[:2], *step[2])
                 except Exception as e:
-                    error = e
+                    run.error = e
+            return run.result
 
         return drive()
 
