@@ -10,7 +10,6 @@ installs Debian's ``chromium`` and ``chromium-driver``).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,16 +18,12 @@ from typing import Any
 
 import pytest
 
+from tests._browser import NEEDS_CHROMIUM, chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = {"desktop": 1280, "phone": 390}
 
-webdriver = pytest.importorskip("selenium.webdriver")
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (_CHROMIUM and _DRIVER),
-    reason="needs Chromium and chromedriver (Debian: chromium, chromium-driver)",
-)
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +42,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(_CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(_DRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _pages(site: Path) -> list[Path]:

@@ -8,7 +8,6 @@ missing; .ci/run installs Debian's ``chromium`` and ``chromium-driver``).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,10 @@ from typing import Any
 import pytest
 import requests
 
+from tests._browser import NEEDS_CHROMIUM, chromium
 from txtestserver import TestServer
 
-webdriver = pytest.importorskip("selenium.webdriver")
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (_CHROMIUM and _DRIVER),
-    reason="needs Chromium and chromedriver (Debian: chromium, chromium-driver)",
-)
+pytestmark = NEEDS_CHROMIUM
 
 #: Chromium's devtools front end, and its HAR importer run over a document:
 #: each request it makes of an entry as [url, method, status, size].
@@ -41,21 +35,9 @@ import('./models/har/har.js').then(har => {
 
 @pytest.fixture(scope="module")
 def devtools() -> Iterator[Any]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(_CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(_DRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
-    try:
+    with chromium() as driver:
         driver.get(DEVTOOLS)
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_saved_har_loads_in_chromium_devtools(
