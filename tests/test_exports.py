@@ -51,8 +51,22 @@ def test_the_server_classes_are_at_hand_without_twisted() -> None:
     assert _run(code) == "[]"
 
 
-#: What a plain-HTTP server does not need (issue 23): TLS, HTTP/2, their packages.
-NOT_FOR_PLAIN = ("OpenSSL", "cryptography", "h2", "twisted.internet.ssl", "twisted.protocols.tls")
+#: What a plain-HTTP server does not need (issue 23): TLS, HTTP/2, their packages,
+#: UDP and UNIX sockets, twisted.web's error-page templates.
+NOT_FOR_PLAIN = (
+    "OpenSSL",
+    "cryptography",
+    "h2",
+    "twisted.internet.ssl",
+    "twisted.protocols.tls",
+    "twisted.internet.udp",
+    "twisted.internet.unix",
+    "twisted.web.util",
+)
+#: What each engine's plain server does need of those: the subprocess engine
+#: talks to its fork server over UNIX sockets (Twisted's UNIX transport
+#: imports its UDP one).
+NEEDED_BY = {"thread": (), "subprocess": ("twisted.internet.unix", "twisted.internet.udp")}
 
 
 def test_a_plain_server_imports_no_tls_nor_http2(engine: str) -> None:
@@ -62,7 +76,7 @@ from txtestserver import TestServer
 with TestServer(engine={engine!r}) as server:
     server.response["data"] = b"plain"
     assert urllib.request.urlopen(server.get_url()).read() == b"plain"
-loaded = [m for m in {NOT_FOR_PLAIN!r} if m in sys.modules]
+loaded = [m for m in {NOT_FOR_PLAIN!r} if m in sys.modules and m not in {NEEDED_BY[engine]!r}]
 if {engine!r} == "thread" and "txtestserver._engines.subprocess" in sys.modules:
     loaded.append("txtestserver._engines.subprocess")
 print(loaded)
@@ -93,6 +107,44 @@ assert http.H2_ENABLED
 assert isinstance(http.H2Connection(), _http2.H2Connection)
 assert http.H2Connection is _http2.H2Connection
 print("ok")
+"""
+    assert _run(code) == "ok"
+
+
+def test_twisted_gets_udp_unix_and_its_error_pages_on_first_use() -> None:
+    """After a plain server, the UDP and UNIX transports and twisted.web's error
+    pages work, and Twisted's modules hold the real ones once used."""
+    code = """
+import os, socket, sys, tempfile
+from txtestserver import TestServer
+with TestServer():
+    pass
+from twisted.internet import posixbase, reactor
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.web import server
+unused = 'twisted.web.util' not in sys.modules
+received = []
+class Echo(DatagramProtocol):
+    def datagramReceived(self, data, address):
+        received.append(data)
+        reactor.stop()
+port = reactor.listenUDP(0, Echo(), interface="127.0.0.1")
+path = os.path.join(tempfile.mkdtemp(), "s")
+unix_port = reactor.listenUNIX(path, Factory.forProtocol(Protocol))
+reactor.callWhenRunning(
+    lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+        b"hi", ("127.0.0.1", port.getHost().port)
+    )
+)
+reactor.run()
+assert received == [b"hi"], received
+assert posixbase.udp is sys.modules["twisted.internet.udp"]
+assert posixbase.unix is sys.modules["twisted.internet.unix"]
+from twisted.python.failure import Failure
+page = server.util.formatFailure(Failure(ValueError("a boom to show")))
+assert b"a boom to show" in page, page
+assert server.util is sys.modules["twisted.web.util"]
+print("ok" if unused else "imported before first use")
 """
     assert _run(code) == "ok"
 

@@ -1,23 +1,27 @@
 """
-Twisted's reactor and twisted.web, imported without pyOpenSSL, cryptography
-and h2 until something uses TLS or HTTP/2.
+Twisted's reactor and twisted.web, imported without what a plain HTTP server
+never uses (pyOpenSSL, cryptography, h2, UDP, UNIX sockets, twisted.web's
+error-page templates) until something uses it.
 
 Whenever those packages are installed, Twisted imports its TLS support
 (``twisted.protocols.tls`` and ``twisted.internet.ssl``, which import
 pyOpenSSL and cryptography) from ``twisted.internet.tcp`` and
 ``twisted.internet.posixbase``, and its HTTP/2 support
 (``twisted.web._http2``, which imports h2) from ``twisted.web.http``: about
-half of what the first start of a plain server imports. Those importers only
+half of what the first start of a plain server imports. ``posixbase`` also
+imports UDP and UNIX-socket transports, and ``twisted.web.server`` imports
+``twisted.web.util`` (its error pages, with the template machinery,
+``hyperlink`` and ``xml.sax``): about a tenth more. Those importers only
 keep a name (``TLSMemoryBIOFactory``, ``H2Connection``) or the module to use
-later, so :func:`import_plain_twisted` imports them while the three modules
-are stand-ins: each name Twisted binds is a function that imports the real
-module when first called, and each stand-in module imports it when an
-attribute is read. The first such use puts the real module and names back
-where the stand-ins were, so Twisted is then as if imported as usual. A
-stand-in is made only when the package it needs is installed (Twisted then
-sees TLS and HTTP/2 as available, as it would), and nothing is done when
-Twisted's reactor or twisted.web is imported already (trial, a Twisted
-program).
+later, so :func:`import_plain_twisted` imports them while the modules of
+:data:`LATE` are stand-ins: each name Twisted binds is a function that
+imports the real module when first called, and each stand-in module imports
+it when an attribute is read. The first such use puts the real module and
+names back where the stand-ins were, so Twisted is then as if imported as
+usual. A stand-in is made only when the packages it needs are installed
+(Twisted then sees TLS and HTTP/2 as available, as it would), and nothing is
+done when Twisted's reactor or twisted.web is imported already (trial, a
+Twisted program).
 """
 
 from __future__ import annotations
@@ -32,15 +36,23 @@ from typing import Any
 
 __all__ = ["import_plain_twisted"]
 
-#: Each module imported late: the names Twisted's own modules import from it,
-#: and the packages it needs.
+#: Each module imported late: the names Twisted's own modules import from it
+#: (none where they keep the module itself), and the packages it needs.
 LATE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "twisted.protocols.tls": (("TLSMemoryBIOFactory",), ("OpenSSL", "cryptography")),
     "twisted.internet.ssl": ((), ("OpenSSL", "cryptography")),
     "twisted.web._http2": (("H2Connection",), ("h2", "priority")),
+    "twisted.internet.udp": ((), ()),
+    "twisted.internet.unix": ((), ()),
+    "twisted.web.util": ((), ()),
 }
 #: The Twisted modules whose import would import them.
-IMPORTERS = ("twisted.internet.posixbase", "twisted.internet.tcp", "twisted.web.http")
+IMPORTERS = (
+    "twisted.internet.posixbase",
+    "twisted.internet.tcp",
+    "twisted.web.http",
+    "twisted.web.server",
+)
 
 _lock = threading.Lock()
 _once = threading.Lock()
