@@ -106,3 +106,15 @@ class SubprocessLifecycleTests(StartedServer, TestCase):
         self.assertEqual(parents, [fork_server, fork_server])
         self.assertNotEqual(fork_server, os.getpid())
         self.assertEqual(parent_of(fork_server), os.getpid())
+
+    @inlineCallbacks
+    def test_the_fork_server_can_be_switched_off(self) -> Any:
+        """``TXTESTSERVER_START_AHEAD=0``: the server process is this process's child again."""
+        if not os.path.isdir("/proc/self"):
+            raise SkipTest("needs /proc")
+        yield self.server.stop()
+        self.patch(os, "environ", dict(os.environ, TXTESTSERVER_START_AHEAD="0"))
+        yield self.server.start()
+        self.assertEqual(parent_of(self.server.pid), os.getpid())  # type: ignore[arg-type]
+        self.server.response["data"] = b"spawned"
+        self.assertEqual((yield self.get()), b"spawned")
