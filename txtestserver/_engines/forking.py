@@ -207,7 +207,7 @@ class ForkRequest:
     :param env: the environment the server needs (its fork server's).
     :param on_host: ``on_host(function, *args)`` runs ``function(*args)``
         in the host's thread (from the caller's): how :attr:`process` asks
-        to kill the fork server (see :meth:`ForkedProcess.signalProcess`).
+        to kill the fork server (:meth:`kill`).
     """
 
     def __init__(
@@ -220,14 +220,14 @@ class ForkRequest:
         self.env = env
         self._tell: Callable[..., None] = reactor.callFromThread
         self._fork_server: ForkServer | None = None
+        self._pid: int | None = None  # once forked, as the host knows it
+        self._ended = False  # as the host knows it
         control, control_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         errors, errors_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         #: The server's ends of its sockets, until the fork server has them.
         self.ends = [control_theirs, errors_theirs]
         #: The server as its protocol sees it (lives in the caller's thread).
-        self.process = ForkedProcess(
-            reactor, protocol, control, errors, lambda: on_host(self.kill_fork_server)
-        )
+        self.process = ForkedProcess(reactor, protocol, control, errors, lambda: on_host(self.kill))
 
     # -- in the host's thread ---------------------------------------------------------
 
@@ -237,12 +237,14 @@ class ForkRequest:
         self._close_ends()
 
     def forked(self, pid: int) -> None:
+        self._pid = pid
         self._tell(self.process.was_forked, pid)
 
     def said(self, output: bytes) -> None:
         self._tell(self.process.fork_server_said, output)
 
     def exited(self, status: int | None) -> None:
+        self._ended = True
         self._tell(self.process.exited, status)
 
     def refused(self, error: TestServerError) -> None:
@@ -251,9 +253,18 @@ class ForkRequest:
         self.said(f"{error}\n".encode())
         self.exited(1 << 8)  # exit code 1
 
-    def kill_fork_server(self) -> None:
-        """Kill the fork server that has it (see :meth:`ForkedProcess.signalProcess`)."""
-        if self._fork_server is not None:
+    def kill(self) -> None:
+        """
+        Kill the fork server that has it (see :meth:`ForkedProcess.signalProcess`),
+        unless it has forked it meanwhile (the pid is on its way to the
+        caller): then the server alone.
+        """
+        if self._ended:
+            return  # its end is on its way to the caller
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        elif self._fork_server is not None:
             self._fork_server.kill()
 
     def _close_ends(self) -> None:
