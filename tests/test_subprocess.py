@@ -794,3 +794,70 @@ def test_test_process_killed_leaves_no_fork_server_and_no_server() -> None:
             parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
+
+
+#: A Twisted program (no trial) serving with DeferredTestServer on the global
+#: reactor: two starts back to back (the second a fork of the fork server),
+#: a request, then it prints the server's pid, state directory and its own
+#: children, and ends as argv[1] says with the server still running:
+#: ``reactor.stop()`` (and a normal exit) or SIGKILL.
+_TWISTED_PROGRAM = """
+import os, signal, sys
+from urllib.request import urlopen
+from twisted.internet import reactor, threads
+from twisted.internet.defer import inlineCallbacks
+from txtestserver import DeferredTestServer
+
+@inlineCallbacks
+def main():
+    server = DeferredTestServer(engine='subprocess')
+    yield server.start()
+    yield server.stop()
+    yield server.start()
+    server.response['data'] = b'served'
+    body = yield threads.deferToThread(lambda: urlopen(server.get_url()).read())
+    children = set()
+    for task in os.listdir(f'/proc/{os.getpid()}/task'):
+        with open(f'/proc/{os.getpid()}/task/{task}/children') as f:
+            children.update(f.read().split())
+    print(body.decode(), server.pid, server._engine.store.directory, *children, flush=True)
+    if sys.argv[1] == 'SIGKILL':
+        os.kill(os.getpid(), signal.SIGKILL)
+    reactor.stop()
+
+reactor.callWhenRunning(main)
+reactor.run()
+"""
+
+
+@pytest.mark.parametrize("end", ["reactor.stop()", "SIGKILL"])
+def test_a_twisted_program_leaves_no_fork_server_and_no_server(end: str) -> None:
+    """
+    DeferredTestServer on the global reactor of a Twisted program forks its
+    servers too (the serving process is not the program's child); whether
+    the program stops its reactor with a server running or is killed,
+    nothing hangs, nothing is said on stderr, and no process or state
+    directory outlives it.
+    """
+    program = subprocess.Popen(
+        [sys.executable, "-c", _TWISTED_PROGRAM, end],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        output, errors = program.communicate(timeout=30)
+        body, pid, directory, *children = output.decode().split()
+        assert body == "served"
+        assert pid not in children  # forked by the fork server, a child of the program
+        assert children, "no fork server"
+        assert program.returncode == (-signal.SIGKILL if end == "SIGKILL" else 0)
+        assert errors == b""
+        for process in [pid, *children]:
+            assert wait_exit(int(process), 10), f"process {process} outlived the program"
+        assert not os.path.exists(directory)
+    finally:
+        if program.poll() is None:
+            program.kill()
+            program.communicate()

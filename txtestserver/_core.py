@@ -257,12 +257,7 @@ class ServerCore(ProxyMethods):
         self._call_timeout = check_seconds("call_timeout", call_timeout)
         import_plain_twisted()
         self._reactor = self._reactor_for(reactor)
-        self._engine = make_engine(
-            engine,
-            self._reactor,
-            call_timeout=self._call_timeout,
-            owns_reactor=self._owns_reactor,
-        )
+        self._engine = make_engine(engine, self._reactor, call_timeout=self._call_timeout)
         #: The engine's name.
         self.engine = engine
         store = self._engine.store
@@ -295,9 +290,6 @@ class ServerCore(ProxyMethods):
         # one: (deferred, timer).
         self._websocket_events = 0
         self._websocket_waiting: list[tuple[Deferred[None], Any]] = []
-
-    #: The reactor is txtestserver's own, not the test's (see make_engine).
-    _owns_reactor = False
 
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:

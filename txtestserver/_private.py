@@ -42,8 +42,6 @@ class PrivateReactorCore(ServerCore):
     <txtestserver._reactor_thread.ReactorThread.submit>`).
     """
 
-    _owns_reactor = True
-
     @classmethod
     def _reactor_for(cls, reactor: ProcessReactor | None) -> ProcessReactor:
         own: ProcessReactor = reactor_thread().reactor

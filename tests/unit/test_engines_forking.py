@@ -7,13 +7,16 @@ ignores one).
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from typing import Any
 
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.protocol import ProcessProtocol
 
-from txtestserver._engines.forking import ForkedProcess
+from txtestserver._engines.forking import ForkedProcess, ForkRequest
 
 
 class Recorder(ProcessProtocol):
@@ -62,3 +65,52 @@ def test_stop_after_the_server_closed_its_sockets_before_its_fork_server_said_so
     assert len(protocol.ended) == 1
     reactor.removeAll()
     reactor._poller.close()
+
+
+def close(reactor: EPollReactor) -> None:
+    """Close the sockets left on ``reactor``, and its poller."""
+    for selectable in reactor.removeAll():
+        selectable.socket.close()
+    reactor._poller.close()
+
+
+class FakeForkServer:
+    def __init__(self) -> None:
+        self.killed = False
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+def test_a_kill_after_the_fork_kills_the_server_not_the_fork_server() -> None:
+    """
+    The caller asks for a kill before it has the pid (a cancelled start),
+    but the host has it already: only that server goes, the fork server
+    (and the other servers it forks) stays.
+    """
+    reactor = EPollReactor()
+    request = ForkRequest(reactor, Recorder(), {}, lambda function: function())
+    fork_server = FakeForkServer()
+    request.sent_to(fork_server)  # type: ignore[arg-type]
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        request.forked(server.pid)
+        request.process.signalProcess("KILL")  # the pid has not reached the caller yet
+        assert server.wait(10) == -signal.SIGKILL
+        assert not fork_server.killed
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        close(reactor)
+
+
+def test_a_kill_before_the_fork_kills_the_fork_server() -> None:
+    """Not forked yet: the fork server does not answer (its imports hang, say)."""
+    reactor = EPollReactor()
+    request = ForkRequest(reactor, Recorder(), {}, lambda function: function())
+    fork_server = FakeForkServer()
+    request.sent_to(fork_server)  # type: ignore[arg-type]
+    request.process.signalProcess("KILL")
+    assert fork_server.killed
+    close(reactor)

@@ -118,14 +118,34 @@ class FakeForkServer:
         self.retired = False
         self.forked: list[Any] = []
 
-    def fork(self, server: Any) -> Any:
+    def fork(self, request: FakeRequest) -> None:
         if self.gone:
             raise TestServerError("the fork server has exited")
-        self.forked.append(server)
-        return server
+        self.forked.append(request.process)
 
     def retire(self) -> None:
         self.retired = True
+
+
+class FakeRequest:
+    """A fork request whose process is the server itself (no sockets)."""
+
+    def __init__(self, reactor: Any, protocol: Any, env: dict[str, str], on_host: Any) -> None:
+        self.env = env
+        self.process = protocol
+        self.refusals: list[TestServerError] = []
+
+    def refused(self, error: TestServerError) -> None:
+        self.refusals.append(error)
+
+
+class Host:
+    """The private reactor thread, as ForkServers sees it: calls run at once."""
+
+    reactor = Clock()
+
+    def submit(self, deliver: Any, function: Any, *args: Any) -> None:
+        deliver(function(*args))
 
 
 @pytest.fixture
@@ -138,15 +158,16 @@ def fork_servers(monkeypatch: pytest.MonkeyPatch) -> list[FakeForkServer]:
         return made[-1]
 
     monkeypatch.setattr(engine_module, "ForkServer", start)
+    monkeypatch.setattr(engine_module, "ForkRequest", FakeRequest)
     return made
 
 
 def test_one_fork_server_forks_every_server(fork_servers: list[FakeForkServer]) -> None:
-    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    forks = ForkServers(Host())
     first, _ = server_process(Clock())
     second, _ = server_process(Clock())
-    assert forks.fork(first) is first
-    assert forks.fork(second) is second
+    assert forks.fork(first, Clock()) is first
+    assert forks.fork(second, Clock()) is second
     assert len(fork_servers) == 1
     assert fork_servers[0].forked == [first, second]
 
@@ -155,21 +176,21 @@ def test_a_fork_server_of_another_environment_is_let_go(
     fork_servers: list[FakeForkServer],
 ) -> None:
     """A test that changed os.environ or sys.path gets a fork server that has its own."""
-    forks = ForkServers(Clock())  # type: ignore[arg-type]
-    forks.fork(server_process(Clock())[0])
+    forks = ForkServers(Host())
+    forks.fork(server_process(Clock())[0], Clock())
     elsewhere, _ = server_process(Clock(), {"PYTHONPATH": "/elsewhere"})
-    forks.fork(elsewhere)
+    forks.fork(elsewhere, Clock())
     assert fork_servers[0].retired  # it exits once its servers have
     assert fork_servers[1].env == {"PYTHONPATH": "/elsewhere"}
     assert fork_servers[1].forked == [elsewhere]
 
 
 def test_a_fork_server_that_died_is_replaced(fork_servers: list[FakeForkServer]) -> None:
-    forks = ForkServers(Clock())  # type: ignore[arg-type]
-    forks.fork(server_process(Clock())[0])
+    forks = ForkServers(Host())
+    forks.fork(server_process(Clock())[0], Clock())
     fork_servers[0].gone = True
     server, _ = server_process(Clock())
-    assert forks.fork(server) is server
+    assert forks.fork(server, Clock()) is server
     assert len(fork_servers) == 2
 
 
@@ -177,8 +198,29 @@ def test_the_name_of_the_current_test_is_no_other_environment(
     fork_servers: list[FakeForkServer],
 ) -> None:
     """pytest changes PYTEST_CURRENT_TEST for each test and phase: the fork server is kept."""
-    forks = ForkServers(Clock())  # type: ignore[arg-type]
+    forks = ForkServers(Host())
     for name in ("test_a.py::test_one (call)", "test_a.py::test_two (setup)", None):
         env = dict(ENV, PYTEST_CURRENT_TEST=name) if name else ENV
-        forks.fork(server_process(Clock(), env)[0])
+        forks.fork(server_process(Clock(), env)[0], Clock())
     assert len(fork_servers) == 1
+
+
+def test_a_fork_server_that_cannot_start_refuses_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server then ends as one that could not start, saying why (no hang, no spawn)."""
+    requests: list[FakeRequest] = []
+
+    def cannot_start(reactor: Any, env: dict[str, str]) -> None:
+        raise TestServerError("cannot start the fork server /no/python: not found")
+
+    def request(*args: Any) -> FakeRequest:
+        requests.append(FakeRequest(*args))
+        return requests[-1]
+
+    monkeypatch.setattr(engine_module, "ForkServer", cannot_start)
+    monkeypatch.setattr(engine_module, "ForkRequest", request)
+    ForkServers(Host()).fork(server_process(Clock())[0], Clock())
+    assert [str(e) for e in requests[0].refusals] == [
+        "cannot start the fork server /no/python: not found"
+    ]

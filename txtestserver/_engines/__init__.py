@@ -84,17 +84,12 @@ ENGINES: dict[str, str] = {
 }
 
 
-def make_engine(
-    name: str, reactor: ProcessReactor, *, call_timeout: float, owns_reactor: bool = False
-) -> Engine:
+def make_engine(name: str, reactor: ProcessReactor, *, call_timeout: float) -> Engine:
     """
     The engine called ``name``, serving from ``reactor``.
 
     :param call_timeout: the longest an engine may block a call waiting for
         something outside this process (the server process's state lock).
-    :param owns_reactor: ``reactor`` is txtestserver's own (the private
-        reactor thread), not the test's: an engine may keep work there
-        between servers (the subprocess engine's process started ahead).
 
     :raise TestServerError: no engine has that name.
     """
@@ -105,4 +100,4 @@ def make_engine(
         )
     module, _, cls = target.partition(":")
     factory: Callable[..., Engine] = getattr(importlib.import_module(module), cls)
-    return factory(reactor, call_timeout=call_timeout, owns_reactor=owns_reactor)
+    return factory(reactor, call_timeout=call_timeout)

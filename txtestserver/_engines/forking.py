@@ -1,16 +1,30 @@
 """
 The test process's side of the fork server (:mod:`.forkserver`): the
-helper process, started once per reactor, that has done the server
+helper process, started once per test process, that has done the server
 process's imports and forks one server process per ``start()``.
 
-:class:`ForkServer` spawns it and asks it for servers; each comes back as a
-:class:`ForkedProcess`, a transport with what the engine uses of a Twisted
-process transport (``write``, ``closeStdin``, ``signalProcess``, ``pid``,
-``pipes``), over two socket pairs instead of pipes: the server's control
-socket (its stdin and stdout) and its error output. We are not the server's
-parent, so its end is the fork server's ``ended`` line (with the wait
-status) and the end of both sockets, as Twisted waits for a spawned
-process's pipes and its reaping.
+Two reactors take part, each in its own thread:
+
+- the *host* (txtestserver's private reactor thread) runs the fork server:
+  :class:`ForkServer` spawns it there, sends it each request and reads its
+  ``forked`` and ``ended`` lines;
+- the *caller's* reactor (the one the server's face serves from: the same
+  private one, or trial's global one) runs each server: its
+  :class:`ForkedProcess`, a transport with what the engine uses of a Twisted
+  process transport (``write``, ``closeStdin``, ``signalProcess``, ``pid``,
+  ``pipes``), over two socket pairs instead of pipes: the server's control
+  socket (its stdin and stdout) and its error output.
+
+A :class:`ForkRequest` is the one crossing between them: made in the
+caller's thread (with the socket pairs and the :class:`ForkedProcess`),
+handed to the host, which sends the server's ends to the fork server and
+passes what it learns (the pid, the fork server's error output, the end)
+back to the :class:`ForkedProcess` with the caller reactor's
+``callFromThread``. So nothing of a server is left on the caller's reactor
+once it has ended, and nothing of the fork server is ever on it. We are not
+the server's parent, so its end is the fork server's ``ended`` line (with
+the wait status) and the end of both sockets, as Twisted waits for a
+spawned process's pipes and its reaping.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import signal
 import socket
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
@@ -29,9 +44,10 @@ from twisted.python.failure import Failure
 
 from .._errors import TestServerError
 from .._types import ProcessReactor
+from .reaping import confine_reaping
 from .wire import ForkServerEvents, LineReader, fork_server_argv
 
-__all__ = ["ForkServer", "ForkedProcess"]
+__all__ = ["ForkRequest", "ForkServer", "ForkedProcess"]
 
 
 def _reason(status: int | None) -> Failure:
@@ -72,6 +88,9 @@ class ForkedProcess:
     A server process forked by the fork server, as its ``ProcessProtocol``
     sees it (:class:`~twisted.internet.interfaces.IProcessTransport`'s
     parts that the engine uses).
+
+    Everything here runs in ``reactor``'s thread, the fork server's reports
+    included (:class:`ForkRequest` brings them).
 
     :param reactor: reads and writes its sockets.
     :param protocol: gets ``outReceived``, ``errReceived``, ``processEnded``.
@@ -176,11 +195,89 @@ class ForkedProcess:
             self._protocol.processEnded(_reason(self._status))
 
 
+class ForkRequest:
+    """
+    One server asked of the fork server: made in the caller's reactor
+    thread, then handled by the fork server in its host's thread, which
+    passes what it learns on to :attr:`process` in the caller's thread.
+
+    :param reactor: the caller's reactor: runs the server's sockets and
+        :attr:`process`'s events.
+    :param protocol: the server's ``ProcessProtocol``.
+    :param env: the environment the server needs (its fork server's).
+    :param on_host: ``on_host(function, *args)`` runs ``function(*args)``
+        in the host's thread (from the caller's): how :attr:`process` asks
+        to kill the fork server (:meth:`kill`).
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        protocol: ProcessProtocol,
+        env: dict[str, str],
+        on_host: Callable[..., None],
+    ) -> None:
+        self.env = env
+        self._tell: Callable[..., None] = reactor.callFromThread
+        self._fork_server: ForkServer | None = None
+        self._pid: int | None = None  # once forked, as the host knows it
+        self._ended = False  # as the host knows it
+        control, control_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        errors, errors_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        #: The server's ends of its sockets, until the fork server has them.
+        self.ends = [control_theirs, errors_theirs]
+        #: The server as its protocol sees it (lives in the caller's thread).
+        self.process = ForkedProcess(reactor, protocol, control, errors, lambda: on_host(self.kill))
+
+    # -- in the host's thread ---------------------------------------------------------
+
+    def sent_to(self, fork_server: ForkServer) -> None:
+        """``fork_server`` has the server's ends: ours are closed."""
+        self._fork_server = fork_server
+        self._close_ends()
+
+    def forked(self, pid: int) -> None:
+        self._pid = pid
+        self._tell(self.process.was_forked, pid)
+
+    def said(self, output: bytes) -> None:
+        self._tell(self.process.fork_server_said, output)
+
+    def exited(self, status: int | None) -> None:
+        self._ended = True
+        self._tell(self.process.exited, status)
+
+    def refused(self, error: TestServerError) -> None:
+        """No fork server can fork it: it ends at once, as a server that could not start."""
+        self._close_ends()  # its sockets end: the process can end
+        self.said(f"{error}\n".encode())
+        self.exited(1 << 8)  # exit code 1
+
+    def kill(self) -> None:
+        """
+        Kill the fork server that has it (see :meth:`ForkedProcess.signalProcess`),
+        unless it has forked it meanwhile (the pid is on its way to the
+        caller): then the server alone.
+        """
+        if self._ended:
+            return  # its end is on its way to the caller
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        elif self._fork_server is not None:
+            self._fork_server.kill()
+
+    def _close_ends(self) -> None:
+        ends, self.ends = self.ends, []
+        for end in ends:
+            end.close()
+
+
 class ForkServer(ProcessProtocol):
     """
-    The fork server of one reactor, from spawn to exit.
+    The fork server, from spawn to exit, in its host reactor's thread.
 
-    :param reactor: spawns it and reads what it says.
+    :param reactor: the host: spawns it and reads what it says.
     :param env: its environment, and so every server's it forks.
     """
 
@@ -189,8 +286,8 @@ class ForkServer(ProcessProtocol):
         #: It has exited: it forks no more.
         self.gone = False
         self._reactor = reactor
-        self._pending: deque[ForkedProcess] = deque()
-        self._children: dict[int, ForkedProcess] = {}
+        self._pending: deque[ForkRequest] = deque()
+        self._children: dict[int, ForkRequest] = {}
         self._lines = LineReader(self, ForkServerEvents)
         self._requests, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -207,30 +304,26 @@ class ForkServer(ProcessProtocol):
         finally:
             theirs.close()
 
-    def fork(self, protocol: ProcessProtocol) -> ForkedProcess:
-        """
-        Ask for a server process, run by ``protocol``.
+    def connectionMade(self) -> None:
+        # Reaped in the host's thread only, even if another reactor
+        # (trial's) handles SIGCHLD.
+        confine_reaping(self.transport, self._reactor)
 
-        :raise TestServerError: the fork server is gone.
+    def fork(self, request: ForkRequest) -> None:
+        """
+        Ask for the server of ``request``.
+
+        :raise TestServerError: the fork server is gone (``request`` keeps
+            its ends, for another fork server).
         """
         if self.gone:
             raise TestServerError("the fork server has exited")
-        control, control_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        errors, errors_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            socket.send_fds(
-                self._requests, [b"f"], [control_theirs.fileno(), errors_theirs.fileno()]
-            )
+            socket.send_fds(self._requests, [b"f"], [end.fileno() for end in request.ends])
         except OSError as e:
-            for end in (control, errors):
-                end.close()
             raise TestServerError(f"the fork server has exited: {e}") from e
-        finally:
-            control_theirs.close()
-            errors_theirs.close()
-        process = ForkedProcess(self._reactor, protocol, control, errors, self._kill)
-        self._pending.append(process)
-        return process
+        request.sent_to(self)
+        self._pending.append(request)
 
     def retire(self) -> None:
         """Fork no more: it exits once the servers it forked have."""
@@ -240,7 +333,8 @@ class ForkServer(ProcessProtocol):
             with contextlib.suppress(Exception):
                 transport.closeStdin()
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """Kill it (it does not answer): the servers it has not forked yet end with it."""
         transport: Any = self.transport
         with contextlib.suppress(ProcessExitedAlready):
             transport.signalProcess("KILL")
@@ -256,21 +350,21 @@ class ForkServer(ProcessProtocol):
 
     def forked(self, pid: int) -> None:
         if self._pending:
-            process = self._pending.popleft()
-            self._children[pid] = process
-            process.was_forked(pid)
+            request = self._pending.popleft()
+            self._children[pid] = request
+            request.forked(pid)
 
     def ended(self, pid: int, status: int) -> None:
-        process = self._children.pop(pid, None)
-        if process is not None:
-            process.exited(status)
+        request = self._children.pop(pid, None)
+        if request is not None:
+            request.exited(status)
 
     def outReceived(self, data: bytes) -> None:
         self._lines.dataReceived(data)
 
     def errReceived(self, data: bytes) -> None:
-        for process in self._pending:
-            process.fork_server_said(data)
+        for request in self._pending:
+            request.said(data)
 
     def processEnded(self, reason: Failure) -> None:
         self.gone = True
@@ -279,9 +373,9 @@ class ForkServer(ProcessProtocol):
         # its error output went to them); those it forked and did not report
         # are orphans now.
         status = getattr(reason.value, "status", None)
-        for process in self._pending:
-            process.exited(status if status is not None else 1 << 8)
+        for request in self._pending:
+            request.exited(status if status is not None else 1 << 8)
         self._pending.clear()
-        for process in self._children.values():
-            process.exited(None)
+        for request in self._children.values():
+            request.exited(None)
         self._children.clear()

@@ -44,10 +44,15 @@ def confine_reaping(process: Any, reactor: Any) -> None:
     owner = threading.get_ident()
     reap = process.reapProcess
 
+    def reap_unless_reaped() -> None:
+        # Reaped meanwhile by the owner's own poll: its pid is gone.
+        if process.pid is not None:
+            reap()
+
     def reap_in_owner_thread() -> None:
         if threading.get_ident() == owner:
             reap()
         else:
-            reactor.callFromThread(reap)
+            reactor.callFromThread(reap_unless_reaped)
 
     process.reapProcess = reap_in_owner_thread

@@ -7,12 +7,12 @@ The test process makes a private state directory (its
 :class:`~txtestserver._state.files.FileStore`), spawns the server process
 with ``reactor.spawnProcess``, tells it what to serve (its first stdin
 line) and reads its event lines (:mod:`.wire`): ``listening`` fires
-``start()``, and each ``answered`` wakes the waits. On a reactor of its own
-(:class:`ForkServers`) the engine keeps a fork server (:mod:`.forking`),
-which has done the server process's imports, most of a start, and forks one
-server process per ``start()`` (unless :data:`START_AHEAD` switches it off);
-one per reactor, so the test process holds at most one idle helper process.
-A
+``start()``, and each ``answered`` wakes the waits. The engine keeps a fork server
+(:class:`ForkServers`, :mod:`.forking`) on txtestserver's private reactor
+thread, whatever reactor the face serves from: it has done the server
+process's imports, most of a start, and forks one server process per
+``start()`` (unless :data:`START_AHEAD` switches it off); one per process,
+so the test process holds at most one idle helper process. A
 ``stop`` line on the server's stdin, then its end, asks it to stop; a server
 that does not exit within :data:`STOP_GRACE` seconds is killed. (The end of
 stdin without ``stop`` means the test process is gone: the server then
@@ -27,9 +27,10 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ProcessExitedAlready
@@ -45,7 +46,7 @@ from .._state.directory import LOG
 from .._state.store import StateStore, Ticket
 from .._state.switch import SwitchStore
 from .._types import ProcessReactor
-from .forking import ForkedProcess, ForkServer
+from .forking import ForkedProcess, ForkRequest, ForkServer
 from .reaping import confine_reaping
 from .wire import LineReader, ServerEvents, child_argv, event_line, serve_line
 
@@ -131,44 +132,88 @@ def _spawn(reactor: ProcessReactor, server: _ServerProcess) -> None:
         raise TestServerError(f"cannot start the server process {sys.executable}: {e}") from e
 
 
+class _Host(Protocol):
+    """What :class:`ForkServers` uses of its host, the private reactor thread."""
+
+    reactor: Any
+
+    def submit(
+        self, deliver: Callable[[Any], None], function: Callable[..., Any], *args: Any
+    ) -> Any:
+        """Run ``function(*args)`` in the host's thread (started if need be), then ``deliver``."""
+
+
+def _log_failure(result: object) -> None:
+    """What a call handed to the host gives: a failure is logged (nobody waits for it)."""
+    if isinstance(result, Failure):
+        _log.failure("txtestserver could not use its fork server", result)
+
+
 class ForkServers:
     """
-    The fork server of a reactor (:class:`~.forking.ForkServer`): a helper
+    The test process's fork server (:class:`~.forking.ForkServer`): a helper
     process with the imports done, which forks each server process, so a
     ``start()`` costs a fork (a few milliseconds) instead of a Python
-    start-up (half a second), also back to back. Only for a reactor that
-    txtestserver owns (the private reactor thread): on a reactor of the
-    test's (trial's) a process waiting between tests would be a leftover.
-    One at a time: a fork server with another environment (``os.environ``
-    or ``sys.path`` changed) is retired and replaced.
+    start-up (half a second), also back to back. One per test process
+    (:func:`fork_servers`), whatever the face and its reactor: it lives on
+    txtestserver's private reactor thread, the *host*, never on the test's
+    reactor (trial's would find it a leftover after each test); each server
+    it forks lives on the reactor of the face that started it (a
+    :class:`~.forking.ForkRequest` crosses between the two threads). One at
+    a time: a fork server with another environment (``os.environ`` or
+    ``sys.path`` changed) is retired and replaced.
 
-    :param reactor: spawns the fork server.
+    :param host: the private reactor thread (its ``reactor`` and ``submit``).
     """
 
-    def __init__(self, reactor: ProcessReactor) -> None:
-        self._reactor = reactor
-        self._current: ForkServer | None = None
+    def __init__(self, host: _Host) -> None:
+        self._host = host
+        self._current: ForkServer | None = None  # read and written in the host's thread only
 
-    def fork(self, server: _ServerProcess) -> ForkedProcess | None:
-        """Fork ``server``'s process with its environment; None if no fork server can."""
-        current = self._current
-        if current is not None and (current.gone or not _same_environment(current.env, server.env)):
-            self.retire()
-            current = None
-        if current is None:
-            try:
-                current = self._current = ForkServer(self._reactor, server.env)
-            except TestServerError:
-                return None  # spawn it instead, which reports the error
-            _RUNNING.add(current)
-        try:
-            return current.fork(server)
-        except TestServerError:
-            self._current = None
-            return None
+    def fork(self, server: _ServerProcess, reactor: Any) -> ForkedProcess:
+        """
+        In ``reactor``'s thread: the process of ``server``, forked with its
+        environment, its sockets on ``reactor``. A fork server that cannot
+        fork it ends it as a server that could not start (with the reason as
+        its error output).
+
+        :raise OSError: no socket pair can be made (out of descriptors).
+        """
+        request = ForkRequest(reactor, server, server.env, self._on_host)
+        self._on_host(self._fork, request)
+        return request.process
 
     def retire(self) -> None:
-        """Let the fork server go (it exits once its servers have)."""
+        """(In any thread.) Let the fork server go (it exits once its servers have)."""
+        self._on_host(self._retire)
+
+    def _on_host(self, function: Callable[..., Any], *args: Any) -> None:
+        self._host.submit(_log_failure, function, *args)
+
+    def _fork(self, request: ForkRequest) -> None:
+        """In the host's thread: hand ``request`` to the fork server (started if need be)."""
+        for _ in range(2):  # a fork server that died meanwhile is replaced once
+            current = self._current
+            if current is not None and (
+                current.gone or not _same_environment(current.env, request.env)
+            ):
+                self._retire()
+                current = None
+            if current is None:
+                try:
+                    current = self._current = ForkServer(self._host.reactor, request.env)
+                except TestServerError as e:
+                    request.refused(e)
+                    return
+                _RUNNING.add(current)
+            try:
+                current.fork(request)
+                return
+            except TestServerError:
+                self._current = None
+        request.refused(TestServerError("the fork server exited as soon as it was started"))
+
+    def _retire(self) -> None:
         current, self._current = self._current, None
         if current is not None:
             current.retire()
@@ -196,39 +241,60 @@ def _same_environment(one: dict[str, str], other: dict[str, str]) -> bool:
     return stable[0] == stable[1]
 
 
-#: The fork servers of each reactor that has them (:func:`fork_servers`).
-_FORK_SERVERS: weakref.WeakKeyDictionary[Any, ForkServers] = weakref.WeakKeyDictionary()
+#: The process's fork servers, once made (:func:`fork_servers`).
+_FORKS: ForkServers | None = None
+_FORKS_MADE = threading.Lock()
 
 
-def fork_servers(reactor: ProcessReactor) -> ForkServers:
-    """The :class:`ForkServers` of ``reactor`` (one per reactor)."""
-    forks = _FORK_SERVERS.get(reactor)
-    if forks is None:
-        forks = _FORK_SERVERS[reactor] = ForkServers(reactor)
-    return forks
+def fork_servers() -> ForkServers:
+    """
+    The process's one :class:`ForkServers`, hosted by the private reactor
+    thread (:func:`txtestserver._private.reactor_thread`, imported here,
+    when first needed, so that a process that never forks makes no private
+    reactor).
+    """
+    global _FORKS
+    with _FORKS_MADE:
+        if _FORKS is None:
+            from .._private import reactor_thread
+
+            _FORKS = ForkServers(reactor_thread())
+        return _FORKS
+
+
+def _forks_for(reactor: Any) -> ForkServers | None:
+    """
+    The fork servers to start a server on ``reactor`` with; None to spawn it
+    instead: the fork server is switched off (:data:`START_AHEAD`; the one
+    kept so far is let go), or ``reactor`` cannot adopt the server's sockets
+    (a test's stand-in reactor).
+    """
+    if not start_ahead():
+        if _FORKS is not None:
+            _FORKS.retire()
+        return None
+    if not hasattr(reactor, "adoptStreamConnection"):
+        return None
+    return fork_servers()
 
 
 class SubprocessEngine:
     """
     Serves from a child Python process; the state crosses as files.
 
-    :param reactor: spawns and watches the server process.
+    :param reactor: runs the server process's pipes or sockets (and spawns
+        it when it is not forked: :class:`ForkServers`).
     :param call_timeout: the longest a read or write of the state waits for
         the server process to release the state lock.
-    :param owns_reactor: ``reactor`` is txtestserver's own: keep a fork
-        server there for the next starts (:class:`ForkServers`).
     """
 
     portable = True
 
-    def __init__(
-        self, reactor: ProcessReactor, call_timeout: float = 10.0, owns_reactor: bool = False
-    ) -> None:
+    def __init__(self, reactor: ProcessReactor, call_timeout: float = 10.0) -> None:
         self._reactor = reactor
         self._files = SwitchStore(lock_timeout=call_timeout)
         self.store: StateStore = self._files
         self._server: _ServerProcess | None = None
-        self._forks = fork_servers(reactor) if owns_reactor else None
 
     @property
     def pid(self) -> int | None:
@@ -259,18 +325,18 @@ class SubprocessEngine:
                 self._files.close()
                 raise TestServerError(f"cannot write the TLS credentials: {e}") from e
         server = _ServerProcess(self._reactor, dict(os.environ, PYTHONPATH=import_path()))
-        forked = None
-        if self._forks is not None:
-            if start_ahead():
-                forked = self._forks.fork(server)
+        forks = _forks_for(self._reactor)
+        try:
+            if forks is not None:
+                forks.fork(server, self._reactor)
             else:
-                self._forks.retire()
-        if forked is None:
-            try:
                 _spawn(self._reactor, server)
-            except TestServerError:
-                self._files.close()
-                raise
+        except OSError as e:
+            self._files.close()
+            raise TestServerError(f"cannot start the server process: {e}") from e
+        except TestServerError:
+            self._files.close()
+            raise
         server.serve(self._files, directory, config, on_answered, on_lost, on_arrived)
         server.on_websocket = on_websocket
         self._server = server

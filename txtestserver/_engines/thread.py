@@ -27,14 +27,11 @@ class ThreadEngine:
 
     :param reactor: the reactor to listen on.
     :param call_timeout: unused: nothing here waits for another process.
-    :param owns_reactor: unused: nothing here is kept between servers.
     """
 
     portable = False
 
-    def __init__(
-        self, reactor: ServingReactor, call_timeout: float = 10.0, owns_reactor: bool = False
-    ) -> None:
+    def __init__(self, reactor: ServingReactor, call_timeout: float = 10.0) -> None:
         self._reactor = reactor
         self.store: StateStore = MemoryStore()
         self._listener: Listener | None = None
