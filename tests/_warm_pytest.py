@@ -109,19 +109,24 @@ class Starter:
             "stderr": str(err),
         }
         stdin: IO[str] = self.process.stdin  # type: ignore[assignment]
-        stdin.write(json.dumps(job) + "\n")
-        stdin.flush()
-        deadline = time.monotonic() + 30
-        started = self._read(deadline)
-        if started is None:
-            raise RuntimeError("the pytest starter did not fork a run in 30 s")
-        ended = self._read(time.monotonic() + timeout)
-        if ended is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(started["pid"], signal.SIGKILL)
-            self._read(time.monotonic() + 30)
-            return None
-        return int(ended["status"])
+        try:
+            stdin.write(json.dumps(job) + "\n")
+            stdin.flush()
+            started = self._read(time.monotonic() + 30)
+            if started is None:
+                raise RuntimeError("the pytest starter did not fork a run in 30 s")
+            ended = self._read(time.monotonic() + timeout)
+            if ended is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(started["pid"], signal.SIGKILL)
+                self._read(time.monotonic() + 30)
+                return None
+            return int(ended["status"])
+        except BaseException:
+            # Whatever it was in the middle of, the next run gets a new starter.
+            self.process.kill()
+            self.process.wait()
+            raise
 
 
 _STARTER: list[Starter] = []
