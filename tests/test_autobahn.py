@@ -2,7 +2,9 @@
 The Autobahn TestSuite's ``fuzzingclient`` against an echo WebSocket route,
 in each engine: cases 1-7 and 10 must report no FAILED case, and so must a
 few of the compression cases 12 and 13 with ``compression=True`` (the whole
-of them runs for minutes: its figures are in docs/websocket.rst).
+of them runs for minutes: its figures are in docs/websocket.rst). The four
+runs (two case lists, two engines) go at once, once per test run, whichever
+xdist worker asks first (tests/_once.py): most of a run is waiting.
 
 wstest runs on Python 2.7. The test finds the interpreter (``$TXTESTSERVER_PYTHON27``,
 ``python2.7`` on PATH, or pyenv's 2.7.18) and is skipped where there is none;
@@ -13,20 +15,24 @@ it installs ``autobahntestsuite==0.8.2`` with that interpreter's pip into
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests._once import once_per_run
+from tests.conftest import ENGINES
 from txtestserver import TestServer
 
 VERSION = "0.8.2"
-#: Seconds one wstest run may take (about 10 s here).
+#: Seconds the wstest runs may take, all at once (about 12 s here).
 BOUND = 180
 #: Compression cases that run in seconds (the small payloads; each sends
 #: 1,000 messages): 12.x compresses with the client's defaults, 13.x with
@@ -86,33 +92,79 @@ def wstest() -> list[str]:
     return [python, "-m", "autobahntestsuite.wstest", str(target)]
 
 
-def fuzz(
-    wstest: list[str], tmp_path: Path, engine: str, cases: list[str], **route: Any
-) -> dict[str, Any]:
-    """Run wstest's fuzzingclient over ``cases`` against an echo route; its results by case."""
+#: The runs of this module: name -> engine, cases, the route's settings.
+RUNS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
+    f"{engine}-{name}": (engine, cases, route)
+    for engine in ENGINES
+    for name, cases, route in (
+        ("general", ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"], {}),
+        ("compression", COMPRESSION_CASES, {"compression": True}),
+    )
+}
+
+
+def fuzz_all(wstest: list[str], directory: Path) -> dict[str, Any]:
+    """
+    Run wstest's fuzzingclient for each of :data:`RUNS` against an echo
+    route of its own server, all at once: most of a run is waiting (cases
+    5.19, 5.20 and 6.4.x pause a second each, by design).
+
+    :return: name -> ``returncode`` (None: it timed out), ``output``,
+        ``results`` (by case; None without a report).
+    """
     python, flag, module, target = wstest
-    with TestServer(engine=engine) as server:
-        ws = server.websocket("/echo", **route)
-        ws.echo()
-        spec = {
-            "outdir": str(tmp_path / "reports"),
-            "servers": [{"agent": "txtestserver", "url": ws.url}],
-            "cases": cases,
-            "exclude-cases": [],
-            "exclude-agent-cases": {},
-        }
-        (tmp_path / "spec.json").write_text(json.dumps(spec))
-        run = subprocess.run(
-            [python, flag, module, "-m", "fuzzingclient", "-s", "spec.json"],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": target},
-            capture_output=True,
-            text=True,
-            timeout=BOUND,
-        )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    results: dict[str, Any] = json.loads((tmp_path / "reports" / "index.json").read_text())
-    return results["txtestserver"]  # type: ignore[no-any-return]
+    runs: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        for name, (engine, cases, route) in RUNS.items():
+            server = stack.enter_context(TestServer(engine=engine))
+            ws = server.websocket("/echo", **route)
+            ws.echo()
+            here = directory / name
+            here.mkdir()
+            spec = {
+                "outdir": str(here / "reports"),
+                "servers": [{"agent": "txtestserver", "url": ws.url}],
+                "cases": cases,
+                "exclude-cases": [],
+                "exclude-agent-cases": {},
+            }
+            (here / "spec.json").write_text(json.dumps(spec))
+            output = stack.enter_context((here / "output.txt").open("w"))
+            runs[name] = subprocess.Popen(
+                [python, flag, module, "-m", "fuzzingclient", "-s", "spec.json"],
+                cwd=here,
+                env={**os.environ, "PYTHONPATH": target},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + BOUND
+        found: dict[str, Any] = {}
+        for name, process in runs.items():
+            try:
+                returncode: int | None = process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                returncode = None
+            index = directory / name / "reports" / "index.json"
+            results = json.loads(index.read_text())["txtestserver"] if index.is_file() else None
+            output = (directory / name / "output.txt").read_text(errors="replace")
+            found[name] = {"returncode": returncode, "output": output[-4000:], "results": results}
+    return found
+
+
+@pytest.fixture
+def fuzzed(wstest: list[str], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The results of every run of :data:`RUNS`, once per test run (tests/_once.py)."""
+    return once_per_run(tmp_path_factory, "autobahn", lambda d: fuzz_all(wstest, d))
+
+
+def results_of(fuzzed: dict[str, Any], name: str) -> dict[str, Any]:
+    """The results by case of run ``name``, which must have ended well."""
+    run = fuzzed[name]
+    assert run["returncode"] == 0, run["output"]
+    assert run["results"] is not None, run["output"]
+    return run["results"]  # type: ignore[no-any-return]
 
 
 def assert_no_failure(results: dict[str, Any]) -> None:
@@ -122,15 +174,14 @@ def assert_no_failure(results: dict[str, Any]) -> None:
     assert set(behaviors) <= {"OK", "NON-STRICT", "INFORMATIONAL"}, behaviors
 
 
-def test_fuzzingclient_reports_no_failure(wstest: list[str], tmp_path: Path, engine: str) -> None:
-    cases = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]
-    results = fuzz(wstest, tmp_path, engine, cases)
+def test_fuzzingclient_reports_no_failure(fuzzed: dict[str, Any], engine: str) -> None:
+    results = results_of(fuzzed, f"{engine}-general")
     assert len(results) == 247
     assert_no_failure(results)
 
 
-def test_fuzzingclient_compression_cases(wstest: list[str], tmp_path: Path, engine: str) -> None:
+def test_fuzzingclient_compression_cases(fuzzed: dict[str, Any], engine: str) -> None:
     """A few of cases 12 and 13 (permessage-deflate), which run in seconds."""
-    results = fuzz(wstest, tmp_path, engine, COMPRESSION_CASES, compression=True)
+    results = results_of(fuzzed, f"{engine}-compression")
     assert sorted(results) == sorted(COMPRESSION_CASES)
     assert_no_failure(results)

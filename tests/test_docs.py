@@ -8,13 +8,16 @@ before it says how it runs (readers do not see it):
 - no comment: executed in this process, with ``server`` bound to a started
   :class:`~txtestserver.TestServer` (the reference pages say so);
 - ``.. test: unittest``, ``.. test: pytest``, ``.. test: trial``,
-  ``.. test: pytest-asyncio``, ``.. test: anyio``: written to a module in a
-  temporary directory and run by that runner in a child process, which must
-  pass at least one test and fail none.
+  ``.. test: pytest-asyncio``, ``.. test: anyio``: written to a module of
+  its own, which must pass at least one test and fail none under that
+  runner. The examples of one runner run together, in one child process
+  per test run (shared by the xdist workers: tests/_once.py): a child
+  process each took most of this file's time.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,55 +25,38 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
+from tests._once import once_per_run
+from tests._site import built_site
 from txtestserver import TestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
-RUNNERS = {
-    "unittest": [sys.executable, "-m", "unittest", "-v", "test_example"],
-    "pytest": [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "txtestserver.pytest_plugin",
-        "-p",
-        "no:cacheprovider",
-        "test_example.py",
-    ],
-    "trial": [sys.executable, "-m", "twisted.trial", "test_example"],
-    # async def tests under each asyncio plugin (loaded explicitly: the run
-    # turns plugin autoloading off).
+#: The runners of the examples that are test modules, and the arguments of
+#: each pytest run (plugins loaded explicitly: the runs turn plugin
+#: autoloading off). Each runner runs all its examples in one child process.
+PYTEST_ARGS = ["-p", "txtestserver.pytest_plugin", "-p", "no:cacheprovider"]
+RUNNERS: dict[str, list[str]] = {
+    "unittest": [],
+    "pytest": PYTEST_ARGS,
+    "trial": [],
+    # async def tests under each asyncio plugin
     "pytest-asyncio": [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "txtestserver.pytest_plugin",
+        *PYTEST_ARGS,
         "-p",
         "pytest_asyncio.plugin",
         "-o",
         "asyncio_default_fixture_loop_scope=function",
-        "-p",
-        "no:cacheprovider",
-        "test_example.py",
     ],
-    "anyio": [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "txtestserver.pytest_plugin",
-        "-p",
-        "anyio.pytest_plugin",
-        "-p",
-        "no:cacheprovider",
-        "test_example.py",
-    ],
+    "anyio": [*PYTEST_ARGS, "-p", "anyio.pytest_plugin"],
 }
+#: The runners that tests/_example_runner.py drives (each module run on its
+#: own, as ``python -m unittest -v`` and ``python -m twisted.trial`` would).
+MODULE_RUNNERS = ("unittest", "trial")
 
 _DIRECTIVE = re.compile(r"^(\s*)\.\. code-block:: python\s*$")
 _KIND = re.compile(r"^\s*\.\. test: ([\w-]+)\s*$")
@@ -133,28 +119,93 @@ def test_example_runs(example: Example) -> None:
         exec(code, {"__name__": "__doc_example__", "server": server})
 
 
+def module_name(example: Example) -> str:
+    """
+    The module an example is written to: the one its first line names
+    (``# test_example.py: ...``: the example refers to itself by that name),
+    else one named after its page and line.
+    """
+    named = re.match(r"#\s*(\w+)\.py\b", example.code)
+    if named:
+        return named.group(1)
+    return "test_" + re.sub(r"\W", "_", example.id)
+
+
+def run_examples(kind: str, directory: Path) -> dict[str, Any]:
+    """
+    Run every example of ``kind``, each written to its own module in
+    ``directory``, in one child process of its runner.
+
+    :return: ``output``: what the child printed; ``modules``: by module,
+        ``ok`` and ``output`` (unittest, trial: the module's own run), or
+        ``passed`` and ``problems`` (pytest: from its JUnit XML report).
+    """
+    modules = [module_name(example) for example in ALL if example.kind == kind]
+    assert len(set(modules)) == len(modules), f"two {kind} examples write one module: {modules}"
+    for example in ALL:
+        if example.kind == kind:
+            (directory / f"{module_name(example)}.py").write_text(
+                example.code + "\n", encoding="utf-8"
+            )
+    report = directory / "report.json" if kind in MODULE_RUNNERS else directory / "report.xml"
+    if kind in MODULE_RUNNERS:
+        command = ["-m", "tests._example_runner", kind, str(report), *modules]
+    else:
+        command = ["-m", "pytest", *RUNNERS[kind], "--continue-on-collection-errors"]
+        command += ["-o", "junit_family=xunit1", "-o", "junit_logging=all"]
+        command += [f"--junitxml={report}", *(f"{module}.py" for module in modules)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(directory), str(ROOT)]))
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        done = subprocess.run(
+            [sys.executable, *command],
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as e:
+        output = f"timed out after {e.timeout} s: {e.stdout!r} {e.stderr!r}"
+    if not report.is_file():
+        return {"output": output, "modules": {}}
+    if kind in MODULE_RUNNERS:
+        return {"output": output, "modules": json.loads(report.read_text(encoding="utf-8"))}
+    found: dict[str, dict[str, Any]] = {m: {"passed": 0, "problems": []} for m in modules}
+    for case in ElementTree.parse(report).iter("testcase"):
+        module = found.setdefault(Path(case.get("file", "?")).stem, {"passed": 0, "problems": []})
+        bad = [e for e in case if e.tag in ("failure", "error")]
+        if bad:
+            name = f"{case.get('classname')}::{case.get('name')}"
+            module["problems"] += [f"{name}: {e.get('message')}\n{e.text}" for e in bad]
+            module["problems"] += [e.text or "" for e in case if e.tag.startswith("system-")]
+        elif not any(e.tag == "skipped" for e in case):
+            module["passed"] += 1
+    return {"output": output, "modules": found}
+
+
 @pytest.mark.parametrize(
     "example", [e for e in ALL if e.kind in RUNNERS], ids=lambda e: f"{e.id}-{e.kind}"
 )
-def test_example_passes_under_its_runner(example: Example, tmp_path: Path) -> None:
-    (tmp_path / "test_example.py").write_text(example.code + "\n", encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    done = subprocess.run(
-        RUNNERS[example.kind],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_example_passes_under_its_runner(
+    example: Example, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # All the examples of a runner run together (in whichever xdist worker
+    # asks first); each test looks at its own example's outcome.
+    run = once_per_run(
+        tmp_path_factory, f"examples-{example.kind}", lambda d: run_examples(example.kind, d)
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    if example.kind not in ("unittest", "trial"):
-        assert re.search(r"\b[1-9]\d* passed\b", output), output
-        assert " failed" not in output, output
-    else:
+    outcome = run["modules"].get(module_name(example))
+    assert outcome is not None, run["output"]
+    if example.kind in MODULE_RUNNERS:
+        output = outcome["output"]
+        assert outcome["ok"], output
         assert re.search(r"^Ran [1-9]\d* tests?|PASSED \(successes=[1-9]", output, re.M), output
+    else:
+        problems = "\n".join(outcome["problems"])
+        assert not problems, problems + "\n" + run["output"][-3000:]
+        assert outcome["passed"] >= 1, run["output"]
 
 
 # Sentences that once contradicted what the package does; none may come back.
@@ -185,14 +236,9 @@ def test_quickstart_script() -> None:
     assert "request['path'] = '/greet'" in done.stdout
 
 
-def test_documentation_builds_without_warnings(tmp_path: Path) -> None:
-    # The same build as `tox -e docs`: nitpicky, warnings are errors.
-    command = [sys.executable, "-m", "sphinx", "-E", "-q", "-W", "-n", "--keep-going"]
-    done = subprocess.run(
-        [*command, "-b", "html", str(ROOT / "docs"), str(tmp_path / "html")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "html" / "request.html").is_file()
+def test_documentation_builds_without_warnings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The same build as `tox -e docs`: nitpicky, warnings are errors (once
+    # per run: tests/test_docs_browser.py looks at the pages it built).
+    returncode, output, html = built_site(tmp_path_factory)
+    assert returncode == 0, output
+    assert (html / "request.html").is_file()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._warm_pytest import runpytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]
@@ -94,7 +96,8 @@ def test_pytest_runs_trial_and_plain_tests_together(
     modules = ["test_trial_side.py", "test_plain_side.py"]
     if not trial_first:
         modules.reverse()
-    result = pytester.runpytest_subprocess(
+    result = runpytest(
+        pytester,
         "-p",
         "txtestserver.pytest_plugin",
         f"--txtestserver-engine={engine}",

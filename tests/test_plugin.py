@@ -1,6 +1,7 @@
 """
 The pytest plugin (``txtestserver.pytest_plugin``), run for real: each test
-writes a small test project and runs pytest on it in a child process.
+writes a small test project and runs pytest on it in a child process
+(forked from a process that has imported pytest only: tests/_warm_pytest.py).
 
 The child loads the plugin with ``-p`` and with entry-point autoloading off,
 so these tests exercise this checkout's plugin whether or not (and however)
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._warm_pytest import runpytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]
@@ -30,7 +33,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 
 def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess("-p", "txtestserver.pytest_plugin", *args, timeout=120)
+    return runpytest(project, "-p", "txtestserver.pytest_plugin", *args, timeout=120)
 
 
 def test_fixtures_share_one_server_and_reset_it(project: pytest.Pytester, engine: str) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._warm_pytest import runpytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]
@@ -51,7 +53,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 
 def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess("-p", "txtestserver.pytest_plugin", *args, timeout=120)
+    return runpytest(project, "-p", "txtestserver.pytest_plugin", *args, timeout=120)
 
 
 def test_a_failing_test_s_report_shows_the_journal(project: pytest.Pytester, engine: str) -> None:
